@@ -1,0 +1,13 @@
+import type { ActivityDeps } from './deps';
+import { createDiagnosticsActivities } from './diagnostics';
+
+export type { ActivityDeps } from './deps';
+
+/** The activities factory: the worker registers its result; workflows type their proxies by it. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createDiagnosticsActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,60 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Db } from '../infra/db';
+import { ApiError } from './errors';
+
+export const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** A new random secret with a readable prefix (admin keys: `dra_…`, device tokens: `drd_…`). */
+export function newSecret(prefix: 'dra' | 'drd'): string {
+  return `${prefix}_${randomBytes(32).toString('base64url')}`;
+}
+
+export function bearer(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m?.[1];
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(sha256Hex(a));
+  const y = Buffer.from(sha256Hex(b));
+  return timingSafeEqual(x, y);
+}
+
+/**
+ * Admin authentication: the `ADMIN_API_KEY` from the environment, or a key whose SHA-256 is stored
+ * in admin_keys. 401 without a valid key, 403 for a revoked one.
+ */
+export function requireAdmin(db: Db, envKey?: string): RequestHandler {
+  return async (req, _res, next) => {
+    try {
+      const key = bearer(req.header('authorization'));
+      if (!key) throw new ApiError(401, 'unauthorized', 'missing admin key: send Authorization: Bearer <admin key>');
+      if (envKey && sameSecret(key, envKey)) return next();
+      const row = await db('admin_keys')
+        .where({ key_hash: sha256Hex(key) })
+        .first('id', 'revoked_at');
+      if (!row) throw new ApiError(401, 'unauthorized', 'invalid admin key');
+      if (row.revoked_at) throw new ApiError(403, 'forbidden', 'this admin key has been revoked');
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/**
+ * Creates the first admin key when none exists and none is configured. Returns the key (to print
+ * once) or undefined. Concurrent starts create at most one key (advisory lock).
+ */
+export async function ensureFirstAdminKey(db: Db, envKey?: string): Promise<string | undefined> {
+  if (envKey) return undefined;
+  return db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['admin_keys.first']);
+    const existing = await trx('admin_keys').first('id');
+    if (existing) return undefined;
+    const key = newSecret('dra');
+    await trx('admin_keys').insert({ name: 'first start', key_hash: sha256Hex(key) });
+    return key;
+  });
+}

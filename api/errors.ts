@@ -1,0 +1,62 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ZodError } from 'zod';
+
+/** Every API error answers `{ error: { code, message, field? } }` (SPEC). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string, field?: string) => new ApiError(400, 'invalid_request', message, field);
+export const notFound = (what = 'resource') => new ApiError(404, 'not_found', `${what} not found`);
+export const conflict = (message: string, field?: string) => new ApiError(409, 'conflict', message, field);
+
+export function fromZod(err: ZodError): ApiError {
+  const issue = err.issues[0];
+  const field = issue?.path.length ? issue.path.join('.') : undefined;
+  return new ApiError(400, 'invalid_request', issue ? `${field ? `${field}: ` : ''}${issue.message}` : 'invalid request', field);
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`));
+};
+
+/** Never a stack trace in a response; unexpected errors are logged and answered as 500 internal. */
+export function errorHandler(log: (msg: string, err: unknown) => void): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    if (res.headersSent) return;
+    if (err instanceof ApiError) {
+      res
+        .status(err.status)
+        .json({ error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } });
+      return;
+    }
+    const status = typeof err?.status === 'number' ? err.status : typeof err?.statusCode === 'number' ? err.statusCode : 500;
+    if (status >= 400 && status < 500) {
+      // body-parser and friends: malformed JSON, payload too large, …
+      const code =
+        err.type === 'entity.too.large'
+          ? 'payload_too_large'
+          : err.type === 'entity.parse.failed'
+            ? 'malformed_json'
+            : 'invalid_request';
+      res
+        .status(status)
+        .json({
+          error: {
+            code,
+            message: code === 'malformed_json' ? 'request body is not valid JSON' : String(err.message ?? 'bad request'),
+          },
+        });
+      return;
+    }
+    log('unhandled error', err);
+    res.status(500).json({ error: { code: 'internal', message: 'internal error' } });
+  };
+}

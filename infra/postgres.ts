@@ -1,0 +1,109 @@
+/**
+ * A PostgreSQL cluster run from the machine's own binaries (initdb / pg_ctl): the embedded default of
+ * `npm start` (data under DATA_DIR) and the throwaway cluster of the tests (temp dir, random port).
+ * It listens on loopback TCP only (no unix socket) with trust auth for the local `postgres` role.
+ * PostgreSQL refuses to run as root; when we are root, its commands run as the `postgres` user.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fs, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { freePort, portOpen, waitFor } from './child-process';
+
+const run = promisify(execFile);
+
+export interface EmbeddedPostgres {
+  url: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export function findPgBin(): string {
+  const candidates: string[] = [];
+  if (process.env.PG_BIN) candidates.push(process.env.PG_BIN);
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    for (const v of readdirSync(root).sort((a, b) => Number(b) - Number(a))) candidates.push(path.join(root, v, 'bin'));
+  }
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) candidates.push(dir);
+  for (const dir of candidates)
+    if (dir && existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'pg_ctl'))) return dir;
+  throw new Error(
+    'PostgreSQL server binaries (initdb, pg_ctl) not found: install PostgreSQL (Debian: postgresql), set PG_BIN, or set DATABASE_URL',
+  );
+}
+
+interface RunAs {
+  uid?: number;
+  gid?: number;
+}
+
+async function runAs(): Promise<RunAs> {
+  if (process.getuid?.() !== 0) return {};
+  const { stdout: uid } = await run('id', ['-u', 'postgres']).catch(() => {
+    throw new Error('running as root, PostgreSQL needs an unprivileged `postgres` user (Debian: apt-get install postgresql)');
+  });
+  const { stdout: gid } = await run('id', ['-g', 'postgres']);
+  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+}
+
+async function pgCommand(bin: string, cmd: string, args: string[], user: RunAs): Promise<string> {
+  const { stdout } = await run(path.join(bin, cmd), args, {
+    uid: user.uid,
+    gid: user.gid,
+    env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+    timeout: 120_000,
+    cwd: '/',
+  });
+  return stdout;
+}
+
+export async function startPostgres(opts: { dataDir: string; port?: number; database?: string }): Promise<EmbeddedPostgres> {
+  const bin = findPgBin();
+  const user = await runAs();
+  const dataDir = path.resolve(opts.dataDir);
+  const port = opts.port ?? (await freePort());
+  const database = opts.database ?? 'device_rollout';
+  if (await portOpen(port)) throw new Error(`port 127.0.0.1:${port} is already in use (another PostgreSQL?)`);
+
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (user.uid !== undefined) await fs.chown(dataDir, user.uid, user.gid ?? user.uid);
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    await pgCommand(
+      bin,
+      'initdb',
+      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
+      user,
+    );
+  }
+  const logFile = path.join(dataDir, 'server.log');
+  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=${process.env.PG_FSYNC ?? 'on'}`;
+  await pgCommand(bin, 'pg_ctl', ['-D', dataDir, '-l', logFile, '-o', options, '-w', '-t', '60', 'start'], user);
+
+  const stop = async () => {
+    await pgCommand(bin, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'], user).catch(() => undefined);
+  };
+  try {
+    const admin = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    await waitFor('PostgreSQL', async () => {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.end();
+      return true;
+    });
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+      if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${database.replace(/"/g, '')}"`);
+    } finally {
+      await c.end();
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: `postgres://postgres@127.0.0.1:${port}/${database}`, port, dataDir, stop };
+}

@@ -1,0 +1,61 @@
+/**
+ * Wiring shared by `npm start`, `npm run worker` and `npm run api`: connects to Temporal and
+ * Postgres, builds the activity dependencies, the worker and the HTTP server.
+ */
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { ActivityDeps } from '../activities';
+import { createApp } from '../api/app';
+import { createWorker } from '../worker/worker';
+import type { Config } from './config';
+import type { Db } from './db';
+import { type Logger, logError } from './logger';
+
+export async function connectClient(config: Config, address: string): Promise<Client> {
+  const connection = await Connection.connect({ address });
+  return new Client({ connection, namespace: config.temporalNamespace });
+}
+
+export function activityDeps(db: Db, config: Config): ActivityDeps {
+  return { db, config };
+}
+
+export async function startWorker(
+  config: Config,
+  address: string,
+  db: Db,
+): Promise<{ worker: Worker; done: Promise<void>; close(): Promise<void> }> {
+  const connection = await NativeConnection.connect({ address });
+  const worker = await createWorker({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    deps: activityDeps(db, config),
+  });
+  const done = worker.run();
+  return {
+    worker,
+    done,
+    async close() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done.catch(() => undefined);
+      await connection.close();
+    },
+  };
+}
+
+export async function startApi(config: Config, client: Client, db: Db, log: Logger): Promise<Server> {
+  const app = createApp({ db, temporal: client, config, log: logError(log) });
+  return new Promise((resolve, reject) => {
+    const server = app.listen(config.port, config.host, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,24 @@
+/**
+ * The migration list, imported statically so the same code runs under tsx, vitest and compiled
+ * JavaScript (no directory scanning, no loader for .ts files). Append new migrations at the end;
+ * never rename or reorder applied ones.
+ */
+import type { Knex } from 'knex';
+import * as core from './20261121000001_core';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [['20261121000001_core', core]];
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => MIGRATIONS.map(([name]) => name),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const found = MIGRATIONS.find(([n]) => n === name);
+    if (!found) throw new Error(`unknown migration ${name}`);
+    return found[1];
+  },
+};

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseDuration } from '../../infra/config';
+
+describe('parseDuration', () => {
+  it.each([
+    ['1500', 1500],
+    ['90s', 90_000],
+    ['15m', 900_000],
+    ['2h', 7_200_000],
+    ['7d', 604_800_000],
+    ['0.5h', 1_800_000],
+  ])('%s → %d ms', (input, ms) => expect(parseDuration(input)).toBe(ms));
+
+  it.each(['', 'soon', '-5m', '0', '5 weeks'])('refuses %j naming the setting', (input) => {
+    expect(() => parseDuration(input, 'PUSH_TICKET_LIFETIME')).toThrow(/PUSH_TICKET_LIFETIME/);
+  });
+});
+
+describe('loadConfig', () => {
+  it('has a working default for everything (npm start with no configuration)', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.temporalAddress).toBeUndefined();
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.temporalUiPort).toBe(8233);
+    expect(c.temporalNamespace).toBe('default');
+    expect(c.publicUrl).toBe('http://localhost:3000');
+    expect(c.timeouts.ticketLifetimeMs).toBe(7 * 86_400_000);
+  });
+
+  it('takes the environment', () => {
+    const c = loadConfig({
+      PORT: '8080',
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      DATABASE_URL: 'postgres://x/y',
+      PUBLIC_URL: 'https://dr.example.com/',
+    });
+    expect(c.port).toBe(8080);
+    expect(c.temporalAddress).toBe('temporal:7233');
+    expect(c.databaseUrl).toBe('postgres://x/y');
+    expect(c.publicUrl).toBe('https://dr.example.com');
+  });
+
+  it('refuses a bad port clearly', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+  });
+});
