@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './deps';
 import { createDiagnosticsActivities } from './diagnostics';
+import { createPurgeActivities } from './purge';
 
 export type { ActivityDeps } from './deps';
 
@@ -7,6 +8,7 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDiagnosticsActivities(deps),
+    ...createPurgeActivities(deps),
   };
 }
 

@@ -25,7 +25,15 @@ export interface Config {
   adminApiKey?: string;
   /** Where uploaded software files are stored (FILES_DIR, default DATA_DIR/files). */
   filesDir: string;
+  /** Largest software file an upload may carry (SOFTWARE_MAX_BYTES, default 512 MB). */
+  softwareMaxBytes: number;
   timeouts: InstallTimeouts;
+  /** V3: how long final jobs stay in the Installed table (INSTALLED_RETENTION, default 7d). */
+  installedRetentionMs: number;
+  /** Hour (UTC) of the daily purge schedule (PURGE_HOUR_UTC, default 3). */
+  purgeHourUtc: number;
+  /** Temporal's retention of closed workflows, set on the namespace at start-up (NAMESPACE_RETENTION). */
+  namespaceRetentionMs?: number;
 }
 
 /** Defaults of the install workflow's waits; a rollout may override them. */
@@ -55,6 +63,15 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
   return n;
 }
 
+/** A byte size: `1048576`, `512k`, `512MB`, `2G` (binary units). */
+export function parseBytes(value: string, name = 'size'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$/i.exec(value);
+  if (!m?.[1]) throw new Error(`${name}: "${value}" is not a size (e.g. 512MB, 2G, 1048576)`);
+  const n = Math.floor(Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()));
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name}: must be positive`);
+  return n;
+}
+
 function dur(env: NodeJS.ProcessEnv, name: string, dflt: string): number {
   return parseDuration(env[name] || dflt, name);
 }
@@ -76,11 +93,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     adminApiKey: env.ADMIN_API_KEY || undefined,
     filesDir: path.resolve(env.FILES_DIR || path.join(dataDir, 'files')),
+    softwareMaxBytes: parseBytes(env.SOFTWARE_MAX_BYTES || '512MB', 'SOFTWARE_MAX_BYTES'),
     timeouts: {
       bootstrapMs: dur(env, 'BOOTSTRAP_TIMEOUT', '1h'),
       dmInstallMs: dur(env, 'DM_INSTALL_TIMEOUT', '2h'),
       ticketLifetimeMs: dur(env, 'PUSH_TICKET_LIFETIME', '7d'),
       verificationMs: dur(env, 'VERIFICATION_TIMEOUT', '14d'),
     },
+    installedRetentionMs: dur(env, 'INSTALLED_RETENTION', '7d'),
+    purgeHourUtc: Math.min(int(env, 'PURGE_HOUR_UTC', 3), 23),
+    namespaceRetentionMs: env.NAMESPACE_RETENTION ? parseDuration(env.NAMESPACE_RETENTION, 'NAMESPACE_RETENTION') : undefined,
   };
 }

@@ -5,13 +5,18 @@
  */
 import type { Knex } from 'knex';
 import * as core from './20261121000001_core';
+import * as purge from './20261121000005_purge';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
 }
 
-export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [['20261121000001_core', core]];
+// biome-ignore format: one migration per line, in order
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
+  ['20261121000001_core', core],
+  ['20261121000005_purge', purge],
+];
 
 export const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => MIGRATIONS.map(([name]) => name),

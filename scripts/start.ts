@@ -11,8 +11,10 @@ import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
 import { type DevServer, startDevServer } from '../infra/dev-server';
 import { logger } from '../infra/logger';
+import { setNamespaceRetention } from '../infra/namespace';
 import { type EmbeddedPostgres, startPostgres } from '../infra/postgres';
 import { closeServer, connectClient, startApi, startWorker } from '../infra/runtime';
+import { ensurePurgeSchedule } from '../infra/schedules';
 
 async function main() {
   const config = loadConfig();
@@ -61,6 +63,9 @@ async function main() {
 
     const client = await connectClient(config, address);
     stops.push(() => client.connection.close());
+    const retention = config.namespaceRetentionMs ?? (dev ? 30 * 86_400_000 : undefined);
+    if (retention) await setNamespaceRetention(client, config.temporalNamespace, retention);
+    await ensurePurgeSchedule(client, config);
     const worker = await startWorker(config, address, db);
     stops.push(() => worker.close());
     worker.done.catch((err) => {

@@ -2,7 +2,9 @@
 import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
 import { logger } from '../infra/logger';
-import { startWorker } from '../infra/runtime';
+import { setNamespaceRetention } from '../infra/namespace';
+import { connectClient, startWorker } from '../infra/runtime';
+import { ensurePurgeSchedule } from '../infra/schedules';
 import { databaseUrlOf, temporalAddressOf } from '../infra/services';
 
 async function main() {
@@ -10,6 +12,10 @@ async function main() {
   const db = createDb(databaseUrlOf(config));
   await migrate(db);
   const worker = await startWorker(config, temporalAddressOf(config), db);
+  const client = await connectClient(config, temporalAddressOf(config));
+  if (config.namespaceRetentionMs) await setNamespaceRetention(client, config.temporalNamespace, config.namespaceRetentionMs);
+  await ensurePurgeSchedule(client, config);
+  await client.connection.close();
   logger.info({ taskQueue: config.taskQueue, temporal: temporalAddressOf(config) }, 'worker running');
   const stop = async () => {
     await worker.close();

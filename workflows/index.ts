@@ -1,2 +1,3 @@
 /** Every workflow the worker registers (the bundle's entry point). */
 export { roundTripWorkflow } from './diagnostics';
+export { purgeInstalledJobsWorkflow } from './purge';

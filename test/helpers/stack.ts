@@ -24,7 +24,8 @@ export interface Stack {
   db: Db;
   client: Client;
   config: Config;
-  worker: Worker;
+  /** Undefined with `noWorker`. */
+  worker?: Worker;
   /** JSON request against the API; admin key unless `token` is given (null: no auth). */
   api<T = any>(
     method: string,
@@ -80,14 +81,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const client = new Client({ connection, namespace: config.temporalNamespace });
   const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress! });
   const deps: ActivityDeps = { db, config, ...opts.deps?.(db, config) };
-  const worker = await createWorker({
-    connection: nativeConnection,
-    namespace: config.temporalNamespace,
-    taskQueue: config.taskQueue,
-    deps,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-  });
-  const running = opts.noWorker ? Promise.resolve() : worker.run();
+  const worker = opts.noWorker
+    ? undefined
+    : await createWorker({
+        connection: nativeConnection,
+        namespace: config.temporalNamespace,
+        taskQueue: config.taskQueue,
+        deps,
+        workflowBundle: { codePath: inject('workflowBundlePath') },
+      });
+  const running = worker ? worker.run() : Promise.resolve();
   const app = createApp({ db, temporal: client, config, log: (msg, err) => console.error(msg, err) });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(port, '127.0.0.1', () => resolve(s));
@@ -125,7 +128,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      if (!opts.noWorker && worker.getState() === 'RUNNING') worker.shutdown();
+      if (worker?.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
       await nativeConnection.close();
       await connection.close();
