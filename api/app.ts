@@ -2,6 +2,7 @@ import express from 'express';
 import { requireAdmin } from './auth';
 import type { ApiContext } from './context';
 import { errorHandler, notFoundHandler } from './errors';
+import { createMetrics } from './metrics';
 import { diagnosticsRoutes } from './routes/diagnostics';
 import { healthRoutes } from './routes/health';
 
@@ -15,7 +16,10 @@ export function createApp(ctx: ApiContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  const metrics = createMetrics(ctx.db);
+  app.use(metrics.middleware);
   app.use(express.json({ limit: '1mb' }));
+  app.use(metrics.router);
 
   app.use(healthRoutes(ctx));
 

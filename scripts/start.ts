@@ -15,10 +15,12 @@ import { setNamespaceRetention } from '../infra/namespace';
 import { type EmbeddedPostgres, startPostgres } from '../infra/postgres';
 import { closeServer, connectClient, startApi, startWorker } from '../infra/runtime';
 import { ensurePurgeSchedule } from '../infra/schedules';
+import { installRuntime } from '../infra/telemetry';
 
 async function main() {
   const config = loadConfig();
   const log = logger.child({ part: 'start' });
+  const { metricsAddress } = installRuntime();
   await fs.mkdir(config.dataDir, { recursive: true });
   const stops: Array<() => Promise<void>> = [];
   let stopping = false;
@@ -83,6 +85,7 @@ async function main() {
       `  API          ${base}/api/v1   (health: ${base}/health)`,
       `  OpenAPI      ${base}/openapi.json   (docs: ${base}/docs)`,
       `  Temporal UI  ${dev ? `http://localhost:${config.temporalUiPort}` : '(external Temporal: see your cluster UI)'}`,
+      `  Metrics      ${base}/metrics   (worker SDK: ${metricsAddress ? `http://${metricsAddress}/metrics` : 'off'})`,
       `  Temporal     ${address}   namespace ${config.temporalNamespace}, task queue ${config.taskQueue}`,
       `  PostgreSQL   ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
       `  Data         ${config.dataDir}`,

@@ -6,8 +6,10 @@ import { setNamespaceRetention } from '../infra/namespace';
 import { connectClient, startWorker } from '../infra/runtime';
 import { ensurePurgeSchedule } from '../infra/schedules';
 import { databaseUrlOf, temporalAddressOf } from '../infra/services';
+import { installRuntime } from '../infra/telemetry';
 
 async function main() {
+  installRuntime();
   const config = loadConfig();
   const db = createDb(databaseUrlOf(config));
   await migrate(db);

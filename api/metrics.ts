@@ -1,0 +1,114 @@
+/**
+ * `GET /metrics` (Prometheus text format): HTTP request counts and latencies per route, and — read
+ * from PostgreSQL at scrape time, so every API instance reports the same truth — jobs per status,
+ * pushes sent/failed per channel, rollouts per state and the progress of active rollouts.
+ */
+import { type RequestHandler, Router } from 'express';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Db } from '../infra/db';
+
+export interface ApiMetrics {
+  registry: Registry;
+  middleware: RequestHandler;
+  router: Router;
+}
+
+export function createMetrics(db: Db): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'devicerollout_api_' });
+
+  const requests = new Counter({
+    name: 'devicerollout_http_requests_total',
+    help: 'HTTP requests by method, route and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'devicerollout_http_request_duration_seconds',
+    help: 'HTTP request latency by method and route',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+
+  new Gauge({
+    name: 'devicerollout_jobs',
+    help: 'Installation jobs per status',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db('installations').whereNotNull('status').groupBy('status').select('status').count({ n: '*' });
+      for (const r of rows as Array<Record<string, unknown>>) this.set({ status: String(r.status) }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: 'devicerollout_pushes',
+    help: 'Messages (SMS, WAP push, binary push, mail) per channel and state (sent, failed, delivered, pending)',
+    labelNames: ['channel', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db('messages').groupBy('channel', 'state').select('channel', 'state').count({ n: '*' });
+      for (const r of rows as Array<Record<string, unknown>>)
+        this.set({ channel: String(r.channel), state: String(r.state) }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: 'devicerollout_rollouts',
+    help: 'Rollouts per state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db('rollouts').groupBy('state').select('state').count({ n: '*' });
+      for (const r of rows as Array<Record<string, unknown>>) this.set({ state: String(r.state) }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: 'devicerollout_rollout_jobs',
+    help: 'Jobs of active (scheduled, running, paused) rollouts: total, started and final',
+    labelNames: ['rollout_id', 'phase'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db('installations as i')
+        .join('rollouts as r', 'r.id', 'i.rollout_id')
+        .whereIn('r.state', ['scheduled', 'running', 'paused'])
+        .groupBy('i.rollout_id')
+        .select('i.rollout_id')
+        .count({ total: '*' })
+        .select(db.raw('count(*) filter (where i.status is not null) as started'))
+        .select(db.raw('count(*) filter (where i.final) as final'))
+        .limit(100);
+      for (const r of rows as Array<Record<string, unknown>>) {
+        const id = String(r.rollout_id);
+        this.set({ rollout_id: id, phase: 'total' }, Number(r.total));
+        this.set({ rollout_id: id, phase: 'started' }, Number(r.started));
+        this.set({ rollout_id: id, phase: 'final' }, Number(r.final));
+      }
+    },
+  });
+
+  const middleware: RequestHandler = (req, res, next) => {
+    const end = latency.startTimer();
+    res.once('finish', () => {
+      // the matched route pattern, never the raw path (tickets and ids would explode the label set)
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      end({ method: req.method, route });
+    });
+    next();
+  };
+
+  const router = Router();
+  router.get('/metrics', async (_req, res, next) => {
+    try {
+      const body = await registry.metrics();
+      res.type(registry.contentType).send(body);
+    } catch (err) {
+      next(err);
+    }
+  });
+  return { registry, middleware, router };
+}
