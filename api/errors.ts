@@ -46,14 +46,12 @@ export function errorHandler(log: (msg: string, err: unknown) => void): ErrorReq
           : err.type === 'entity.parse.failed'
             ? 'malformed_json'
             : 'invalid_request';
-      res
-        .status(status)
-        .json({
-          error: {
-            code,
-            message: code === 'malformed_json' ? 'request body is not valid JSON' : String(err.message ?? 'bad request'),
-          },
-        });
+      res.status(status).json({
+        error: {
+          code,
+          message: code === 'malformed_json' ? 'request body is not valid JSON' : String(err.message ?? 'bad request'),
+        },
+      });
       return;
     }
     log('unhandled error', err);

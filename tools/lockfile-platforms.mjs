@@ -13,8 +13,32 @@ const pkgs = lock.packages;
 
 function platformOf(name) {
   const n = name.split('/').pop();
-  const os = /darwin/.test(n) ? 'darwin' : /win32/.test(n) ? 'win32' : /android/.test(n) ? 'android' : /freebsd/.test(n) ? 'freebsd' : /linux/.test(n) ? 'linux' : undefined;
-  const cpu = /arm64|aarch64/.test(n) ? 'arm64' : /-arm(-|$)|gnueabihf/.test(n) ? 'arm' : /ia32/.test(n) ? 'ia32' : /ppc64/.test(n) ? 'ppc64' : /s390x/.test(n) ? 's390x' : /riscv64/.test(n) ? 'riscv64' : /x64/.test(n) ? 'x64' : undefined;
+  const os = /darwin/.test(n)
+    ? 'darwin'
+    : /win32/.test(n)
+      ? 'win32'
+      : /android/.test(n)
+        ? 'android'
+        : /freebsd/.test(n)
+          ? 'freebsd'
+          : /linux/.test(n)
+            ? 'linux'
+            : undefined;
+  const cpu = /arm64|aarch64/.test(n)
+    ? 'arm64'
+    : /-arm(-|$)|gnueabihf/.test(n)
+      ? 'arm'
+      : /ia32/.test(n)
+        ? 'ia32'
+        : /ppc64/.test(n)
+          ? 'ppc64'
+          : /s390x/.test(n)
+            ? 's390x'
+            : /riscv64/.test(n)
+              ? 'riscv64'
+              : /x64/.test(n)
+                ? 'x64'
+                : undefined;
   const libc = /musl/.test(n) ? 'musl' : os === 'linux' ? 'glibc' : undefined;
   return { os, cpu, libc };
 }
