@@ -79,4 +79,3 @@ export const rolloutWorkflowId = (rolloutId: string) => `rollout/${rolloutId}`;
 
 /** Sent by an install workflow to its rollout when it reaches a final status. */
 export const installFinishedSignal = defineSignal<[InstallResult]>('installFinished');
-
