@@ -17,7 +17,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } },
       },
       {
         extends: true,
@@ -28,6 +28,7 @@ export default defineConfig({
           setupFiles: ['test/setup/temporal-runtime.ts'],
           // each file starts its own time-skipping server; two at a time suits a 2-core machine
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -38,6 +39,7 @@ export default defineConfig({
           globalSetup: ['test/setup/integration-setup.ts'],
           setupFiles: ['test/setup/temporal-runtime.ts'],
           maxWorkers: 2,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
