@@ -3,6 +3,7 @@ import { requireAdmin } from './auth';
 import type { ApiContext } from './context';
 import { errorHandler, notFoundHandler } from './errors';
 import { createMetrics } from './metrics';
+import { deliveryReportRoutes } from './routes/delivery-reports';
 import { diagnosticsRoutes } from './routes/diagnostics';
 import { healthRoutes } from './routes/health';
 
@@ -22,6 +23,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(metrics.router);
 
   app.use(healthRoutes(ctx));
+  app.use(deliveryReportRoutes(ctx));
 
   const admin = express.Router();
   admin.use(requireAdmin(ctx.db, ctx.config.adminApiKey));

@@ -34,6 +34,8 @@ export interface Config {
   purgeHourUtc: number;
   /** Temporal's retention of closed workflows, set on the namespace at start-up (NAMESPACE_RETENTION). */
   namespaceRetentionMs?: number;
+  /** Shared secret Kannel's delivery-report callbacks must carry as `token` (KANNEL_DLR_TOKEN). */
+  dlrToken?: string;
 }
 
 /** Defaults of the install workflow's waits; a rollout may override them. */
@@ -102,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     installedRetentionMs: dur(env, 'INSTALLED_RETENTION', '7d'),
     purgeHourUtc: Math.min(int(env, 'PURGE_HOUR_UTC', 3), 23),
+    dlrToken: env.KANNEL_DLR_TOKEN || undefined,
     namespaceRetentionMs: env.NAMESPACE_RETENTION ? parseDuration(env.NAMESPACE_RETENTION, 'NAMESPACE_RETENTION') : undefined,
   };
 }
