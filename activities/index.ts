@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './deps';
 import { createDiagnosticsActivities } from './diagnostics';
+import { createInstallActivities } from './install';
 import { createPurgeActivities } from './purge';
 
 export type { ActivityDeps } from './deps';
@@ -9,6 +10,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createDiagnosticsActivities(deps),
     ...createPurgeActivities(deps),
+    ...createInstallActivities(deps),
   };
 }
 

@@ -4,8 +4,13 @@ import type { ApiContext } from './context';
 import { errorHandler, notFoundHandler } from './errors';
 import { createMetrics } from './metrics';
 import { deliveryReportRoutes } from './routes/delivery-reports';
+import { deviceEndpointRoutes } from './routes/device';
+import { devicesRoutes } from './routes/devices';
 import { diagnosticsRoutes } from './routes/diagnostics';
+import { downloadRoutes } from './routes/downloads';
 import { healthRoutes } from './routes/health';
+import { messagesRoutes } from './routes/messages';
+import { softwareRoutes } from './routes/software';
 
 export type { ApiContext } from './context';
 
@@ -24,10 +29,15 @@ export function createApp(ctx: ApiContext): express.Express {
 
   app.use(healthRoutes(ctx));
   app.use(deliveryReportRoutes(ctx));
+  app.use('/api/v1/device', deviceEndpointRoutes(ctx));
+  app.use('/d', downloadRoutes(ctx));
 
   const admin = express.Router();
   admin.use(requireAdmin(ctx.db, ctx.config.adminApiKey));
   admin.use(diagnosticsRoutes(ctx));
+  admin.use(messagesRoutes(ctx));
+  admin.use(devicesRoutes(ctx));
+  admin.use(softwareRoutes(ctx));
   app.use('/api/v1', admin);
 
   app.use(notFoundHandler);

@@ -8,6 +8,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities';
 import { createApp } from '../api/app';
 import { createWorker } from '../worker/worker';
+import { createRecordingChannel } from './channels/recording';
 import type { Config } from './config';
 import type { Db } from './db';
 import { type Logger, logError } from './logger';
@@ -18,7 +19,7 @@ export async function connectClient(config: Config, address: string): Promise<Cl
 }
 
 export function activityDeps(db: Db, config: Config): ActivityDeps {
-  return { db, config };
+  return { db, config, push: createRecordingChannel(db) };
 }
 
 export async function startWorker(

@@ -5,6 +5,8 @@
  */
 import type { Knex } from 'knex';
 import * as core from './20261121000001_core';
+import * as install from './20261121000002_install';
+import * as deviceHttp from './20261121000003_device_http';
 import * as purge from './20261121000005_purge';
 
 interface Migration {
@@ -15,6 +17,8 @@ interface Migration {
 // biome-ignore format: one migration per line, in order
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['20261121000001_core', core],
+  ['20261121000002_install', install],
+  ['20261121000003_device_http', deviceHttp],
   ['20261121000005_purge', purge],
 ];
 

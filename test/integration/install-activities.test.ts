@@ -1,0 +1,468 @@
+/**
+ * The install workflow's activities against real PostgreSQL (startStack: own database, dev server,
+ * worker): idempotent transitions, tickets, the recording push channel — and one install workflow run
+ * through the real worker with these activities.
+ */
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createInstallActivities } from '../../activities/install';
+import type { DmEngine } from '../../domain/ports';
+import * as SA from '../../domain/search-attributes';
+import { STATUS } from '../../domain/status';
+import { createRecordingChannel, recordedMessages } from '../../infra/channels/recording';
+import {
+  downloadedSignal,
+  type InstallInput,
+  installStatusQuery,
+  installWorkflowId,
+  sysinfoSyncedSignal,
+} from '../../workflows/definitions';
+import type { installWorkflow } from '../../workflows/install';
+import { type Stack, startStack } from '../helpers/stack';
+
+const DAY = 86_400_000;
+
+describe('install activities on PostgreSQL', () => {
+  let stack: Stack;
+  let acts: ReturnType<typeof createInstallActivities>;
+  const dmCalls: unknown[] = [];
+  const dm: DmEngine = {
+    async bootstrap(req) {
+      dmCalls.push({ bootstrap: req });
+    },
+    async install(req) {
+      dmCalls.push({ install: req });
+    },
+  };
+
+  beforeAll(async () => {
+    stack = await startStack();
+    acts = createInstallActivities({ db: stack.db, config: stack.config, dm });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  let n = 0;
+  /** A device, a software with files, a rollout and one installation job. */
+  async function fixture(
+    opts: {
+      platform?: string;
+      msisdn?: string | null;
+      installed?: Record<string, string>;
+      inHouseIos?: boolean;
+      kind?: 'dme-client' | 'other';
+      formats?: string[];
+    } = {},
+  ) {
+    n++;
+    const db = stack.db;
+    const [device] = await db('devices')
+      .insert({
+        external_id: `IMEI-${n}-${randomUUID()}`,
+        platform: opts.platform ?? 'symbian',
+        msisdn: opts.msisdn === undefined ? '+4915100000001' : opts.msisdn,
+        installed: JSON.stringify(opts.installed ?? { 'DME Client': '4.1' }),
+        token_hash: randomUUID(),
+      })
+      .returning('*');
+    const [software] = await db('software')
+      .insert({
+        name: 'DME Client',
+        version: `4.2.${n}`,
+        kind: opts.kind ?? 'dme-client',
+        platforms: [opts.platform ?? 'symbian'],
+        in_house_ios: !!opts.inHouseIos,
+        bundle_id: opts.inHouseIos ? 'com.example.app' : null,
+      })
+      .returning('*');
+    const files = [];
+    for (const format of opts.formats ?? ['sisx']) {
+      const [f] = await db('software_files')
+        .insert({
+          software_id: software.id,
+          file_name: `client.${format}`,
+          format,
+          size: 3,
+          sha256: 'x'.repeat(64),
+          storage_path: `/tmp/${randomUUID()}`,
+        })
+        .returning('*');
+      files.push(f);
+    }
+    const [rollout] = await db('rollouts')
+      .insert({ software_id: software.id, options: JSON.stringify({ useDm: false, push: 'sms' }), schedule: JSON.stringify({}) })
+      .returning('*');
+    const [installation] = await db('installations')
+      .insert({ rollout_id: rollout.id, device_id: device.id, seq: 0 })
+      .returning('*');
+    return { device, software, files, rollout, installation, file: files[0] };
+  }
+
+  const logOf = (installationId: string) =>
+    stack
+      .db('installation_log')
+      .where({ installation_id: installationId })
+      .orderBy('id')
+      .select('event', 'from_status', 'to_status', 'message', 'entry_key');
+
+  it('loadInstallContext: the device, its inventory, the software and its files', async () => {
+    const f = await fixture({
+      platform: 'windows-mobile-smartphone',
+      formats: ['cab', 'exe'],
+      installed: { 'DME Client': '4.1' },
+    });
+    const ctx = await acts.loadInstallContext({
+      installationId: f.installation.id,
+      deviceId: f.device.id,
+      softwareId: f.software.id,
+    });
+    expect(ctx.device).toMatchObject({
+      id: f.device.id,
+      platform: 'windows-mobile-smartphone',
+      msisdn: '+4915100000001',
+      bootstrapped: false,
+      installed: { 'DME Client': '4.1' },
+    });
+    expect(ctx.software).toMatchObject({
+      name: 'DME Client',
+      kind: 'dme-client',
+      inHouseIos: false,
+      platforms: ['windows-mobile-smartphone'],
+    });
+    expect(ctx.software.files.map((x) => x.format).sort()).toEqual(['cab', 'exe']);
+    expect(ctx.dmConfigured).toBe(true);
+  });
+
+  it('loadInstallContext: an unknown installation is a non-retryable failure', async () => {
+    const err = await acts
+      .loadInstallContext({ installationId: randomUUID(), deviceId: randomUUID(), softwareId: randomUUID() })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err.nonRetryable).toBe(true);
+    expect(err.type).toBe('InstallationNotFound');
+  });
+
+  it('recordInstallTransition: called twice (a retry) writes the log once and the row once', async () => {
+    const { installation } = await fixture();
+    const input = {
+      installationId: installation.id,
+      seq: 1,
+      workflowId: 'install/x/y',
+      notes: [{ event: 'push' as const, message: 'SMS push 1 of 3 sent' }],
+      status: { from: null, to: STATUS.waitingForDownload, final: false },
+      method: 'sms' as const,
+      detail: 'SMS push 1 of 3',
+      fileId: null,
+    };
+    expect(await acts.recordInstallTransition(input)).toEqual({ written: true });
+    const row1 = await stack.db('installations').where({ id: installation.id }).first();
+    expect(await acts.recordInstallTransition(input)).toEqual({ written: false });
+    expect(await logOf(installation.id)).toEqual([
+      { event: 'push', from_status: null, to_status: null, message: 'SMS push 1 of 3 sent', entry_key: '1.0:push' },
+      {
+        event: 'status',
+        from_status: null,
+        to_status: STATUS.waitingForDownload,
+        message: null,
+        entry_key: `1:${STATUS.waitingForDownload}`,
+      },
+    ]);
+    const row2 = await stack.db('installations').where({ id: installation.id }).first();
+    expect(row2).toMatchObject({
+      status: STATUS.waitingForDownload,
+      final: false,
+      method: 'sms',
+      detail: 'SMS push 1 of 3',
+      workflow_id: 'install/x/y',
+    });
+    expect(row2.started_at).toEqual(row1.started_at);
+    expect(row2.updated_at).toEqual(row1.updated_at);
+    expect(row2.ended_at).toBeNull();
+  });
+
+  it('recordInstallTransition: a late stale attempt cannot overwrite a newer status; final sets ended_at', async () => {
+    const { installation } = await fixture();
+    const first = {
+      installationId: installation.id,
+      seq: 1,
+      status: { from: null, to: STATUS.waitingForDownload, final: false },
+      method: 'sms' as const,
+    };
+    await acts.recordInstallTransition(first);
+    await acts.recordInstallTransition({
+      installationId: installation.id,
+      seq: 2,
+      status: { from: STATUS.waitingForDownload, to: STATUS.downloaded, final: true, message: 'downloaded' },
+      method: 'sms',
+      detail: 'downloaded',
+    });
+    expect(await acts.recordInstallTransition(first)).toEqual({ written: false });
+    const row = await stack.db('installations').where({ id: installation.id }).first();
+    expect(row).toMatchObject({ status: STATUS.downloaded, final: true, detail: 'downloaded' });
+    expect(row.ended_at).toBeInstanceOf(Date);
+    expect(row.started_at.getTime()).toBeLessThanOrEqual(row.ended_at.getTime());
+    expect((await logOf(installation.id)).map((l) => l.entry_key)).toEqual([
+      `1:${STATUS.waitingForDownload}`,
+      `2:${STATUS.downloaded}`,
+    ]);
+  });
+
+  it('pushDownloadLink (SMS): one ticket of 32 random bytes valid one lifetime, one recorded SMS with its link; a retry sends nothing new', async () => {
+    const { installation, file, software } = await fixture();
+    const input = {
+      installationId: installation.id,
+      attempt: 1,
+      method: 'sms' as const,
+      fileId: file.id,
+      ticketLifetimeMs: 7 * DAY,
+      softwareName: software.name,
+      softwareVersion: software.version,
+      inHouseIos: false,
+      to: '+4915100000001',
+    };
+    const first = await acts.pushDownloadLink(input);
+    expect(first).toMatchObject({
+      attempt: 1,
+      sent: true,
+      channel: 'sms',
+      transport: 'recording',
+      duplicate: false,
+      link: 'file',
+    });
+    const again = await acts.pushDownloadLink(input);
+    expect(again).toMatchObject({ sent: true, duplicate: true, expiresAt: first.expiresAt });
+
+    const tickets = await stack.db('push_tickets').where({ installation_id: installation.id });
+    expect(tickets).toHaveLength(1);
+    const t = tickets[0];
+    expect(t.ticket).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(t.ticket, 'base64url')).toHaveLength(32);
+    expect(t.expires_at.getTime() - t.created_at.getTime()).toBe(7 * DAY);
+    expect(t).toMatchObject({ attempt: 1, file_id: file.id, revoked_at: null });
+    expect(first.expiresAt).toBe(t.expires_at.toISOString());
+
+    const messages = await recordedMessages(stack.db, { installationId: installation.id });
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatchObject({
+      channel: 'sms',
+      recipient: '+4915100000001',
+      idempotencyKey: `${installation.id}:push:1`,
+      body: `Install DME Client ${software.version}: ${stack.config.publicUrl}/d/${t.ticket}`,
+    });
+
+    // the next attempt gets a new ticket and a new message
+    await acts.pushDownloadLink({ ...input, attempt: 2 });
+    const two = await stack.db('push_tickets').where({ installation_id: installation.id }).orderBy('attempt');
+    expect(two.map((x) => x.attempt)).toEqual([1, 2]);
+    expect(two[1].ticket).not.toBe(t.ticket);
+    expect(await recordedMessages(stack.db, { installationId: installation.id })).toHaveLength(2);
+  });
+
+  it('pushDownloadLink (in-house iOS): the SMS carries the itms-services manifest link (R6)', async () => {
+    const { installation, file, software } = await fixture({
+      platform: 'ios',
+      kind: 'other',
+      inHouseIos: true,
+      formats: ['ipa'],
+    });
+    const r = await acts.pushDownloadLink({
+      installationId: installation.id,
+      attempt: 1,
+      method: 'sms',
+      fileId: file.id,
+      ticketLifetimeMs: DAY,
+      softwareName: software.name,
+      softwareVersion: software.version,
+      inHouseIos: true,
+      to: '+4915100000002',
+    });
+    expect(r.link).toBe('manifest');
+    const t = await stack.db('push_tickets').where({ installation_id: installation.id }).first();
+    const [msg] = await recordedMessages(stack.db, { installationId: installation.id });
+    const manifestUrl = `${stack.config.publicUrl}/d/${t.ticket}/manifest.plist`;
+    expect(msg?.body).toBe(
+      `Install DME Client ${software.version}: itms-services://?action=download-manifest&url=${encodeURIComponent(manifestUrl)}`,
+    );
+  });
+
+  it('pushDownloadLink (WAP): a Service Indication with the link, expiring with the ticket', async () => {
+    const { installation, file, software } = await fixture();
+    await acts.pushDownloadLink({
+      installationId: installation.id,
+      attempt: 1,
+      method: 'wap',
+      fileId: file.id,
+      ticketLifetimeMs: DAY,
+      softwareName: software.name,
+      softwareVersion: software.version,
+      inHouseIos: false,
+      to: '+4915100000003',
+    });
+    const t = await stack.db('push_tickets').where({ installation_id: installation.id }).first();
+    const [msg] = await recordedMessages(stack.db, { installationId: installation.id });
+    expect(msg).toMatchObject({ channel: 'wap', contentType: 'text/vnd.wap.si', recipient: '+4915100000003' });
+    expect(JSON.parse(msg!.body!)).toEqual({
+      href: `${stack.config.publicUrl}/d/${t.ticket}`,
+      siId: `${stack.config.publicUrl}/d/${t.ticket}`,
+      text: `Install DME Client ${software.version}`,
+      expires: t.expires_at.toISOString(),
+    });
+  });
+
+  it('pushDownloadLink (mark): a ticket, nothing sent; without an MSISDN SMS is refused for good', async () => {
+    const { installation, file, software } = await fixture({ msisdn: null });
+    const base = {
+      installationId: installation.id,
+      fileId: file.id,
+      ticketLifetimeMs: DAY,
+      softwareName: software.name,
+      softwareVersion: software.version,
+      inHouseIos: false,
+      to: null,
+    };
+    expect(await acts.pushDownloadLink({ ...base, attempt: 1, method: 'mark' })).toMatchObject({
+      sent: false,
+      channel: 'mark',
+      link: 'none',
+    });
+    expect(await stack.db('push_tickets').where({ installation_id: installation.id })).toHaveLength(1);
+    expect(await recordedMessages(stack.db, { installationId: installation.id })).toEqual([]);
+    const err = await acts.pushDownloadLink({ ...base, attempt: 2, method: 'sms' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ nonRetryable: true, type: 'NoMsisdn' });
+  });
+
+  it('dmInstall: the package URL is a ticket link (attempt 0), created once', async () => {
+    const { installation, file, device } = await fixture();
+    dmCalls.length = 0;
+    const input = {
+      installationId: installation.id,
+      deviceId: device.id,
+      fileId: file.id,
+      softwareName: 'DME Client',
+      softwareVersion: '4.2',
+      ticketLifetimeMs: DAY,
+    };
+    await acts.dmInstall(input);
+    await acts.dmInstall(input);
+    const tickets = await stack.db('push_tickets').where({ installation_id: installation.id });
+    expect(tickets).toHaveLength(1);
+    expect(tickets[0].attempt).toBe(0);
+    const req = {
+      idempotencyKey: `${installation.id}:dm-install`,
+      installationId: installation.id,
+      deviceId: device.id,
+      packageUrl: `${stack.config.publicUrl}/d/${tickets[0].ticket}`,
+      softwareName: 'DME Client',
+      version: '4.2',
+    };
+    expect(dmCalls).toEqual([{ install: req }, { install: req }]);
+  });
+
+  it('revokePushTickets: every live ticket of the job, once', async () => {
+    const { installation, file, software } = await fixture();
+    for (const attempt of [1, 2]) {
+      await acts.pushDownloadLink({
+        installationId: installation.id,
+        attempt,
+        method: 'mark',
+        fileId: file.id,
+        ticketLifetimeMs: DAY,
+        softwareName: software.name,
+        softwareVersion: software.version,
+        inHouseIos: false,
+      });
+    }
+    expect(await acts.revokePushTickets({ installationId: installation.id })).toEqual({ revoked: 2 });
+    expect(await acts.revokePushTickets({ installationId: installation.id })).toEqual({ revoked: 0 });
+    const rows = await stack.db('push_tickets').where({ installation_id: installation.id });
+    expect(rows.every((r) => r.revoked_at instanceof Date)).toBe(true);
+  });
+
+  it('the recording channel: one row per idempotency key, a retry answers duplicate', async () => {
+    const channel = createRecordingChannel(stack.db);
+    const key = `test:${randomUUID()}`;
+    const a = await channel.sendSms({ idempotencyKey: key, to: '+4915100000009', text: 'hello' });
+    const b = await channel.sendSms({ idempotencyKey: key, to: '+4915100000009', text: 'hello' });
+    expect(a).toEqual({ transport: 'recording', providerId: expect.any(String) });
+    expect(b).toEqual({ transport: 'recording', providerId: a.providerId, duplicate: true });
+    const bin = await channel.sendBinaryPush({
+      idempotencyKey: `${key}:bin`,
+      to: '+4915100000009',
+      contentType: 'application/vnd.syncml.notification',
+      applicationId: 'x-wap-application:syncml.dm',
+      body: Buffer.from([1, 2, 3]),
+    });
+    expect(bin.duplicate).toBeUndefined();
+    const rows = await recordedMessages(stack.db, { keyPrefix: key });
+    expect(rows.map((r) => [r.channel, r.body, r.installationId])).toEqual([
+      ['sms', 'hello', null],
+      ['binary', 'x-wap-application:syncml.dm', null],
+    ]);
+    expect(rows[1]?.payload).toEqual(Buffer.from([1, 2, 3]));
+  });
+
+  it('the install workflow on the dev server with these activities: SMS → download → sync → Downloaded – Verified', async () => {
+    const { installation, device, software, rollout, file } = await fixture({ installed: { 'DME Client': '4.0' } });
+    const input: InstallInput = {
+      installationId: installation.id,
+      rolloutId: rollout.id,
+      deviceId: device.id,
+      softwareId: software.id,
+      options: { useDm: false, push: 'sms', maxPushAttempts: 3 },
+      timeouts: { bootstrapMs: 3_600_000, dmInstallMs: 7_200_000, ticketLifetimeMs: 7 * DAY, verificationMs: 14 * DAY },
+    };
+    const handle = await stack.client.workflow.start<typeof installWorkflow>('installWorkflow', {
+      taskQueue: stack.config.taskQueue,
+      workflowId: installWorkflowId(rollout.id, device.id),
+      args: [input],
+    });
+    const poll = { timeout: 30_000, interval: 100 };
+    await expect.poll(async () => (await handle.query(installStatusQuery)).waitingFor, poll).toBe('the download');
+    const [sms] = await recordedMessages(stack.db, { installationId: installation.id });
+    const ticket = await stack.db('push_tickets').where({ installation_id: installation.id }).first();
+    expect(sms?.body).toContain(`/d/${ticket.ticket}`);
+    expect(ticket.file_id).toBe(file.id);
+    await handle.signal(downloadedSignal, { source: 'download', ticket: ticket.ticket });
+    await expect
+      .poll(async () => (await handle.query(installStatusQuery)).status, poll)
+      .toBe(STATUS.downloadedWaitingForVerification);
+    await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': software.version } });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: STATUS.downloadedVerified });
+
+    const row = await stack.db('installations').where({ id: installation.id }).first();
+    expect(row).toMatchObject({
+      status: STATUS.downloadedVerified,
+      final: true,
+      method: 'sms',
+      file_id: file.id,
+      workflow_id: handle.workflowId,
+    });
+    const log = await logOf(installation.id);
+    expect(log.filter((l) => l.event === 'status').map((l) => l.to_status)).toEqual([
+      STATUS.waitingForDownload,
+      STATUS.downloadedWaitingForVerification,
+      STATUS.downloadedVerified,
+    ]);
+    expect(new Set(log.map((l) => l.entry_key)).size).toBe(log.length);
+    expect(log.map((l) => l.event)).toEqual(['info', 'push', 'status', 'info', 'status', 'info', 'status']);
+
+    const desc = await handle.describe();
+    expect(desc.typedSearchAttributes.get(SA.InstallStatus)).toBe(STATUS.downloadedVerified);
+    expect(desc.typedSearchAttributes.get(SA.RolloutId)).toBe(rollout.id);
+    // the operator's query: list by InstallStatus (visibility is eventually consistent)
+    await expect
+      .poll(async () => {
+        const ids: string[] = [];
+        for await (const w of stack.client.workflow.list({
+          query: `RolloutId = '${rollout.id}' AND InstallStatus = '${STATUS.downloadedVerified}'`,
+        }))
+          ids.push(w.workflowId);
+        return ids;
+      }, poll)
+      .toEqual([handle.workflowId]);
+  });
+});

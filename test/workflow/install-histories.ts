@@ -1,0 +1,59 @@
+/**
+ * Workflow histories as JSON files (the format `temporal workflow show --output json` writes), for the
+ * recorded histories of test/workflow/histories/ (written by install.test.ts with RECORD_HISTORIES=1,
+ * replayed by replay.test.ts).
+ *
+ * Why not @temporalio/common's historyToJSON/historyFromJSON: in this install npm could not hoist
+ * protobufjs 8 (a protobufjs 7 sits at the top level), so @temporalio/common and @temporalio/proto each
+ * got their own nested copy, and common's protojson rejects proto's types ("type must be a Type").
+ * Here protojson is loaded from the copy @temporalio/proto itself uses, which works either way.
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type * as Proto from '@temporalio/proto';
+
+type History = Proto.temporal.api.history.v1.IHistory;
+
+// Plain CommonJS require (not the test runner's ES module interop): the real protobuf root object.
+const localRequire = createRequire(__filename);
+const proto: typeof Proto = localRequire('@temporalio/proto');
+const { patchProtobufRoot } = localRequire('@temporalio/proto/lib/patch-protobuf-root');
+const protoRequire = createRequire(localRequire.resolve('@temporalio/proto'));
+const protojson: {
+  toJson(type: unknown, message: unknown): unknown;
+  fromJson(type: unknown, json: unknown, options?: { ignoreUnknownFields?: boolean }): unknown;
+} = protoRequire('protobufjs/ext/protojson');
+const historyType = (patchProtobufRoot(proto) as any).lookupType('temporal.api.history.v1.History');
+
+export const HISTORIES_DIR = path.join(__dirname, 'histories');
+
+export function historyToJson(history: History): unknown {
+  return protojson.toJson(historyType, proto.temporal.api.history.v1.History.fromObject(history));
+}
+
+export function historyFromJson(json: unknown): History {
+  const h = protojson.fromJson(historyType, json, { ignoreUnknownFields: true });
+  if (!h) throw new TypeError('invalid history');
+  return h as History;
+}
+
+/** Writes `histories/<name>.json`, formatted the way the repo's Biome wants it (`npm run lint`). */
+export async function writeHistory(name: string, history: History): Promise<void> {
+  await fs.mkdir(HISTORIES_DIR, { recursive: true });
+  const file = path.join(HISTORIES_DIR, `${name}.json`);
+  await fs.writeFile(file, `${JSON.stringify(historyToJson(history), null, 2)}\n`);
+  execFileSync(path.resolve(__dirname, '../../node_modules/.bin/biome'), ['format', '--write', file], { stdio: 'ignore' });
+}
+
+export async function readHistories(): Promise<{ name: string; workflowId: string; history: History }[]> {
+  const names = (await fs.readdir(HISTORIES_DIR)).filter((f) => f.endsWith('.json')).sort();
+  return Promise.all(
+    names.map(async (f) => {
+      const history = historyFromJson(JSON.parse(await fs.readFile(path.join(HISTORIES_DIR, f), 'utf8')));
+      const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+      return { name: f.replace(/\.json$/, ''), workflowId: started?.workflowId ?? `replay/${f}`, history };
+    }),
+  );
+}

@@ -1,0 +1,704 @@
+/**
+ * installWorkflow on Temporal's time-skipping test server: one test per path of issue 3, asserting
+ * the exact status sequence and the log. Activities are doubles (they record what the workflow asked
+ * for); signals are sent the way the API sends them. Days-long waits are skipped by the server.
+ *
+ * `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts` rewrites the
+ * histories in test/workflow/histories/ that test/workflow/replay.test.ts replays.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InstallContext, PushLinkInput, TransitionInput } from '../../activities/install';
+import type { Platform } from '../../domain/install-options';
+import * as SA from '../../domain/search-attributes';
+import { type InstallStatus, STATUS } from '../../domain/status';
+import {
+  bootstrapConfirmedSignal,
+  dmInstallResultSignal,
+  downloadedSignal,
+  downloadFailedSignal,
+  type InstallInput,
+  type InstallResult,
+  installStatusQuery,
+  installWorkflowId,
+  sysinfoSyncedSignal,
+} from '../../workflows/definitions';
+import type { installWorkflow } from '../../workflows/install';
+import { createTestWorker, createTimeSkippingEnv } from '../helpers/time-skipping';
+import { writeHistory } from './install-histories';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+/** expect.poll: waiting for the workflow to process what it was sent (not a timing assertion). */
+const POLL = { timeout: 30_000, interval: 50 };
+
+const TIMEOUTS = { bootstrapMs: 1 * HOUR, dmInstallMs: 2 * HOUR, ticketLifetimeMs: 7 * DAY, verificationMs: 14 * DAY };
+
+interface Scenario {
+  platform: Platform;
+  bootstrapped?: boolean;
+  msisdn?: string | null;
+  installed?: Record<string, string>;
+  kind?: 'dme-client' | 'other';
+  inHouseIos?: boolean;
+  files?: { id: string; format: string }[];
+  dm?: boolean;
+  useDm: boolean;
+  push: 'sms' | 'wap' | 'mark';
+  maxPushAttempts?: number;
+  parentWorkflowId?: string;
+  /** Make activities fail. */
+  failDmInstall?: boolean;
+  failFirstTransition?: boolean;
+  /** pushDownloadLink waits for this gate. */
+  pushGate?: Promise<void>;
+}
+
+let counter = 0;
+
+/** Activity doubles recording what the workflow asked for, plus `reached(status)` promises. */
+function harness(s: Scenario) {
+  const n = ++counter;
+  const installationId = `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+  const transitions: TransitionInput[] = [];
+  const pushes: PushLinkInput[] = [];
+  const calls: string[] = [];
+  const waiters = new Map<string, () => void>();
+  const seen = new Set<string>();
+  let transitionCalls = 0;
+  const ctx: InstallContext = {
+    installation: { id: installationId, rolloutId: 'r-1', deviceId: `dev-${n}`, status: null, final: false },
+    device: {
+      id: `dev-${n}`,
+      externalId: `IMEI-${n}`,
+      platform: s.platform,
+      msisdn: s.msisdn === undefined ? '+4915100000001' : s.msisdn,
+      bootstrapped: !!s.bootstrapped,
+      installed: s.installed ?? {},
+    },
+    software: {
+      id: 'sw-1',
+      name: 'DME Client',
+      version: '4.2',
+      kind: s.kind ?? 'dme-client',
+      platforms: [s.platform],
+      inHouseIos: !!s.inHouseIos,
+      bundleId: null,
+      files: s.files ?? [{ id: 'file-1', format: 'sisx' }],
+    },
+    dmConfigured: s.dm ?? true,
+  };
+  const input: InstallInput = {
+    installationId,
+    rolloutId: 'r-1',
+    deviceId: `dev-${n}`,
+    softwareId: 'sw-1',
+    options: { useDm: s.useDm, push: s.push, maxPushAttempts: s.maxPushAttempts ?? 3 },
+    timeouts: TIMEOUTS,
+    ...(s.parentWorkflowId ? { parentWorkflowId: s.parentWorkflowId } : {}),
+  };
+  const activities = {
+    async loadInstallContext() {
+      calls.push('loadInstallContext');
+      return ctx;
+    },
+    async recordInstallTransition(t: TransitionInput) {
+      transitionCalls++;
+      if (s.failFirstTransition && transitionCalls === 1) throw new Error('database restarting');
+      transitions.push(t);
+      const key = t.status?.to ?? `notes@${t.seq}`;
+      seen.add(key);
+      waiters.get(key)?.();
+      return { written: true };
+    },
+    async pushDownloadLink(p: PushLinkInput) {
+      calls.push(`push:${p.method}:${p.attempt}`);
+      pushes.push(p);
+      if (s.pushGate) {
+        seen.add('push-started');
+        waiters.get('push-started')?.();
+        await s.pushGate;
+      }
+      return {
+        attempt: p.attempt,
+        expiresAt: new Date(Date.now() + p.ticketLifetimeMs).toISOString(),
+        sent: p.method !== 'mark',
+        channel: p.method,
+        transport: p.method === 'mark' ? undefined : 'recording',
+        link: p.method === 'mark' ? 'none' : p.inHouseIos && p.method === 'sms' ? 'manifest' : 'file',
+      };
+    },
+    async dmBootstrap() {
+      calls.push('dmBootstrap');
+    },
+    async dmInstall(i: { fileId: string }) {
+      calls.push(`dmInstall:${i.fileId}`);
+      if (s.failDmInstall) throw ApplicationFailure.nonRetryable('DM engine refused the package', 'DmRefused');
+      return { expiresAt: new Date().toISOString() };
+    },
+    async revokePushTickets() {
+      calls.push('revokePushTickets');
+      return { revoked: 1 };
+    },
+  };
+  return {
+    input,
+    activities,
+    transitions,
+    pushes,
+    calls,
+    workflowId: installWorkflowId('r-1', `dev-${n}`),
+    /** Resolves once the workflow recorded this status (or 'push-started'). */
+    reached(status: InstallStatus | 'push-started'): Promise<void> {
+      if (seen.has(status)) return Promise.resolve();
+      return new Promise((resolve) => waiters.set(status, resolve));
+    },
+    statuses: () => transitions.flatMap((t) => (t.status ? [t.status.to] : [])),
+    /** The log as "event: message" lines, in order. */
+    log: () =>
+      transitions.flatMap((t) => [
+        ...(t.notes ?? []).map((x) => `${x.event}: ${x.message}`),
+        ...(t.status
+          ? [`status: ${t.status.from ?? '—'} → ${t.status.to}${t.status.message ? ` (${t.status.message})` : ''}`]
+          : []),
+      ]),
+  };
+}
+
+type Handle = WorkflowHandle<typeof installWorkflow>;
+
+/** Until the workflow says it waits for `what` (cancellation tests cancel a wait, not an activity). */
+const waitingFor = (handle: Handle, what: string) =>
+  expect.poll(async () => (await handle.query(installStatusQuery)).waitingFor, POLL).toBe(what);
+
+describe('installWorkflow (time-skipping server)', () => {
+  let env: TestWorkflowEnvironment;
+  beforeAll(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  /** Runs `drive` with a worker serving the doubles; records the history when asked to. */
+  async function run<T>(h: ReturnType<typeof harness>, name: string | null, drive: (handle: Handle) => Promise<T>): Promise<T> {
+    const { worker, taskQueue } = await createTestWorker(env, h.activities);
+    return worker.runUntil(async () => {
+      const handle = await env.client.workflow.start<typeof installWorkflow>('installWorkflow', {
+        taskQueue,
+        workflowId: h.workflowId,
+        args: [h.input],
+      });
+      const out = await drive(handle);
+      if (name && process.env.RECORD_HISTORIES) {
+        await writeHistory(name, await handle.fetchHistory());
+      }
+      return out;
+    });
+  }
+
+  const expectResult = (r: InstallResult, h: ReturnType<typeof harness>, status: InstallStatus) =>
+    expect(r).toMatchObject({ installationId: h.input.installationId, deviceId: h.input.deviceId, status });
+
+  it('DM, bootstrapped: Installing software → Installed – Waiting for verification → Installed – Verified', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    const r = await run(h, 'dm-bootstrapped-verified', async (handle) => {
+      await h.reached(STATUS.installingSoftware);
+      await handle.signal(dmInstallResultSignal, { success: true, code: 1200 });
+      await h.reached(STATUS.installedWaitingForVerification);
+      // an older version reported at a sync does not verify
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.1' } });
+      await expect
+        .poll(() => handle.query(installStatusQuery), POLL)
+        .toMatchObject({ status: STATUS.installedWaitingForVerification, method: 'dm', pushAttempts: 0 });
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2.0', Other: '1' } });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.installedVerified);
+    expect(h.statuses()).toEqual([STATUS.installingSoftware, STATUS.installedWaitingForVerification, STATUS.installedVerified]);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1']);
+    expect(h.log()).toEqual([
+      'info: version decision: install (the device reports no DME Client)',
+      'status: — → Installing software',
+      'info: DM install succeeded (code 1200)',
+      'status: Installing software → Installed – Waiting for verification',
+      'info: the device reported DME Client 4.2.0 at a system-info sync',
+      'status: Installed – Waiting for verification → Installed – Verified (verified: the device reports version 4.2.0)',
+    ]);
+    // every transition writes the row with the method and a distinct seq (the log's entry keys)
+    expect(h.transitions.map((t) => t.method)).toEqual(['dm', 'dm', 'dm']);
+    expect(h.transitions.map((t) => t.seq)).toEqual([1, 2, 3]);
+    expect(h.transitions.every((t) => t.workflowId === h.workflowId && t.installationId === h.input.installationId)).toBe(true);
+  });
+
+  it('DM, not bootstrapped: bootstrap timeout → SMS push → download → Downloaded – Verified', async () => {
+    const h = harness({
+      platform: 'windows-mobile-pocketpc',
+      bootstrapped: false,
+      useDm: true,
+      push: 'sms',
+      files: [{ id: 'cab', format: 'cab' }],
+    });
+    const r = await run(h, 'bootstrap-timeout-sms-verified', async (handle) => {
+      await h.reached(STATUS.waitingForBootstrap);
+      await expect
+        .poll(() => handle.query(installStatusQuery), POLL)
+        .toMatchObject({ status: STATUS.waitingForBootstrap, waitingFor: 'the bootstrap confirmation', method: 'dm' });
+      await env.sleep(TIMEOUTS.bootstrapMs); // the server skips the hour
+      await h.reached(STATUS.waitingForDownload);
+      await expect
+        .poll(() => handle.query(installStatusQuery), POLL)
+        .toMatchObject({ status: STATUS.waitingForDownload, method: 'sms', pushAttempts: 1, waitingFor: 'the download' });
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.downloadedVerified);
+    expect(h.statuses()).toEqual([
+      STATUS.waitingForBootstrap,
+      STATUS.waitingForDownload,
+      STATUS.downloadedWaitingForVerification,
+      STATUS.downloadedVerified,
+    ]);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'push:sms:1']);
+    expect(h.pushes[0]).toMatchObject({
+      method: 'sms',
+      attempt: 1,
+      fileId: 'cab',
+      to: '+4915100000001',
+      ticketLifetimeMs: 7 * DAY,
+    });
+    expect(h.log()).toEqual([
+      'info: version decision: install (the device reports no DME Client)',
+      'status: — → Waiting for bootstrap',
+      'info: OMA DM bootstrap sent',
+      'fallback: the bootstrap was not confirmed within 1h: falling back to SMS push',
+      'push: SMS push 1 of 3 sent to +4915100000001 with the download link (link valid for 7d; recording)',
+      'status: Waiting for bootstrap → Waiting for download',
+      'info: the device downloaded the software (last byte served)',
+      'status: Waiting for download → Downloaded – Waiting for verification',
+      'info: the device reported DME Client 4.2 at a system-info sync',
+      'status: Downloaded – Waiting for verification → Downloaded – Verified (verified: the device reports version 4.2)',
+    ]);
+    expect(h.transitions.map((t) => t.method)).toEqual(['dm', 'sms', 'sms', 'sms']);
+  });
+
+  it('DM, not bootstrapped: confirmed bootstrap → DM install (the .exe variant on a Smartphone, R7)', async () => {
+    const h = harness({
+      platform: 'windows-mobile-smartphone',
+      bootstrapped: false,
+      useDm: true,
+      push: 'sms',
+      kind: 'other',
+      files: [
+        { id: 'cab', format: 'cab' },
+        { id: 'exe', format: 'exe' },
+      ],
+    });
+    const r = await run(h, 'bootstrap-confirmed-dm-installed', async (handle) => {
+      await h.reached(STATUS.waitingForBootstrap);
+      await handle.signal(bootstrapConfirmedSignal);
+      await handle.signal(bootstrapConfirmedSignal); // duplicate: harmless
+      await h.reached(STATUS.installingSoftware);
+      await handle.signal(dmInstallResultSignal, { success: true });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.installed);
+    expect(h.statuses()).toEqual([STATUS.waitingForBootstrap, STATUS.installingSoftware, STATUS.installed]);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'dmInstall:exe']);
+    expect(h.log()).toContain(
+      'info: .cab files cannot be installed on Windows Mobile Smartphones: the .exe variant is used (R7)',
+    );
+    expect(h.log()).toContain('info: bootstrap confirmed by the device');
+  });
+
+  it('DM install failure → WAP push → Downloaded – Verified', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'wap', installed: { 'DME Client': '4.0' } });
+    const r = await run(h, 'dm-failure-wap-verified', async (handle) => {
+      await h.reached(STATUS.installingSoftware);
+      // the device fetched the DM package (a ticket link too), then the DM install failed
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await handle.signal(dmInstallResultSignal, { success: false, code: 1404, detail: 'download failed' });
+      await h.reached(STATUS.waitingForDownload);
+      // … so the push path waits for a download of the pushed link
+      await waitingFor(handle, 'the download');
+      await handle.signal(downloadedSignal, { source: 'report' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.downloadedVerified);
+    expect(h.statuses()).toEqual([
+      STATUS.installingSoftware,
+      STATUS.waitingForDownload,
+      STATUS.downloadedWaitingForVerification,
+      STATUS.downloadedVerified,
+    ]);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', 'push:wap:1']);
+    expect(h.log().slice(0, 5)).toEqual([
+      'info: version decision: upgrade from 4.0 to 4.2',
+      'status: — → Installing software',
+      'fallback: the DM install failed (code 1404): download failed: falling back to WAP push',
+      'push: WAP push 1 of 3 sent to +4915100000001 with the download link (link valid for 7d; recording)',
+      'status: Installing software → Waiting for download',
+    ]);
+    expect(h.log()).toContain('info: the device downloaded the software (download-end report)');
+  });
+
+  it('DM engine refuses the install (activity error) → falls back to SMS push', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms', failDmInstall: true });
+    const r = await run(h, null, async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await waitingFor(handle, 'the download');
+      await handle.cancel();
+      return handle.result().catch((e) => e);
+    });
+    expect(r).toBeInstanceOf(WorkflowFailedError);
+    expect(h.statuses()).toEqual([STATUS.installingSoftware, STATUS.waitingForDownload, STATUS.cancelled]);
+    expect(h.log()).toContain(
+      'fallback: the DM install could not be started: DM engine refused the package: falling back to SMS push',
+    );
+  });
+
+  it('ticket expiry → push again with a new ticket → Installation failed (ticket expired)', async () => {
+    const h = harness({
+      platform: 'android',
+      useDm: false,
+      push: 'sms',
+      maxPushAttempts: 2,
+      files: [{ id: 'apk', format: 'apk' }],
+    });
+    const r = await run(h, 'ticket-expiry-failed', async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadFailedSignal, { phase: 'download-end', detail: 'connection lost' });
+      return handle.result(); // 2 × 7 days skipped
+    });
+    expectResult(r, h, STATUS.installationFailed);
+    expect(r.reason).toBe('ticket expired: no download after 2 pushes; last device report: download-end failed: connection lost');
+    expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.installationFailed]);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'push:sms:2']);
+    expect(h.log()).toEqual([
+      'info: version decision: install (the device reports no DME Client)',
+      'push: SMS push 1 of 2 sent to +4915100000001 with the download link (link valid for 7d; recording)',
+      'status: — → Waiting for download',
+      'retry: the link of push 1 expired without a download: push 2 of 2 with a new link',
+      'push: SMS push 2 of 2 sent to +4915100000001 with the download link (link valid for 7d; recording)',
+      'error: ticket expired: the link of push 2 of 2 was not downloaded within 7d',
+      'status: Waiting for download → Installation failed (ticket expired: no download after 2 pushes; last device report: download-end failed: connection lost)',
+    ]);
+  });
+
+  it('verification timeout → Unknown status', async () => {
+    const h = harness({ platform: 'symbian', useDm: false, push: 'sms', installed: { 'DME Client': '4.1' } });
+    const r = await run(h, 'verification-timeout-unknown', async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.1' } });
+      return handle.result(); // 14 days skipped
+    });
+    expectResult(r, h, STATUS.unknownStatus);
+    expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloadedWaitingForVerification, STATUS.unknownStatus]);
+    expect(r.reason).toBe('no system-info sync reported DME Client 4.2 within 14d (last reported version: 4.1)');
+    expect(h.log().at(-1)).toBe(
+      'status: Downloaded – Waiting for verification → Unknown status (no system-info sync reported DME Client 4.2 within 14d (last reported version: 4.1))',
+    );
+  });
+
+  it('post-install failure reported by the device → Installation failed', async () => {
+    const h = harness({ platform: 'symbian', useDm: false, push: 'sms' });
+    const r = await run(h, null, async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(downloadFailedSignal, { phase: 'post-install', detail: 'exit code 3' });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.installationFailed);
+    expect(r.reason).toBe('the device reported: post-install failed: exit code 3');
+    expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloadedWaitingForVerification, STATUS.installationFailed]);
+  });
+
+  it('other software by DM ends Installed; by push ends Downloaded (no verification)', async () => {
+    const dm = harness({
+      platform: 'android',
+      bootstrapped: true,
+      useDm: true,
+      push: 'sms',
+      kind: 'other',
+      files: [{ id: 'apk', format: 'apk' }],
+    });
+    const r1 = await run(dm, 'other-dm-installed', async (handle) => {
+      await dm.reached(STATUS.installingSoftware);
+      await handle.signal(dmInstallResultSignal, { success: true });
+      return handle.result();
+    });
+    expectResult(r1, dm, STATUS.installed);
+    expect(dm.statuses()).toEqual([STATUS.installingSoftware, STATUS.installed]);
+
+    const push = harness({
+      platform: 'windows-ce',
+      useDm: false,
+      push: 'wap',
+      kind: 'other',
+      files: [{ id: 'cab', format: 'cab' }],
+    });
+    const r2 = await run(push, 'other-push-downloaded', async (handle) => {
+      await push.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      return handle.result();
+    });
+    expectResult(r2, push, STATUS.downloaded);
+    expect(push.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloaded]);
+    expect(push.transitions.at(-1)?.status).toMatchObject({ final: true });
+  });
+
+  it('same version: DME client verified at once (Installed – Verified by DM, Downloaded – Verified otherwise)', async () => {
+    const dm = harness({
+      platform: 'symbian',
+      bootstrapped: true,
+      useDm: true,
+      push: 'sms',
+      installed: { 'DME Client': '4.2.0' },
+    });
+    const r1 = await run(dm, 'same-version-verified', async (handle) => handle.result());
+    expectResult(r1, dm, STATUS.installedVerified);
+    expect(r1.reason).toBe('verified at once: the device already reports version 4.2.0');
+    expect(dm.statuses()).toEqual([STATUS.installedVerified]);
+    expect(dm.calls).toEqual(['loadInstallContext']);
+    expect(dm.log()).toEqual([
+      'info: version decision: reconfigure (the device already reports DME Client 4.2.0)',
+      'status: — → Installed – Verified (verified at once: the device already reports version 4.2.0)',
+    ]);
+
+    const push = harness({ platform: 'symbian', useDm: false, push: 'mark', installed: { 'DME Client': '4.2' } });
+    const r2 = await run(push, null, async (handle) => handle.result());
+    expectResult(r2, push, STATUS.downloadedVerified);
+    expect(push.calls).toEqual(['loadInstallContext']);
+  });
+
+  it('same version of other software: reinstalled to reconfigure', async () => {
+    const h = harness({
+      platform: 'android',
+      useDm: false,
+      push: 'sms',
+      kind: 'other',
+      installed: { 'DME Client': '4.2' },
+      files: [{ id: 'apk', format: 'apk' }],
+    });
+    const r = await run(h, null, async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.downloaded);
+    expect(h.log()[0]).toBe('info: version decision: reconfigure (the device already reports DME Client 4.2)');
+  });
+
+  it('newer version on the device → Not needed, logged', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms', installed: { 'DME Client': '4.10' } });
+    const r = await run(h, 'newer-not-needed', async (handle) => handle.result());
+    expectResult(r, h, STATUS.notNeeded);
+    expect(r.reason).toBe('the device already has DME Client 4.10, newer than 4.2');
+    expect(h.calls).toEqual(['loadInstallContext']);
+    expect(h.log()).toEqual([
+      'info: version decision: no action (the device reports 4.10, newer than 4.2)',
+      'status: — → Not needed (the device already has DME Client 4.10, newer than 4.2)',
+    ]);
+    expect(h.transitions[0]?.status).toMatchObject({ final: true });
+  });
+
+  it('in-house iOS app: no DM, SMS push with the manifest link even when WAP was asked for (R6)', async () => {
+    const h = harness({
+      platform: 'ios',
+      useDm: true,
+      push: 'wap',
+      kind: 'other',
+      inHouseIos: true,
+      files: [{ id: 'ipa', format: 'ipa' }],
+    });
+    const r = await run(h, 'inhouse-ios-sms-manifest', async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.downloaded);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1']);
+    expect(h.pushes[0]).toMatchObject({ method: 'sms', inHouseIos: true, fileId: 'ipa' });
+    expect(h.log().slice(0, 5)).toEqual([
+      'info: version decision: install (the device reports no DME Client)',
+      'info: in-house iOS app: always SMS push with a manifest link (R6), not WAP push',
+      'fallback: Use DM does not apply: Use DM does not apply to in-house iOS apps: they are always installed by SMS push: falling back to SMS push',
+      'push: SMS push 1 of 3 sent to +4915100000001 with the iOS manifest link (link valid for 7d; recording)',
+      'status: — → Waiting for download',
+    ]);
+  });
+
+  it('mark for installation: nothing sent → download (device sync) → Downloaded – Verified', async () => {
+    const h = harness({ platform: 'windows-mobile-pocketpc', useDm: false, push: 'mark', files: [{ id: 'cab', format: 'cab' }] });
+    const r = await run(h, 'mark-download-verified', async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'report' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'dme client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.downloadedVerified);
+    expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloadedWaitingForVerification, STATUS.downloadedVerified]);
+    expect(h.pushes).toEqual([expect.objectContaining({ method: 'mark', attempt: 1, fileId: 'cab' })]);
+    expect(h.log()[1]).toBe('push: marked for installation (link valid for 7d): the device gets the link at its next sync');
+    expect(h.transitions.map((t) => t.method)).toEqual(['mark', 'mark', 'mark']);
+  });
+
+  it('no MSISDN: SMS push falls back to mark for installation', async () => {
+    const h = harness({ platform: 'symbian', useDm: false, push: 'sms', msisdn: null });
+    await run(h, null, async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await waitingFor(handle, 'the download');
+      await handle.cancel();
+      await handle.result().catch(() => undefined);
+    });
+    expect(h.pushes[0]).toMatchObject({ method: 'mark' });
+    expect(h.log()[1]).toBe('fallback: SMS push needs an MSISDN and the device has none: marked for installation instead');
+  });
+
+  it('cancellation mid-wait: tickets revoked, Cancelled logged, the parent told, the workflow ends cancelled', async () => {
+    // A running install workflow stands in for the rollout: installFinished lands in its history.
+    const parent = harness({ platform: 'symbian', useDm: false, push: 'mark' });
+    const { worker, taskQueue } = await createTestWorker(env, parent.activities);
+    await worker.runUntil(async () => {
+      const parentHandle = await env.client.workflow.start<typeof installWorkflow>('installWorkflow', {
+        taskQueue,
+        workflowId: parent.workflowId,
+        args: [parent.input],
+      });
+      await parent.reached(STATUS.waitingForDownload);
+
+      const h = harness({ platform: 'symbian', useDm: false, push: 'sms', parentWorkflowId: parent.workflowId });
+      const err = await run(h, 'cancelled-mid-wait', async (handle) => {
+        await h.reached(STATUS.waitingForDownload);
+        await waitingFor(handle, 'the download');
+        await handle.cancel();
+        return handle.result().catch((e) => e);
+      });
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.cancelled]);
+      expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+      expect(h.log().slice(-2)).toEqual([
+        'info: 1 download link revoked',
+        'status: Waiting for download → Cancelled (the rollout was cancelled)',
+      ]);
+      expect(h.transitions.at(-1)?.status).toMatchObject({ final: true });
+
+      const history = await parentHandle.fetchHistory();
+      const signals = (history.events ?? []).filter(
+        (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'installFinished',
+      );
+      expect(signals).toHaveLength(1);
+      const payload = signals[0]?.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0]?.data;
+      expect(JSON.parse(Buffer.from(payload as Uint8Array).toString())).toEqual({
+        installationId: h.input.installationId,
+        deviceId: h.input.deviceId,
+        status: STATUS.cancelled,
+        reason: 'the rollout was cancelled',
+      });
+      await parentHandle.cancel();
+      await parentHandle.result().catch(() => undefined);
+    });
+  });
+
+  it('cancellation during a push: the push completes first, then its ticket is revoked and Cancelled logged', async () => {
+    let open!: () => void;
+    const h = harness({ platform: 'symbian', useDm: false, push: 'sms', pushGate: new Promise<void>((r) => (open = r)) });
+    const err = await run(h, null, async (handle) => {
+      await h.reached('push-started');
+      await handle.cancel();
+      // the cancellation is recorded while the push activity still runs
+      await expect
+        .poll(
+          async () => (await handle.fetchHistory()).events?.some((e) => !!e.workflowExecutionCancelRequestedEventAttributes),
+          POLL,
+        )
+        .toBe(true);
+      open();
+      return handle.result().catch((e) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+    expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.cancelled]);
+  });
+
+  it('a parent that is gone does not fail the job', async () => {
+    const h = harness({
+      platform: 'symbian',
+      useDm: false,
+      push: 'sms',
+      installed: { 'DME Client': '5' },
+      parentWorkflowId: 'rollout/gone',
+    });
+    const r = await run(h, null, async (handle) => handle.result());
+    expectResult(r, h, STATUS.notNeeded);
+  });
+
+  it('early and duplicate signals are kept and harmless', async () => {
+    const h = harness({ platform: 'symbian', useDm: false, push: 'sms' });
+    const r = await run(h, 'early-duplicate-signals', async (handle) => {
+      // before the workflow even loaded its facts: the sync, the download, twice each
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await handle.signal(downloadedSignal, { source: 'report' });
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.downloadedVerified);
+    expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloadedWaitingForVerification, STATUS.downloadedVerified]);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1']);
+  });
+
+  it('a retried transition activity writes with the same seq (its log entry keys)', async () => {
+    const h = harness({
+      platform: 'symbian',
+      useDm: false,
+      push: 'sms',
+      installed: { 'DME Client': '9' },
+      failFirstTransition: true,
+    });
+    const r = await run(h, null, async (handle) => handle.result());
+    expectResult(r, h, STATUS.notNeeded);
+    expect(h.transitions).toHaveLength(1);
+    expect(h.transitions[0]?.seq).toBe(1);
+  });
+
+  it('sets the search attributes and the current details', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    await run(h, null, async (handle) => {
+      await h.reached(STATUS.installingSoftware);
+      await expect
+        .poll(async () => (await handle.describe()).typedSearchAttributes.get(SA.InstallStatus), POLL)
+        .toBe(STATUS.installingSoftware);
+      await expect
+        .poll(async () => (await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails, POLL)
+        .toMatch(
+          /^\*\*Installing software\*\*\n\nDME Client 4\.2 → device IMEI-\d+ \(symbian\)\n\nmethod: OMA DM\n\nwaiting for the DM install result until /,
+        );
+      await handle.signal(dmInstallResultSignal, { success: true });
+      await h.reached(STATUS.installedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      await handle.result();
+      const desc = await handle.describe();
+      const sa = desc.typedSearchAttributes;
+      expect(sa.get(SA.InstallStatus)).toBe(STATUS.installedVerified);
+      expect(sa.get(SA.RolloutId)).toBe('r-1');
+      expect(sa.get(SA.DeviceId)).toBe(h.input.deviceId);
+      expect(sa.get(SA.SoftwareName)).toBe('DME Client');
+      expect(sa.get(SA.SoftwareVersion)).toBe('4.2');
+      expect(sa.get(SA.PushMethod)).toBe('dm');
+    });
+  });
+});
