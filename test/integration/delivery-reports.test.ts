@@ -55,3 +55,35 @@ describe('Kannel delivery reports (DLR URL) on the job log', () => {
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
   });
 });
+
+describe('GET /api/v1/messages (what was sent or recorded)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ noWorker: true });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('lists newest first, filters by recipient and channel, pages by cursor, base64s binary payloads', async () => {
+    await stack.db('messages').insert([
+      { idempotency_key: 'm1', channel: 'sms', transport: 'recording', recipient: '+491', body: 'one', state: 'sent' },
+      { idempotency_key: 'm2', channel: 'wap', transport: 'recording', recipient: '+491', body: 'two', state: 'sent' },
+      { idempotency_key: 'm3', channel: 'binary', transport: 'recording', recipient: '+491', payload: Buffer.from([1, 2, 3]), state: 'sent' },
+      { idempotency_key: 'm4', channel: 'sms', transport: 'recording', recipient: '+492', body: 'other', state: 'sent' },
+    ]);
+    const all = await stack.api('GET', '/api/v1/messages?to=%2B491&limit=2');
+    expect(all.status).toBe(200);
+    expect(all.body.messages.map((m: { idempotencyKey: string }) => m.idempotencyKey)).toEqual(['m3', 'm2']);
+    expect(all.body.messages[0].payload).toBe(Buffer.from([1, 2, 3]).toString('base64'));
+    const next = await stack.api('GET', `/api/v1/messages?to=%2B491&limit=2&cursor=${all.body.nextCursor}`);
+    expect(next.body.messages.map((m: { idempotencyKey: string }) => m.idempotencyKey)).toEqual(['m1']);
+    expect(next.body.nextCursor).toBeNull();
+    const sms = await stack.api('GET', '/api/v1/messages?channel=sms');
+    expect(sms.body.messages.map((m: { body: string }) => m.body)).toEqual(['other', 'one']);
+    const bad = await stack.api('GET', '/api/v1/messages?channel=pigeon');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe('channel');
+    expect((await stack.api('GET', '/api/v1/messages', undefined, null)).status).toBe(401);
+  });
+});

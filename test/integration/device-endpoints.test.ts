@@ -1,0 +1,455 @@
+/**
+ * Device-facing endpoints against the real stack: device token auth, system-info sync (inventory,
+ * `sysinfoSynced` to every open job, pending Mark-for-installation jobs) and download/install reports
+ * (logged once, `downloaded` / `downloadFailed`). Signals are observed in real Temporal histories:
+ * each job's workflow id is held by a recorder workflow started on a task queue no worker polls, so
+ * every signal the API sends lands in that workflow's history, in order, with its payload.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorHandler } from '../../api/errors';
+import { deviceEndpointRoutes } from '../../api/routes/device';
+import { type Signaller, temporalSignaller } from '../../api/signals';
+import { STATUS } from '../../domain/status';
+import { installWorkflowId } from '../../workflows/definitions';
+import { type Stack, startStack } from '../helpers/stack';
+
+let stack: Stack;
+const recorders: WorkflowHandle[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  stack = await startStack({ noWorker: true });
+});
+afterAll(async () => {
+  await Promise.all(recorders.map((h) => h.terminate('test over').catch(() => undefined)));
+  await stack?.stop();
+});
+
+async function registerDevice(platform = 'windows-mobile-pocketpc'): Promise<{ id: string; token: string }> {
+  const res = await stack.api('POST', '/api/v1/devices', { devices: [{ externalId: `dev-${Date.now()}-${++n}`, platform }] });
+  expect(res.status).toBe(201);
+  return res.body.devices[0];
+}
+
+async function uploadSoftware(name = `Client ${Date.now()}-${++n}`, version = '2.0') {
+  const form = new FormData();
+  form.append('name', name);
+  form.append('version', version);
+  form.append('kind', 'dme-client');
+  form.append('platforms', 'windows-mobile-pocketpc');
+  form.append('file', new Blob([randomBytes(4096)]), 'client.cab');
+  const res = await fetch(`${stack.baseUrl}/api/v1/software`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.adminKey}` },
+    body: form,
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as {
+    id: string;
+    name: string;
+    version: string;
+    sha256: string;
+    size: number;
+    files: { id: string }[];
+  };
+}
+
+interface JobSeed {
+  deviceId: string;
+  softwareId: string;
+  status?: string | null;
+  method?: string | null;
+  final?: boolean;
+  /** Ticket lifetimes in seconds (negative: expired), with optional revocation. */
+  tickets?: { expiresIn: number; revoked?: boolean; attempt?: number }[];
+  fileId?: string;
+}
+
+async function seedJob(s: JobSeed): Promise<{ rolloutId: string; jobId: string; tickets: string[] }> {
+  const [rollout] = await stack
+    .db('rollouts')
+    .insert({ software_id: s.softwareId, options: {}, schedule: {}, state: 'running' })
+    .returning('id');
+  const [job] = await stack
+    .db('installations')
+    .insert({
+      rollout_id: rollout.id,
+      device_id: s.deviceId,
+      seq: 0,
+      status: s.status === undefined ? STATUS.waitingForDownload : s.status,
+      method: s.method === undefined ? 'mark' : s.method,
+      final: s.final ?? false,
+    })
+    .returning('id');
+  const tickets: string[] = [];
+  for (const t of s.tickets ?? []) {
+    const ticket = randomBytes(32).toString('base64url');
+    await stack.db('push_tickets').insert({
+      ticket,
+      installation_id: job.id,
+      file_id: s.fileId,
+      attempt: t.attempt ?? null,
+      expires_at: stack.db.raw(`now() + make_interval(secs => ?)`, [t.expiresIn]),
+      revoked_at: t.revoked ? stack.db.fn.now() : null,
+    });
+    tickets.push(ticket);
+  }
+  return { rolloutId: rollout.id, jobId: job.id, tickets };
+}
+
+/** Holds the job's install workflow id on a task queue nobody polls: its history records every signal. */
+async function recorder(rolloutId: string, deviceId: string): Promise<WorkflowHandle> {
+  const h = await stack.client.workflow.start('installWorkflow', {
+    taskQueue: `nobody-polls-${randomUUID()}`,
+    workflowId: installWorkflowId(rolloutId, deviceId),
+    args: [],
+  });
+  recorders.push(h);
+  return h;
+}
+
+async function signals(h: WorkflowHandle, name?: string): Promise<{ name: string; arg: any }[]> {
+  const history = await h.fetchHistory();
+  return (history.events ?? [])
+    .map((e) => e.workflowExecutionSignaledEventAttributes)
+    .filter((a): a is NonNullable<typeof a> => !!a && (!name || a.signalName === name))
+    .map((a) => ({
+      name: a.signalName!,
+      arg: a.input?.payloads?.[0] ? defaultPayloadConverter.fromPayload(a.input.payloads[0] as any) : undefined,
+    }));
+}
+
+const sync = (token: string | null, body: unknown) => stack.api('POST', '/api/v1/device/sync', body, token);
+const report = (token: string, body: unknown) => stack.api('POST', '/api/v1/device/reports', body, token);
+
+describe('device authentication', () => {
+  it('401 JSON without a token, with a wrong one or another scheme; a valid token records the contact', async () => {
+    const device = await registerDevice();
+    for (const auth of [undefined, 'Bearer drd_wrong', `Basic ${device.token}`, 'Bearer']) {
+      const res = await fetch(`${stack.baseUrl}/api/v1/device/sync`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+        body: JSON.stringify({ installed: {} }),
+      });
+      expect(res.status, auth).toBe(401);
+      expect(((await res.json()) as any).error.code).toBe('unauthorized');
+    }
+    expect((await stack.db('devices').where({ id: device.id }).first()).last_contact_at).toBeNull();
+    // an admin key is not a device token
+    expect((await sync(stack.adminKey, { installed: {} })).status).toBe(401);
+
+    expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    const row = await stack.db('devices').where({ id: device.id }).first();
+    expect(row.last_contact_at).toBeInstanceOf(Date);
+    expect(Date.now() - row.last_contact_at.getTime()).toBeLessThan(60_000);
+  });
+
+  it('unknown device endpoints answer JSON 404 to a device', async () => {
+    const device = await registerDevice();
+    const res = await stack.api('GET', '/api/v1/device/config', undefined, device.token);
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+});
+
+describe('POST /api/v1/device/sync', () => {
+  it('stores the inventory and signals sysinfoSynced to every open job of the device (closed/unknown workflows ignored)', async () => {
+    const device = await registerDevice();
+    const other = await registerDevice();
+    const sw = await uploadSoftware();
+    const fileId = sw.files[0]!.id;
+    const open1 = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      status: STATUS.downloadedWaitingForVerification,
+      method: 'sms',
+    });
+    const open2 = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      status: STATUS.installingSoftware,
+      method: 'dm',
+    });
+    const done = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      status: STATUS.downloadedVerified,
+      final: true,
+    });
+    const closed = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId, status: STATUS.waitingForDownload });
+    await seedJob({ deviceId: device.id, softwareId: sw.id, fileId, status: null, method: null }); // no workflow at all
+    const othersJob = await seedJob({ deviceId: other.id, softwareId: sw.id, fileId });
+    const [h1, h2, hDone, hClosed, hOther] = await Promise.all([
+      recorder(open1.rolloutId, device.id),
+      recorder(open2.rolloutId, device.id),
+      recorder(done.rolloutId, device.id),
+      recorder(closed.rolloutId, device.id),
+      recorder(othersJob.rolloutId, other.id),
+    ]);
+    await hClosed.terminate('closed before the sync');
+
+    const installed = { [sw.name]: '2.0', Other: '1.1' };
+    const res = await sync(device.token, { installed, info: { os: 'Windows Mobile 6.1', freeMb: 12 } });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ pending: [], inventoryStored: true, signalled: 2 });
+
+    const row = await stack.db('devices').where({ id: device.id }).first();
+    expect(row.installed).toEqual(installed);
+    expect(row.info).toEqual({ os: 'Windows Mobile 6.1', freeMb: 12 });
+    expect(row.last_sync_at).toBeInstanceOf(Date);
+
+    for (const h of [h1, h2]) {
+      const s = await signals(h);
+      expect(s).toHaveLength(1);
+      expect(s[0]).toMatchObject({ name: 'sysinfoSynced', arg: { installed } });
+      expect(Date.parse(s[0]!.arg.at)).toBe(row.last_sync_at.getTime());
+    }
+    expect(await signals(hDone)).toEqual([]);
+    expect(await signals(hOther)).toEqual([]);
+
+    // a duplicate sync is harmless: same inventory, one more signal per open job
+    expect((await sync(device.token, { installed })).status).toBe(200);
+    expect((await stack.db('devices').where({ id: device.id }).first()).info).toEqual({ os: 'Windows Mobile 6.1', freeMb: 12 });
+    expect(await signals(h1, 'sysinfoSynced')).toHaveLength(2);
+  });
+
+  it('a late sync (queued on the device, older than the stored one) never overwrites the newer inventory', async () => {
+    const device = await registerDevice();
+    expect((await sync(device.token, { installed: { App: '2.0' } })).status).toBe(200);
+    const before = await stack.db('devices').where({ id: device.id }).first();
+    const late = await sync(device.token, {
+      installed: { App: '1.0' },
+      reportedAt: new Date(Date.now() - 3_600_000).toISOString(),
+    });
+    expect(late.status).toBe(200);
+    expect(late.body.inventoryStored).toBe(false);
+    const after = await stack.db('devices').where({ id: device.id }).first();
+    expect(after.installed).toEqual({ App: '2.0' });
+    expect(after.last_sync_at.getTime()).toBe(before.last_sync_at.getTime());
+    // a device clock ahead of the server's counts as now, it does not pin the inventory in the future
+    const ahead = await sync(device.token, {
+      installed: { App: '2.1' },
+      reportedAt: new Date(Date.now() + 86_400_000).toISOString(),
+    });
+    expect(ahead.body.inventoryStored).toBe(true);
+    expect((await stack.db('devices').where({ id: device.id }).first()).last_sync_at.getTime()).toBeLessThanOrEqual(Date.now());
+    expect((await sync(device.token, { installed: { App: '2.2' } })).body.inventoryStored).toBe(true);
+  });
+
+  it.each([
+    [{}, 'installed'],
+    [{ installed: 'App=1' }, 'installed'],
+    [{ installed: { App: 1 } }, 'installed.App'],
+    [{ installed: { App: '' } }, 'installed.App'],
+    [{ installed: {}, info: 'x' }, 'info'],
+    [{ installed: {}, reportedAt: 'yesterday' }, 'reportedAt'],
+  ])('400 naming the field for %j', async (body, field) => {
+    const device = await registerDevice();
+    const res = await sync(device.token, body);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_request', field });
+  });
+
+  it('answers the pending Mark-for-installation jobs with a live link, newest ticket, nothing else', async () => {
+    const device = await registerDevice();
+    const other = await registerDevice();
+    const sw = await uploadSoftware();
+    const fileId = sw.files[0]!.id;
+    const live = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      tickets: [
+        { expiresIn: -60, attempt: 1 },
+        { expiresIn: 3600, attempt: 2 },
+      ],
+    });
+    await seedJob({ deviceId: device.id, softwareId: sw.id, fileId, tickets: [{ expiresIn: -1 }] }); // expired
+    await seedJob({ deviceId: device.id, softwareId: sw.id, fileId, tickets: [{ expiresIn: 3600, revoked: true }] });
+    await seedJob({ deviceId: device.id, softwareId: sw.id, fileId, method: 'sms', tickets: [{ expiresIn: 3600 }] });
+    await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      method: 'dm',
+      status: STATUS.installingSoftware,
+      tickets: [{ expiresIn: 3600, attempt: 0 }],
+    });
+    await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      status: STATUS.downloadedWaitingForVerification,
+      tickets: [{ expiresIn: 3600 }],
+    });
+    await seedJob({ deviceId: other.id, softwareId: sw.id, fileId, tickets: [{ expiresIn: 3600 }] });
+
+    const res = await sync(device.token, { installed: {} });
+    expect(res.status).toBe(200);
+    expect(res.body.pending).toEqual([
+      {
+        jobId: live.jobId,
+        software: sw.name,
+        version: '2.0',
+        url: `${stack.config.publicUrl}/d/${live.tickets[1]}`,
+        size: sw.size,
+        sha256: sw.sha256,
+        fileName: 'client.cab',
+        format: 'cab',
+        expiresAt: expect.any(String),
+      },
+    ]);
+    // the link works
+    const file = await fetch(res.body.pending[0].url.replace(stack.config.publicUrl, stack.baseUrl), { method: 'HEAD' });
+    expect(file.status).toBe(200);
+    expect(file.headers.get('x-checksum-sha256')).toBe(sw.sha256);
+  });
+});
+
+describe('POST /api/v1/device/reports', () => {
+  it('logs each report once on the job; download-end success → downloaded, failures → downloadFailed', async () => {
+    const device = await registerDevice();
+    const sw = await uploadSoftware();
+    const job = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId: sw.files[0]!.id,
+      tickets: [{ expiresIn: 3600 }],
+    });
+    const h = await recorder(job.rolloutId, device.id);
+
+    const begin = { jobId: job.jobId, phase: 'download-begin', result: 'success' };
+    let res = await report(device.token, begin);
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: true, duplicate: false });
+    expect(await signals(h)).toEqual([]);
+
+    const failure = { jobId: job.jobId, phase: 'download-end', result: 'failure', detail: 'connection lost at 40%' };
+    expect((await report(device.token, failure)).status).toBe(202);
+    const end = { jobId: job.jobId, phase: 'download-end', result: 'success', reportedAt: new Date().toISOString() };
+    expect((await report(device.token, end)).status).toBe(202);
+    const post = { jobId: job.jobId, phase: 'post-install', result: 'failure', detail: { exitCode: 5 } };
+    expect((await report(device.token, post)).status).toBe(202);
+
+    // the device's queue sends everything again: logged once, signalled once
+    for (const dup of [begin, failure, end, post]) {
+      res = await report(device.token, dup);
+      expect(res.status).toBe(202);
+      expect(res.body).toEqual({ accepted: true, duplicate: true });
+    }
+
+    const log = await stack.db('installation_log').where({ installation_id: job.jobId }).orderBy('id');
+    expect(log.map((l) => [l.event, l.message])).toEqual([
+      ['report', 'device report: download-begin success'],
+      ['report', 'device report: download-end failure: connection lost at 40%'],
+      ['report', `device report: download-end success (reported at ${end.reportedAt})`],
+      ['report', 'device report: post-install failure: {"exitCode":5}'],
+    ]);
+    expect(await signals(h)).toEqual([
+      { name: 'downloadFailed', arg: { phase: 'download-end', detail: 'connection lost at 40%' } },
+      { name: 'downloaded', arg: { source: 'report', at: end.reportedAt } },
+      { name: 'downloadFailed', arg: { phase: 'post-install', detail: '{"exitCode":5}' } },
+    ]);
+
+    // the same result again later (another attempt, another time) is a new entry
+    res = await report(device.token, { ...failure, reportedAt: new Date().toISOString() });
+    expect(res.body.duplicate).toBe(false);
+    expect(await signals(h, 'downloadFailed')).toHaveLength(3);
+  });
+
+  it('a job without a running workflow still takes the report (logged, 202)', async () => {
+    const device = await registerDevice();
+    const sw = await uploadSoftware();
+    const job = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId: sw.files[0]!.id,
+      status: STATUS.installationFailed,
+      final: true,
+    });
+    const res = await report(device.token, { jobId: job.jobId, phase: 'download-end', result: 'success' });
+    expect(res.status).toBe(202);
+    expect(await stack.db('installation_log').where({ installation_id: job.jobId })).toHaveLength(1);
+  });
+
+  it('404 for a job of another device, an unknown or malformed job id; 400 naming the field', async () => {
+    const device = await registerDevice();
+    const other = await registerDevice();
+    const sw = await uploadSoftware();
+    const job = await seedJob({ deviceId: other.id, softwareId: sw.id, fileId: sw.files[0]!.id });
+    for (const jobId of [job.jobId, randomUUID(), 'job-1']) {
+      const res = await report(device.token, { jobId, phase: 'download-begin', result: 'success' });
+      expect(res.status, jobId).toBe(404);
+      expect(res.body.error.code).toBe('not_found');
+    }
+    expect(await stack.db('installation_log').where({ installation_id: job.jobId })).toEqual([]);
+    for (const [body, field] of [
+      [{ phase: 'download-begin', result: 'success' }, 'jobId'],
+      [{ jobId: job.jobId, phase: 'install', result: 'success' }, 'phase'],
+      [{ jobId: job.jobId, phase: 'post-install', result: 'ok' }, 'result'],
+      [{ jobId: job.jobId, phase: 'post-install', result: 'success', reportedAt: 'now' }, 'reportedAt'],
+    ] as const) {
+      const res = await report(device.token, body);
+      expect(res.status).toBe(400);
+      expect(res.body.error.field).toBe(field);
+    }
+  });
+
+  it('503 when the signal cannot be delivered; the entry is not kept, so the retry logs and signals', async () => {
+    const real = temporalSignaller(stack.client);
+    let failNext = true;
+    const flaky: Signaller = {
+      async signal(id, def, ...args) {
+        if (failNext) {
+          failNext = false;
+          await temporalSignaller({
+            workflow: { getHandle: () => ({ signal: () => Promise.reject(new Error('unavailable')) }) },
+          } as any).signal(id, def, ...args);
+        }
+        return real.signal(id, def, ...args);
+      },
+    };
+    const app = express();
+    app.use(express.json());
+    app.use(
+      '/api/v1/device',
+      deviceEndpointRoutes({ db: stack.db, temporal: stack.client, config: stack.config, log: () => {} }, { signaller: flaky }),
+    );
+    app.use(errorHandler(() => {}));
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const port = (server.address() as { port: number }).port;
+      const device = await registerDevice();
+      const sw = await uploadSoftware();
+      const job = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId: sw.files[0]!.id });
+      const h = await recorder(job.rolloutId, device.id);
+      const post = () =>
+        fetch(`http://127.0.0.1:${port}/api/v1/device/reports`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${device.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ jobId: job.jobId, phase: 'download-end', result: 'success' }),
+        });
+      const first = await post();
+      expect(first.status).toBe(503);
+      expect(((await first.json()) as any).error.code).toBe('temporal_unavailable');
+      expect(await stack.db('installation_log').where({ installation_id: job.jobId })).toEqual([]);
+      const retry = await post();
+      expect(retry.status).toBe(202);
+      expect(((await retry.json()) as any).duplicate).toBe(false);
+      expect(await stack.db('installation_log').where({ installation_id: job.jobId })).toHaveLength(1);
+      expect(await signals(h, 'downloaded')).toHaveLength(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
