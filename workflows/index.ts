@@ -1,4 +1,4 @@
 /** Every workflow the worker registers (the bundle's entry point). */
 export { roundTripWorkflow } from './diagnostics';
-export { purgeInstalledJobsWorkflow } from './purge';
 export { installWorkflow } from './install';
+export { purgeInstalledJobsWorkflow } from './purge';

@@ -69,7 +69,14 @@ describe('GET /api/v1/messages (what was sent or recorded)', () => {
     await stack.db('messages').insert([
       { idempotency_key: 'm1', channel: 'sms', transport: 'recording', recipient: '+491', body: 'one', state: 'sent' },
       { idempotency_key: 'm2', channel: 'wap', transport: 'recording', recipient: '+491', body: 'two', state: 'sent' },
-      { idempotency_key: 'm3', channel: 'binary', transport: 'recording', recipient: '+491', payload: Buffer.from([1, 2, 3]), state: 'sent' },
+      {
+        idempotency_key: 'm3',
+        channel: 'binary',
+        transport: 'recording',
+        recipient: '+491',
+        payload: Buffer.from([1, 2, 3]),
+        state: 'sent',
+      },
       { idempotency_key: 'm4', channel: 'sms', transport: 'recording', recipient: '+492', body: 'other', state: 'sent' },
     ]);
     const all = await stack.api('GET', '/api/v1/messages?to=%2B491&limit=2');
