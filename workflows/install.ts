@@ -32,6 +32,7 @@
  */
 import {
   ActivityFailure,
+  type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -64,16 +65,21 @@ import {
 } from './definitions';
 
 /** Database writes and reads: retried until they succeed (the database may be down for a while). */
-const db = proxyActivities<InstallActivities>({
+const DB_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+};
+const db = proxyActivities<InstallActivities>(DB_OPTIONS);
 
 /** Gateway calls (push, DM engine): a bounded number of retries, then the workflow reacts (fallback / failure). */
-const gateways = proxyActivities<InstallActivities>({
+const GATEWAY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 8 },
-});
+};
+const gateways = proxyActivities<InstallActivities>(GATEWAY_OPTIONS);
+
+/** Activity summaries make the event history in the Temporal UI read like the installation log. */
+const summarized = (options: ActivityOptions, summary: string): ActivityOptions => ({ ...options, summary });
 
 /**
  * Activities that write (job row, tickets, messages, DM commands) run to their end even when the job is
@@ -192,17 +198,20 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     pendingNotes = [];
     const mySeq = ++seq;
     const detail = opts.detail !== undefined ? opts.detail : (opts.message ?? null);
+    const summary = to ? `${from ?? 'new'} → ${to}` : `log: ${notes.map((n) => n.event).join(', ') || 'details'}`;
     await atomic(() =>
-      db.recordInstallTransition({
-        installationId,
-        seq: mySeq,
-        workflowId,
-        notes,
-        ...(to ? { status: { from, to, final: isFinal(to), message: opts.message } } : {}),
-        method: state.method,
-        detail,
-        ...(fileId ? { fileId } : {}),
-      }),
+      db.recordInstallTransition.executeWithOptions(summarized(DB_OPTIONS, summary), [
+        {
+          installationId,
+          seq: mySeq,
+          workflowId,
+          notes,
+          ...(to ? { status: { from, to, final: isFinal(to), message: opts.message } } : {}),
+          method: state.method,
+          detail,
+          ...(fileId ? { fileId } : {}),
+        },
+      ]),
     );
     if (to) state.status = to;
     state.detail = detail ?? undefined;
@@ -265,7 +274,11 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     if (!device.bootstrapped) {
       await transition(STATUS.waitingForBootstrap, { detail: 'the device is not bootstrapped: sending the OMA DM bootstrap' });
       try {
-        await atomic(() => gateways.dmBootstrap({ installationId, deviceId: device.id }));
+        await atomic(() =>
+          gateways.dmBootstrap.executeWithOptions(summarized(GATEWAY_OPTIONS, 'send the OMA DM bootstrap'), [
+            { installationId, deviceId: device.id },
+          ]),
+        );
       } catch (err) {
         if (isCancellation(err)) throw err;
         return `the bootstrap could not be sent: ${failureMessage(err)}`;
@@ -278,14 +291,19 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     await transition(STATUS.installingSoftware, { detail: `installing ${software.name} ${software.version} by OMA DM` });
     try {
       await atomic(() =>
-        gateways.dmInstall({
-          installationId,
-          deviceId: device.id,
-          fileId: fileId!,
-          softwareName: software.name,
-          softwareVersion: software.version,
-          ticketLifetimeMs: timeouts.ticketLifetimeMs,
-        }),
+        gateways.dmInstall.executeWithOptions(
+          summarized(GATEWAY_OPTIONS, `OMA DM install of ${software.name} ${software.version}`),
+          [
+            {
+              installationId,
+              deviceId: device.id,
+              fileId: fileId!,
+              softwareName: software.name,
+              softwareVersion: software.version,
+              ticketLifetimeMs: timeouts.ticketLifetimeMs,
+            },
+          ],
+        ),
       );
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -323,17 +341,22 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
       let sent: Awaited<ReturnType<InstallActivities['pushDownloadLink']>>;
       try {
         sent = await atomic(() =>
-          gateways.pushDownloadLink({
-            installationId,
-            attempt,
-            method,
-            fileId: fileId!,
-            ticketLifetimeMs: timeouts.ticketLifetimeMs,
-            softwareName: software.name,
-            softwareVersion: software.version,
-            inHouseIos: software.inHouseIos,
-            to: device.msisdn,
-          }),
+          gateways.pushDownloadLink.executeWithOptions(
+            summarized(GATEWAY_OPTIONS, `${METHOD_NAMES[method]} ${attempt} of ${max}`),
+            [
+              {
+                installationId,
+                attempt,
+                method,
+                fileId: fileId!,
+                ticketLifetimeMs: timeouts.ticketLifetimeMs,
+                softwareName: software.name,
+                softwareVersion: software.version,
+                inHouseIos: software.inHouseIos,
+                to: device.msisdn,
+              },
+            ],
+          ),
         );
       } catch (err) {
         if (isCancellation(err)) throw err;
@@ -386,7 +409,9 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
       { key: SA.DeviceId, value: input.deviceId },
     ]);
     refreshDetails();
-    ctx = await db.loadInstallContext({ installationId, deviceId: input.deviceId, softwareId: input.softwareId });
+    ctx = await db.loadInstallContext.executeWithOptions(summarized(DB_OPTIONS, 'load device, software and inventory'), [
+      { installationId, deviceId: input.deviceId, softwareId: input.softwareId },
+    ]);
     const { device, software } = ctx;
     for (const s of earlySyncs.splice(0)) noteSync(s);
     upsertSearchAttributes([
@@ -478,7 +503,9 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     }
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
-        const { revoked } = await db.revokePushTickets({ installationId });
+        const { revoked } = await db.revokePushTickets.executeWithOptions(summarized(DB_OPTIONS, 'revoke download links'), [
+          { installationId },
+        ]);
         state.waitingFor = undefined;
         state.until = undefined;
         if (revoked > 0) note('info', `${revoked} download link${revoked > 1 ? 's' : ''} revoked`);
