@@ -1,6 +1,7 @@
 import express from 'express';
 import { requireAdmin } from './auth';
 import type { ApiContext } from './context';
+import { dmRoutes } from './dm/endpoint';
 import { errorHandler, notFoundHandler } from './errors';
 import { createMetrics } from './metrics';
 import { deliveryReportRoutes } from './routes/delivery-reports';
@@ -31,6 +32,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(deliveryReportRoutes(ctx));
   app.use('/api/v1/device', deviceEndpointRoutes(ctx));
   app.use('/d', downloadRoutes(ctx));
+  app.use('/dm', dmRoutes(ctx)); // OMA DM sessions: SyncML credentials, not bearer tokens
 
   const admin = express.Router();
   admin.use(requireAdmin(ctx.db, ctx.config.adminApiKey));

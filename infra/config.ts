@@ -36,6 +36,18 @@ export interface Config {
   namespaceRetentionMs?: number;
   /** Shared secret Kannel's delivery-report callbacks must carry as `token` (KANNEL_DLR_TOKEN). */
   dlrToken?: string;
+  /** Native OMA DM server (docs/dm.md). */
+  dm: DmSettings;
+}
+
+/** OMA DM server settings (DM_SERVER_ID, DM_SECRET_KEY, DM_MAX_MESSAGE_SIZE). */
+export interface DmSettings {
+  /** Server identifier: PROVIDER-ID of the bootstrap, server-identifier of Package #0. */
+  serverId: string;
+  /** Key that encrypts DM credentials at rest; unset: generated once into DATA_DIR/dm-secret.key. */
+  secretKey?: string;
+  /** Largest SyncML message the /dm endpoint accepts. */
+  maxMessageBytes: number;
 }
 
 /** Defaults of the install workflow's waits; a rollout may override them. */
@@ -106,5 +118,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     purgeHourUtc: Math.min(int(env, 'PURGE_HOUR_UTC', 3), 23),
     dlrToken: env.KANNEL_DLR_TOKEN || undefined,
     namespaceRetentionMs: env.NAMESPACE_RETENTION ? parseDuration(env.NAMESPACE_RETENTION, 'NAMESPACE_RETENTION') : undefined,
+    dm: {
+      serverId: dmServerId(env.DM_SERVER_ID || 'devicerollout'),
+      secretKey: env.DM_SECRET_KEY || undefined,
+      maxMessageBytes: parseBytes(env.DM_MAX_MESSAGE_SIZE || '256k', 'DM_MAX_MESSAGE_SIZE'),
+    },
   };
+}
+
+function dmServerId(v: string): string {
+  const n = Buffer.byteLength(v, 'utf8');
+  if (n === 0 || n > 255 || /[\s<>&]/.test(v))
+    throw new Error(`DM_SERVER_ID: "${v}" must be 1..255 bytes without spaces, <, > or &`);
+  return v;
 }

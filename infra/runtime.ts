@@ -8,9 +8,10 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities';
 import { createApp } from '../api/app';
 import { createWorker } from '../worker/worker';
-import { createRecordingChannel } from './channels/recording';
+import { configuredMailer, configuredPushChannel } from './channels/configured';
 import type { Config } from './config';
 import type { Db } from './db';
+import { createDmEngine } from './dm-engine';
 import { type Logger, logError } from './logger';
 
 export async function connectClient(config: Config, address: string): Promise<Client> {
@@ -19,7 +20,8 @@ export async function connectClient(config: Config, address: string): Promise<Cl
 }
 
 export function activityDeps(db: Db, config: Config): ActivityDeps {
-  return { db, config, push: createRecordingChannel(db) };
+  const push = configuredPushChannel(db);
+  return { db, config, push, mailer: configuredMailer(db), dm: createDmEngine({ db, push, config }) };
 }
 
 export async function startWorker(

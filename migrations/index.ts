@@ -8,6 +8,7 @@ import * as core from './20261121000001_core';
 import * as install from './20261121000002_install';
 import * as deviceHttp from './20261121000003_device_http';
 import * as purge from './20261121000005_purge';
+import * as dm from './20261121000006_dm';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -20,6 +21,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261121000002_install', install],
   ['20261121000003_device_http', deviceHttp],
   ['20261121000005_purge', purge],
+  ['20261121000006_dm', dm],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,0 +1,177 @@
+/**
+ * The DmEngine port (domain/ports.ts) implemented by our own OMA DM server (issue 7, docs/dm.md):
+ *
+ *  - `bootstrap` (M2, R2): creates the device's DM account — random client and server passwords and
+ *    nonces, stored encrypted (api/dm/store.ts) — builds the OMA Client Provisioning document (w7
+ *    APPLICATION: PROVIDER-ID = DM_SERVER_ID, ADDR = `${PUBLIC_URL}/dm`, APPAUTH APPSRV + CLIENT, DIGEST)
+ *    and sends it as a binary WAP push (`application/vnd.wap.connectivity-wbxml`). The device's first
+ *    authenticated session confirms it (api/dm/endpoint.ts).
+ *  - `install` (M1): puts the SCOMO DownloadInstall job (PkgURL = the job's ticket link) into the
+ *    device's DM state and sends the Package #0 trigger (`application/vnd.syncml.notification`,
+ *    application id `x-wap-application:syncml.dm`, digest keyed with the server password and nonce the
+ *    device holds). The device opens a session, the endpoint installs; the result arrives later as the
+ *    `dmInstallResult` signal.
+ *
+ * Idempotent per request key (activities are retried): a retried bootstrap re-sends the account it
+ * created (never a second one), a retried install keeps the job's progress (never a second install),
+ * and the push channel dedupes the message by the same key. Credentials are committed BEFORE the push
+ * is sent, so what the device receives is always what the server holds. Nothing here logs a secret.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { generateNonce } from '../api/dm/auth';
+import { buildBootstrapPush, buildDmBootstrapDocument } from '../api/dm/bootstrap';
+import { buildNotification, NOTIFICATION_APPLICATION_ID, NOTIFICATION_CONTENT_TYPE } from '../api/dm/notification';
+import { createDeviceState, withInstallJob } from '../api/dm/session';
+import { type DmDeviceRecord, dmSecretBox, lockDmDevice, saveDmDevice } from '../api/dm/store';
+import type { BinaryPushMessage, DmEngine, PushChannel } from '../domain/ports';
+import type { Config } from './config';
+import type { Db } from './db';
+
+export interface DmEngineOptions {
+  db: Db;
+  push: PushChannel;
+  config: Pick<Config, 'publicUrl' | 'dataDir' | 'dm'>;
+}
+
+/** The DM server address put into bootstrap documents. */
+export const dmServerAddress = (publicUrl: string) => `${publicUrl.replace(/\/+$/, '')}/dm`;
+
+/** The account's client username (AAUTHNAME): derived from the device id, unique, not secret. */
+export const dmClientUsername = (deviceId: string) => `dr-${deviceId.replace(/-/g, '').toLowerCase()}`;
+
+/** 16-bit notification session id, stable for one request key (a retried trigger carries the same). */
+export function notificationSessionId(idempotencyKey: string): number {
+  return createHash('sha256').update(idempotencyKey).digest().readUInt16BE(0);
+}
+
+/** SCOMO node name of an install job (./SCOMO/Download/<pkgId>): the installation id. */
+export const dmPackageId = (installationId: string) => installationId.toLowerCase();
+
+const newPassword = () => randomBytes(18).toString('base64url');
+
+const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
+
+function rethrowChannelError(err: unknown): never {
+  const e = err as { nonRetryable?: boolean; message?: string; name?: string };
+  if (e?.nonRetryable) throw nonRetryable(e.message ?? 'the push was refused', e.name || 'PushRejected');
+  throw err;
+}
+
+export function createDmEngine(opts: DmEngineOptions): DmEngine {
+  const { db, push, config } = opts;
+  const box = () => dmSecretBox({ secretKey: config.dm.secretKey, dataDir: config.dataDir });
+
+  async function deviceFor(deviceId: string): Promise<{ id: string; msisdn: string }> {
+    const device = await db('devices').where({ id: deviceId }).first('id', 'msisdn');
+    if (!device) throw nonRetryable(`device ${deviceId} does not exist`, 'DeviceNotFound');
+    if (!device.msisdn) throw nonRetryable('the device has no MSISDN: OMA DM pushes go by SMS', 'NoMsisdn');
+    return device;
+  }
+
+  async function send(msg: BinaryPushMessage): Promise<void> {
+    try {
+      await push.sendBinaryPush(msg);
+    } catch (err) {
+      rethrowChannelError(err);
+    }
+  }
+
+  return {
+    async bootstrap(req) {
+      const device = await deviceFor(req.deviceId);
+      const secrets = await box();
+      const rec = await db.transaction(async (trx) => {
+        const existing = await lockDmDevice(trx, device.id, secrets);
+        if (existing && existing.bootstrapKey === req.idempotencyKey) return existing; // a retry: same account
+        const state = createDeviceState({
+          bootstrapped: false,
+          account: {
+            clientUsername: existing?.clientUsername ?? dmClientUsername(device.id),
+            clientPassword: newPassword(),
+            clientNonce: generateNonce(),
+            serverId: config.dm.serverId,
+            serverPassword: newPassword(),
+            serverNonce: generateNonce(),
+          },
+        });
+        // A pending install job survives a re-bootstrap: the next session resumes it.
+        if (existing?.state.install) state.install = existing.state.install;
+        const next: DmDeviceRecord = {
+          deviceId: device.id,
+          clientUsername: state.account.clientUsername,
+          deviceUri: existing?.deviceUri ?? null,
+          state,
+          bootstrapKey: req.idempotencyKey,
+          bootstrapSentAt: null,
+          bootstrappedAt: null,
+        };
+        await saveDmDevice(trx, next, secrets);
+        // New credentials: the device is bootstrapped again only once it uses them.
+        await trx('devices').where({ id: device.id }).update({ bootstrapped: false });
+        return next;
+      });
+      const acc = rec.state.account;
+      const doc = buildDmBootstrapDocument({
+        serverId: acc.serverId,
+        name: 'DeviceRollout',
+        address: dmServerAddress(config.publicUrl),
+        client: { username: acc.clientUsername, password: acc.clientPassword, nonce: acc.clientNonce },
+        server: { password: acc.serverPassword as string, nonce: acc.serverNonce as string },
+      });
+      const pushed = buildBootstrapPush(doc);
+      await send({
+        idempotencyKey: req.idempotencyKey,
+        to: device.msisdn,
+        contentType: pushed.contentTypeHeader,
+        body: pushed.body,
+      });
+      await db('dm_devices')
+        .where({ device_id: device.id, bootstrap_key: req.idempotencyKey })
+        .update({ bootstrap_sent_at: db.raw('coalesce(bootstrap_sent_at, now())') });
+    },
+
+    async install(req) {
+      const device = await deviceFor(req.deviceId);
+      const secrets = await box();
+      const rec = await db.transaction(async (trx) => {
+        const r = await lockDmDevice(trx, device.id, secrets);
+        if (!r) {
+          throw nonRetryable('the device has no OMA DM account on this server (it was not bootstrapped by it)', 'NoDmAccount');
+        }
+        if (r.state.install?.jobId !== req.installationId) {
+          r.state = withInstallJob(r.state, {
+            jobId: req.installationId,
+            pkgId: dmPackageId(req.installationId),
+            packageUrl: req.packageUrl,
+            name: req.softwareName,
+            description: `${req.softwareName} ${req.version}`,
+          });
+          await saveDmDevice(trx, r, secrets);
+        }
+        // else: a retry of the same job keeps its progress — never a second install.
+        return r;
+      });
+      const acc = rec.state.account;
+      if (!acc.serverPassword || acc.serverNonce === undefined) {
+        throw nonRetryable('the device DM account has no server credentials for the trigger', 'NoDmAccount');
+      }
+      const body = buildNotification(
+        {
+          uiMode: 'background',
+          initiator: 'server',
+          sessionId: notificationSessionId(req.idempotencyKey),
+          serverId: acc.serverId,
+        },
+        { password: acc.serverPassword, nonce: Buffer.from(acc.serverNonce, 'base64') },
+      );
+      await send({
+        idempotencyKey: req.idempotencyKey,
+        to: device.msisdn,
+        contentType: NOTIFICATION_CONTENT_TYPE,
+        applicationId: NOTIFICATION_APPLICATION_ID,
+        body,
+      });
+    },
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * Issue 7 end to end on the dev server: the install workflow (workflows/install.ts) with the native
+ * OMA DM engine (infra/dm-engine.ts) and the simulated DM client (simulator/dm-client.ts) talking to
+ * the real `/dm` endpoint. Pushes go through the recording channel; the client reads them from the
+ * `messages` table like a phone receives its SMS.
+ *
+ *  - not bootstrapped → bootstrap → DM install → `Installed – Waiting for verification` → system-info
+ *    sync → `Installed – Verified`;
+ *  - wrong credentials → 401 in the DM session, the bootstrap is never confirmed → after the bootstrap
+ *    timeout the job falls back to SMS push (`Waiting for download`);
+ *  - the DM install fails (SCOMO 1405) → fallback to SMS push → the device downloads the link → sync →
+ *    `Downloaded – Verified`.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS } from '../../domain/status';
+import { createRecordingChannel } from '../../infra/channels/recording';
+import { createDmEngine } from '../../infra/dm-engine';
+import { RecordedPushInbox, SimulatedDmClient } from '../../simulator/dm-client';
+import { type InstallInput, type InstallResult, installWorkflowId } from '../../workflows/definitions';
+import { type Stack, startStack } from '../helpers/stack';
+
+let stack: Stack;
+const handles: WorkflowHandle[] = [];
+const toLoopback = (u: string) => u.replace(/^http:\/\/localhost:/, 'http://127.0.0.1:');
+
+beforeAll(async () => {
+  stack = await startStack({
+    deps: (db, config) => {
+      const push = createRecordingChannel(db);
+      return { push, dm: createDmEngine({ db, push, config }) };
+    },
+  });
+});
+afterAll(async () => {
+  await Promise.all(handles.map((h) => h.terminate('test over').catch(() => undefined)));
+  await stack?.stop();
+});
+
+/** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
+async function until<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 60_000): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+}
+
+interface Setup {
+  deviceId: string;
+  token: string;
+  msisdn: string;
+  installationId: string;
+  software: { id: string; name: string; version: string };
+  handle: WorkflowHandle;
+  inbox: RecordedPushInbox;
+  client: SimulatedDmClient;
+}
+
+/** Registers a Symbian device (not bootstrapped), uploads a DME client, starts its DM install. */
+async function start(
+  knobs: ConstructorParameters<typeof SimulatedDmClient>[0]['knobs'],
+  timeouts: Partial<InstallInput['timeouts']> = {},
+): Promise<Setup> {
+  const externalId = `35${String(randomBytes(6).readUIntBE(0, 6)).padStart(13, '0').slice(-13)}`;
+  const msisdn = `+49152${String(randomBytes(4).readUInt32BE(0)).padStart(10, '0').slice(-8)}`;
+  const reg = await stack.api('POST', '/api/v1/devices', {
+    devices: [{ externalId, platform: 'symbian', msisdn, installed: { Other: '1.0' } }],
+  });
+  expect(reg.status).toBe(201);
+  const { id: deviceId, token } = reg.body.devices[0];
+
+  const name = `DME Client ${randomUUID().slice(0, 8)}`;
+  const form = new FormData();
+  for (const [k, v] of Object.entries({ name, version: '5.2', kind: 'dme-client', platforms: 'symbian' })) form.append(k, v);
+  form.append('file', new Blob([randomBytes(48 * 1024)]), 'DMEClient.sisx');
+  const up = await fetch(`${stack.baseUrl}/api/v1/software`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.adminKey}` },
+    body: form,
+  });
+  expect(up.status).toBe(201);
+  const software = (await up.json()) as { id: string };
+
+  const [rollout] = await stack
+    .db('rollouts')
+    .insert({
+      software_id: software.id,
+      options: { useDm: true, push: 'sms' },
+      schedule: { perDay: 'unlimited' },
+      state: 'running',
+      total: 1,
+    })
+    .returning('id');
+  const [job] = await stack.db('installations').insert({ rollout_id: rollout.id, device_id: deviceId, seq: 0 }).returning('id');
+  const input: InstallInput = {
+    installationId: job.id,
+    rolloutId: rollout.id,
+    deviceId,
+    softwareId: software.id,
+    options: { useDm: true, push: 'sms', maxPushAttempts: 1 },
+    timeouts: { bootstrapMs: 60_000, dmInstallMs: 60_000, ticketLifetimeMs: 600_000, verificationMs: 120_000, ...timeouts },
+  };
+  const handle = await stack.client.workflow.start('installWorkflow', {
+    taskQueue: stack.config.taskQueue,
+    workflowId: installWorkflowId(rollout.id, deviceId),
+    args: [input],
+  });
+  handles.push(handle);
+  return {
+    deviceId,
+    token,
+    msisdn,
+    installationId: job.id,
+    software: { id: software.id, name, version: '5.2' },
+    handle,
+    inbox: new RecordedPushInbox(stack.db, msisdn),
+    client: new SimulatedDmClient({ deviceUri: `IMEI:${externalId}`, knobs, rewriteUrl: toLoopback }),
+  };
+}
+
+const statusOf = async (installationId: string) =>
+  (await stack.db('installations').where({ id: installationId }).first())?.status;
+
+const reached = (s: Setup, status: string) =>
+  until(status, async () => ((await statusOf(s.installationId)) === status ? true : undefined));
+
+async function log(installationId: string) {
+  return stack
+    .db('installation_log')
+    .where({ installation_id: installationId })
+    .orderBy('id')
+    .select('event', 'from_status', 'to_status', 'message', 'entry_key');
+}
+
+describe('install by OMA DM, end to end (issue 7)', () => {
+  it('not bootstrapped → bootstrap → DM install → Installed – Waiting for verification → sync → Installed – Verified', async () => {
+    const s = await start({});
+
+    // the bootstrap arrives by WAP push; the device's first session confirms it
+    await reached(s, STATUS.waitingForBootstrap);
+    const bootstrap = await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 });
+    expect(bootstrap.idempotencyKey).toBe(`${s.installationId}:bootstrap`);
+    expect(s.client.sessions[0]).toMatchObject({ headerCodes: [212], outcome: 'completed' });
+
+    // the trigger follows; the session installs; the device downloads and reports 1200
+    const trigger = await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 });
+    expect(trigger.idempotencyKey).toBe(`${s.installationId}:dm-install`);
+    expect(s.client.events.map((e) => e.type)).toEqual([
+      'bootstrap-applied',
+      'session',
+      'trigger-accepted',
+      'session',
+      'download',
+      'session',
+      'install-reported',
+    ]);
+    expect(s.client.events.find((e) => e.type === 'download')).toMatchObject({ status: 200, ok: true });
+    await reached(s, STATUS.installedWaitingForVerification);
+    expect((await stack.db('devices').where({ id: s.deviceId }).first()).bootstrapped).toBe(true);
+
+    // the device's next system-info sync reports the new version
+    const sync = await stack.api('POST', '/api/v1/device/sync', { installed: { [s.software.name]: '5.2' } }, s.token);
+    expect(sync.status).toBe(200);
+    const result = (await s.handle.result()) as InstallResult;
+    expect(result.status).toBe(STATUS.installedVerified);
+    expect(await statusOf(s.installationId)).toBe(STATUS.installedVerified);
+
+    const entries = await log(s.installationId);
+    expect(entries.filter((e) => e.event === 'status').map((e) => e.to_status)).toEqual([
+      STATUS.waitingForBootstrap,
+      STATUS.installingSoftware,
+      STATUS.installedWaitingForVerification,
+      STATUS.installedVerified,
+    ]);
+    const dm = entries.filter((e) => e.entry_key.startsWith('dm:')).map((e) => e.entry_key.replace(/:[^:]*$/, ''));
+    expect(dm).toEqual(['dm:bootstrap-confirmed', `dm:accepted`, `dm:result:${s.installationId}`]);
+    expect(entries.some((e) => e.event === 'fallback')).toBe(false);
+    // nothing went by SMS / WAP push
+    expect(await stack.db('messages').where({ recipient: s.msisdn }).whereNot({ channel: 'binary' })).toEqual([]);
+  });
+
+  it('wrong credentials → 401; the bootstrap times out and the job falls back to SMS push', async () => {
+    const s = await start({ wrongPassword: true }, { bootstrapMs: 4_000 });
+    await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 });
+    expect(s.client.sessions[0]).toMatchObject({ headerCodes: [407, 407, 401], outcome: 'auth-failed' });
+
+    await reached(s, STATUS.waitingForDownload);
+    const entries = await log(s.installationId);
+    const fallback = entries.find((e) => e.event === 'fallback');
+    expect(fallback?.message).toBe('the bootstrap was not confirmed within 4s: falling back to SMS push');
+    expect(entries.filter((e) => e.event === 'status').map((e) => e.to_status)).toEqual([
+      STATUS.waitingForBootstrap,
+      STATUS.waitingForDownload,
+    ]);
+    expect((await stack.db('devices').where({ id: s.deviceId }).first()).bootstrapped).toBe(false);
+    const sms = await stack.db('messages').where({ recipient: s.msisdn, channel: 'sms' });
+    expect(sms).toHaveLength(1);
+    expect(sms[0].body).toMatch(/\/d\/[\w-]+$/);
+    // no trigger was ever sent: only the bootstrap went as binary push
+    expect(await s.inbox.poll()).toEqual([]);
+  });
+
+  it('DM install failure → fallback to SMS push → download → sync → Downloaded – Verified', async () => {
+    const s = await start({ failInstall: true });
+    await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 }); // bootstrap
+    await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 }); // trigger → install → 1405
+    expect(s.client.events.at(-1)).toMatchObject({ type: 'install-reported', code: 1405 });
+
+    await reached(s, STATUS.waitingForDownload);
+    const fallback = (await log(s.installationId)).find((e) => e.event === 'fallback');
+    expect(fallback?.message).toBe(
+      'the DM install failed (code 1405): SCOMO OperationComplete result code 1405 (Install failed): falling back to SMS push',
+    );
+
+    // the device follows the SMS link, then syncs the new version
+    const [sms] = await stack.db('messages').where({ recipient: s.msisdn, channel: 'sms' });
+    const link = /(https?:\/\/\S+\/d\/[\w-]+)$/.exec(sms.body)?.[1];
+    expect(link).toBeDefined();
+    const res = await fetch(toLoopback(link!));
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    await reached(s, STATUS.downloadedWaitingForVerification);
+    expect((await stack.api('POST', '/api/v1/device/sync', { installed: { [s.software.name]: '5.2' } }, s.token)).status).toBe(
+      200,
+    );
+    expect(((await s.handle.result()) as InstallResult).status).toBe(STATUS.downloadedVerified);
+    expect((await log(s.installationId)).filter((e) => e.event === 'status').map((e) => e.to_status)).toEqual([
+      STATUS.waitingForBootstrap,
+      STATUS.installingSoftware,
+      STATUS.waitingForDownload,
+      STATUS.downloadedWaitingForVerification,
+      STATUS.downloadedVerified,
+    ]);
+  });
+});
