@@ -15,6 +15,7 @@ import { newSecret } from '../../api/auth';
 import { freePort } from '../../infra/child-process';
 import { type Config, loadConfig } from '../../infra/config';
 import { createDb, type Db } from '../../infra/db';
+import { activityDeps } from '../../infra/runtime';
 import { createWorker } from '../../worker/worker';
 import { withDatabase } from '../setup/integration-setup';
 
@@ -80,7 +81,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const connection = await Connection.connect({ address: config.temporalAddress! });
   const client = new Client({ connection, namespace: config.temporalNamespace });
   const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress! });
-  const deps: ActivityDeps = { db, config, ...opts.deps?.(db, config) };
+  // the production wiring (recording push channel, DM engine, mailer), with the test's overrides
+  const deps: ActivityDeps = { ...activityDeps(db, config), ...opts.deps?.(db, config) };
   const worker = opts.noWorker
     ? undefined
     : await createWorker({
