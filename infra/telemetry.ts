@@ -12,7 +12,7 @@ export function installRuntime(env: NodeJS.ProcessEnv = process.env): { metricsA
   const metricsAddress = env.WORKER_METRICS_ADDRESS === 'off' ? undefined : env.WORKER_METRICS_ADDRESS || '127.0.0.1:9464';
   Runtime.install({
     logger: new DefaultLogger(level, (entry) => {
-      const meta = entry.meta ?? {};
+      const meta = withDomainIds(entry.meta ?? {});
       if (entry.level === 'ERROR') sdkLog.error(meta, entry.message);
       else if (entry.level === 'WARN') sdkLog.warn(meta, entry.message);
       else if (entry.level === 'INFO') sdkLog.info(meta, entry.message);
@@ -21,4 +21,18 @@ export function installRuntime(env: NodeJS.ProcessEnv = process.env): { metricsA
     ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } } } : {}),
   });
   return { metricsAddress };
+}
+
+/**
+ * Workflow and activity log entries carry the workflow id; the ids operators search by are in it
+ * (`install/<rolloutId>/<deviceId>`, `rollout/<rolloutId>`): put them on the line as fields.
+ */
+export function withDomainIds(meta: Record<string, unknown>): Record<string, unknown> {
+  const workflowId = typeof meta.workflowId === 'string' ? meta.workflowId : undefined;
+  if (!workflowId) return meta;
+  const install = /^install\/([^/]+)\/([^/]+)$/.exec(workflowId);
+  if (install) return { rolloutId: install[1], deviceId: install[2], ...meta };
+  const rollout = /^rollout\/([^/]+)$/.exec(workflowId);
+  if (rollout) return { rolloutId: rollout[1], ...meta };
+  return meta;
 }

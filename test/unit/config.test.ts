@@ -45,3 +45,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
   });
 });
+
+describe('log lines of workflows carry the domain ids', () => {
+  it('derives rolloutId / deviceId from the workflow id', async () => {
+    const { withDomainIds } = await import('../../infra/telemetry');
+    expect(withDomainIds({ workflowId: 'install/r-1/d-2', runId: 'x' })).toEqual({
+      rolloutId: 'r-1',
+      deviceId: 'd-2',
+      workflowId: 'install/r-1/d-2',
+      runId: 'x',
+    });
+    expect(withDomainIds({ workflowId: 'rollout/r-1' })).toEqual({ rolloutId: 'r-1', workflowId: 'rollout/r-1' });
+    expect(withDomainIds({ workflowId: 'diagnostics/abc' })).toEqual({ workflowId: 'diagnostics/abc' });
+    expect(withDomainIds({ message: 'no workflow' })).toEqual({ message: 'no workflow' });
+  });
+});
