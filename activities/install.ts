@@ -10,7 +10,7 @@
  * Ticket links are secrets: they are built here and never returned into workflow history.
  */
 import { randomBytes } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isPlatform, type Platform, type SoftwareFacts } from '../domain/install-options';
 import type { InstallStatus } from '../domain/status';
 import { createRecordingChannel } from '../infra/channels/recording';
@@ -91,6 +91,32 @@ export const pushIdempotencyKey = (installationId: string, attempt: number) => `
 const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 
 export function createInstallActivities(deps: ActivityDeps) {
+  /**
+   * The job log shows every failed gateway attempt (gateway down, 5xx …), one entry per activity
+   * attempt, while Temporal retries the activity with backoff. Best effort: the database may be the
+   * thing that is down.
+   */
+  async function logFailedPushAttempt(input: PushLinkInput, err: unknown): Promise<void> {
+    let activityAttempt = 1;
+    try {
+      activityAttempt = Context.current().info.attempt;
+    } catch {
+      // called outside an activity (tests)
+    }
+    const retrying = !(err as { nonRetryable?: boolean }).nonRetryable;
+    await deps
+      .db('installation_log')
+      .insert({
+        installation_id: input.installationId,
+        event: 'error',
+        message: `${input.method.toUpperCase()} push ${input.attempt}, gateway attempt ${activityAttempt} failed: ${(err as Error).message}${retrying ? ' — retrying with backoff' : ''}`,
+        entry_key: `push:${input.attempt}:gateway-attempt:${activityAttempt}`,
+      })
+      .onConflict(['installation_id', 'entry_key'])
+      .ignore()
+      .catch(() => undefined);
+  }
+
   const { db, config } = deps;
   // Without a configured channel, messages are only recorded (npm start without an SMS gateway).
   const channel = deps.push ?? createRecordingChannel(db);
@@ -263,6 +289,7 @@ export function createInstallActivities(deps: ActivityDeps) {
           link: 'file',
         };
       } catch (err) {
+        await logFailedPushAttempt(input, err);
         if ((err as { nonRetryable?: boolean }).nonRetryable)
           throw nonRetryable((err as Error).message, (err as Error).name || 'PushRejected');
         throw err;
