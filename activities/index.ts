@@ -1,7 +1,9 @@
 import type { ActivityDeps } from './deps';
 import { createDiagnosticsActivities } from './diagnostics';
 import { createInstallActivities } from './install';
+import { createNotifyActivities } from './notify';
 import { createPurgeActivities } from './purge';
+import { createRolloutActivities } from './rollout';
 
 export type { ActivityDeps } from './deps';
 
@@ -9,8 +11,10 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDiagnosticsActivities(deps),
-    ...createPurgeActivities(deps),
     ...createInstallActivities(deps),
+    ...createPurgeActivities(deps),
+    ...createRolloutActivities(deps),
+    ...createNotifyActivities(deps),
   };
 }
 

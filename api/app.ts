@@ -3,14 +3,19 @@ import { requireAdmin } from './auth';
 import type { ApiContext } from './context';
 import { dmRoutes } from './dm/endpoint';
 import { errorHandler, notFoundHandler } from './errors';
+import { jsonDepthLimit } from './json-depth';
 import { createMetrics } from './metrics';
+import { openApiRoutes } from './openapi';
+import { deviceRateLimit } from './rate-limit';
 import { deliveryReportRoutes } from './routes/delivery-reports';
 import { deviceEndpointRoutes } from './routes/device';
 import { devicesRoutes } from './routes/devices';
 import { diagnosticsRoutes } from './routes/diagnostics';
 import { downloadRoutes } from './routes/downloads';
 import { healthRoutes } from './routes/health';
+import { installationRoutes } from './routes/installations';
 import { messagesRoutes } from './routes/messages';
+import { rolloutRoutes } from './routes/rollouts';
 import { softwareRoutes } from './routes/software';
 
 export type { ApiContext } from './context';
@@ -25,10 +30,13 @@ export function createApp(ctx: ApiContext): express.Express {
   app.set('trust proxy', 'loopback');
   const metrics = createMetrics(ctx.db);
   app.use(metrics.middleware);
+  app.use(['/api/v1/device', '/d'], deviceRateLimit(ctx.config.deviceRateLimit)); // 429 per device token / ticket / IP
   app.use(express.json({ limit: '1mb' }));
+  app.use(jsonDepthLimit()); // 400 for bodies nested deeper than 64 levels (would overflow the stack later)
   app.use(metrics.router);
 
   app.use(healthRoutes(ctx));
+  app.use(openApiRoutes()); // /openapi.json and /docs (public)
   app.use(deliveryReportRoutes(ctx));
   app.use('/api/v1/device', deviceEndpointRoutes(ctx));
   app.use('/d', downloadRoutes(ctx));
@@ -40,6 +48,8 @@ export function createApp(ctx: ApiContext): express.Express {
   admin.use(messagesRoutes(ctx));
   admin.use(devicesRoutes(ctx));
   admin.use(softwareRoutes(ctx));
+  admin.use(rolloutRoutes(ctx));
+  admin.use(installationRoutes(ctx));
   app.use('/api/v1', admin);
 
   app.use(notFoundHandler);

@@ -27,6 +27,10 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`));
 };
 
+/** Messages may quote the client's input (e.g. a 100 kB time zone): never echo more than this. */
+export const MAX_ERROR_TEXT = 1000;
+const capped = (s: string) => (s.length > MAX_ERROR_TEXT ? `${s.slice(0, MAX_ERROR_TEXT - 1)}…` : s);
+
 /** Never a stack trace in a response; unexpected errors are logged and answered as 500 internal. */
 export function errorHandler(log: (msg: string, err: unknown) => void): ErrorRequestHandler {
   return (err, _req, res, _next) => {
@@ -34,7 +38,7 @@ export function errorHandler(log: (msg: string, err: unknown) => void): ErrorReq
     if (err instanceof ApiError) {
       res
         .status(err.status)
-        .json({ error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } });
+        .json({ error: { code: err.code, message: capped(err.message), ...(err.field ? { field: capped(err.field) } : {}) } });
       return;
     }
     const status = typeof err?.status === 'number' ? err.status : typeof err?.statusCode === 'number' ? err.statusCode : 500;
@@ -49,7 +53,7 @@ export function errorHandler(log: (msg: string, err: unknown) => void): ErrorReq
       res.status(status).json({
         error: {
           code,
-          message: code === 'malformed_json' ? 'request body is not valid JSON' : String(err.message ?? 'bad request'),
+          message: code === 'malformed_json' ? 'request body is not valid JSON' : capped(String(err.message ?? 'bad request')),
         },
       });
       return;

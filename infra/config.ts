@@ -38,6 +38,26 @@ export interface Config {
   dlrToken?: string;
   /** Native OMA DM server (docs/dm.md). */
   dm: DmSettings;
+  /** Requests per device token / ticket / client IP on /api/v1/device and /d (DEVICE_RATE_LIMIT); undefined: off. */
+  deviceRateLimit?: RateLimitSetting;
+}
+
+/** A rate: `limit` requests per `windowMs` (api/rate-limit.ts). */
+export interface RateLimitSetting {
+  limit: number;
+  windowMs: number;
+}
+
+/** `120/min`, `10/s`, `5000/h`, `120` (per minute); `off` or `0`: undefined (no limit). */
+export function parseRateLimit(value: string, name = 'rate limit'): RateLimitSetting | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === 'off' || v === '0' || v === 'none') return undefined;
+  const m = /^(\d+)\s*(?:\/\s*(s|sec|second|m|min|minute|h|hour))?$/.exec(v);
+  if (!m?.[1]) throw new Error(`${name}: "${value}" is not a rate (e.g. 120/min, 10/s, 5000/h, off)`);
+  const limit = Number(m[1]);
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`${name}: must be at least 1 (or off)`);
+  const unit = (m[2] ?? 'm')[0];
+  return { limit, windowMs: unit === 's' ? 1_000 : unit === 'h' ? 3_600_000 : 60_000 };
 }
 
 /** OMA DM server settings (DM_SERVER_ID, DM_SECRET_KEY, DM_MAX_MESSAGE_SIZE). */
@@ -123,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       secretKey: env.DM_SECRET_KEY || undefined,
       maxMessageBytes: parseBytes(env.DM_MAX_MESSAGE_SIZE || '256k', 'DM_MAX_MESSAGE_SIZE'),
     },
+    deviceRateLimit: parseRateLimit(env.DEVICE_RATE_LIMIT || '120/min', 'DEVICE_RATE_LIMIT'),
   };
 }
 

@@ -3,7 +3,8 @@
  * Shared by the workflows, the API (which signals/queries/updates them) and the tests — so it may
  * import only workflow-safe modules.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Schedule } from '../domain/schedule';
 import type { InstallStatus } from '../domain/status';
 
 // ---------------------------------------------------------------------------------------------
@@ -79,3 +80,128 @@ export const rolloutWorkflowId = (rolloutId: string) => `rollout/${rolloutId}`;
 
 /** Sent by an install workflow to its rollout when it reaches a final status. */
 export const installFinishedSignal = defineSignal<[InstallResult]>('installFinished');
+
+// ---------------------------------------------------------------------------------------------
+// Rollout workflow: input, progress query, control updates (issue 4)
+// ---------------------------------------------------------------------------------------------
+
+/** The rollout's lifecycle (SPEC `GET /rollouts/:id`). */
+export type RolloutState = 'scheduled' | 'running' | 'paused' | 'completed' | 'cancelled';
+
+/** Knobs of the rollout workflow (defaults in workflows/rollout.ts `ROLLOUT_TUNING_DEFAULTS`). */
+export interface RolloutTuning {
+  /** Installations fetched (and planned) per page. */
+  pageSize?: number;
+  /** Children started concurrently in one group when many fall due together. */
+  startBatchSize?: number;
+  /** Continue-as-new after this many starts in one run (also bounds pending children per run). */
+  startsPerRun?: number;
+  /** Continue-as-new when the run's history passes this many events. */
+  maxHistoryEvents?: number;
+  /** A slot missed by more than this (worker outage) is not started late: the rest is replanned. */
+  lateToleranceMs?: number;
+  /** After cancel: how long to wait for the cancelled children to report before closing anyway. */
+  cancelGraceMs?: number;
+}
+
+/**
+ * Bookkeeping carried across continue-as-new (never the device list: the workflow pages it from
+ * Postgres by `seq`).
+ */
+export interface RolloutCarry {
+  state: RolloutState;
+  /** Next seq to start: every installation with seq < cursor has been started. */
+  cursor: number;
+  counts: Record<string, number>;
+  /** Starts per calendar day (schedule time zone), today and later only (S7). */
+  startsByDay: Record<string, number>;
+  /** Seqs whose final result arrived (see `SeqSet` in workflows/rollout.ts). */
+  finished: { base: number; hex: string };
+  /** How many of the final results are "cancelled before start" (no child ever ran). */
+  cancelledBeforeStart: number;
+  lastStartAt: number | null;
+  cancel: { requestedAt: number; notStartedDone: boolean; cursor: number; reason?: string } | null;
+  alertSent: boolean;
+  /** State last written to Postgres / the RolloutState search attribute. */
+  persistedState: RolloutState;
+  runs: number;
+}
+
+export interface RolloutInput {
+  rolloutId: string;
+  softwareId: string;
+  /** Number of installation rows (seq 0 … total − 1). */
+  total: number;
+  options: InstallOptions;
+  timeouts: InstallTimeoutsMs;
+  schedule: Schedule;
+  /** Notification addresses (P3); empty: no email. */
+  notify: string[];
+  /** Early alert when this many jobs have failed (P3); 0: no early alert. */
+  failureThreshold: number;
+  tuning?: RolloutTuning;
+  /** Set by continue-as-new only. */
+  carry?: RolloutCarry;
+}
+
+export interface RolloutProgress {
+  rolloutId: string;
+  state: RolloutState;
+  /** Final results per status (and `Cancelled` for jobs cancelled before they started). */
+  counts: Record<string, number>;
+  total: number;
+  /** Children started. */
+  started: number;
+  /** Jobs final. */
+  finished: number;
+  /** Started and not final yet. */
+  outstanding: number;
+  /** Not started yet (0 once cancelled). */
+  remaining: number;
+  /** Next planned start (ISO), null when none is due (paused, cancelled, all started). */
+  nextStartAt: string | null;
+  /** Starts per calendar day of the schedule's time zone (recent days). */
+  startsByDay: Record<string, number>;
+  /** Cancel accepted, waiting for cancelled children to report. */
+  cancelling: boolean;
+  schedule: Schedule;
+  runs: number;
+}
+
+export interface RolloutOutcome extends RolloutProgress {
+  /** Counts per status read from Postgres at the end (the source of truth). */
+  dbCounts: Record<string, number>;
+}
+
+export const rolloutProgressQuery = defineQuery<RolloutProgress>('progress');
+
+/** Stop starting installs (timers cancelled). Rejected when not scheduled/running. */
+export const pauseRolloutUpdate = defineUpdate<RolloutProgress, []>('pause');
+/** Start again, replanned from now, keeping today's quota. Rejected when not paused. */
+export const resumeRolloutUpdate = defineUpdate<RolloutProgress, []>('resume');
+/** Stop starting; mark not-started jobs Cancelled; cancel the outstanding children. */
+export const cancelRolloutUpdate = defineUpdate<RolloutProgress, [{ reason?: string }]>('cancel');
+/** Replace the schedule (validated; the time zone cannot change); replanned at once. */
+export const changeScheduleUpdate = defineUpdate<RolloutProgress, [Schedule]>('changeSchedule');
+
+/** ApplicationFailure types with which the updates' validators reject a request. */
+export const ROLLOUT_REJECTION = { conflict: 'RolloutConflict', invalidSchedule: 'InvalidSchedule' } as const;
+
+/**
+ * Installation ids of a rollout encode their seq: the rollout id's first 24 characters (8-4-4-4-,
+ * ~70 random bits of a v4 uuid, so ids of different rollouts never meet) followed by the seq as 12
+ * hex digits. The rollout workflow thus maps an `installFinished` signal to its seq without any
+ * lookup and keeps its "finished" bookkeeping as a bitmap over seq (bounded, see workflows/rollout.ts).
+ */
+export function installationIdFor(rolloutId: string, seq: number): string {
+  return `${rolloutId.slice(0, 24).toLowerCase()}${seq.toString(16).padStart(12, '0')}`;
+}
+
+/** The seq of an installation id made by `installationIdFor` for this rollout, or undefined. */
+export function installationSeq(rolloutId: string, installationId: string): number | undefined {
+  const id = installationId.toLowerCase();
+  if (id.length !== 36 || id.slice(0, 24) !== rolloutId.slice(0, 24).toLowerCase()) return undefined;
+  const tail = id.slice(24);
+  if (!/^[0-9a-f]{12}$/.test(tail)) return undefined;
+  return Number.parseInt(tail, 16);
+}

@@ -2,3 +2,4 @@
 export { roundTripWorkflow } from './diagnostics';
 export { installWorkflow } from './install';
 export { purgeInstalledJobsWorkflow } from './purge';
+export { rolloutWorkflow } from './rollout';

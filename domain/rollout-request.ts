@@ -1,0 +1,303 @@
+/**
+ * The rollout request (SPEC "HTTP API": `POST /api/v1/rollouts`, `/rollouts/preview`,
+ * `PATCH /rollouts/:id/schedule`) as zod schemas — the ONE definition used both to validate requests
+ * (api/routes/rollouts.ts) and to generate the OpenAPI document (api/openapi.ts).
+ *
+ * The schemas check shapes and ranges with messages naming the field; the schedule's semantic rules
+ * (real dates, IANA zones, window order) are `validateSchedule` of domain/schedule.ts, applied after
+ * the defaults are filled in; R1/R7 need the software and devices and are checked by the route.
+ */
+import { z } from 'zod';
+import { PLATFORMS, type Platform } from './install-options';
+import { PER_DAY_MAX, PER_DAY_MIN, WEEKDAYS } from './schedule';
+
+/** The API's named schemas (components of the OpenAPI document); a private registry, not zod's global one. */
+export const apiSchemas = z.registry<{ id: string; description?: string }>();
+
+const TIME_RE = /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/;
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+const DURATION_RE = /^\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)$/;
+
+/** Bounds of the per-rollout overrides of the install workflow's waits. */
+export const TIMEOUT_MIN_MS = 1_000;
+export const TIMEOUT_MAX_MS = 365 * 86_400_000;
+export const MAX_PUSH_ATTEMPTS = 10;
+export const DEFAULT_MAX_PUSH_ATTEMPTS = 3;
+/** Most device ids a request may list (beyond that, select by filter). */
+export const MAX_DEVICE_IDS = 20_000;
+export const MAX_NOTIFY = 50;
+
+export const PlatformSchema = z
+  .enum(PLATFORMS as unknown as [Platform, ...Platform[]], { error: `must be one of ${PLATFORMS.join(', ')}` })
+  .register(apiSchemas, { id: 'Platform' });
+
+export const WeekdaySchema = z.enum(WEEKDAYS as unknown as ['mon', ...('tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun')[]], {
+  error: `must be one of ${WEEKDAYS.join(', ')}`,
+});
+
+const timeOfDay = (what: string) =>
+  z.string({ error: `must be a time of day HH:MM` }).regex(TIME_RE, `must be a time of day HH:MM (${what})`);
+
+const PER_DAY_MESSAGE = `must be a whole number from ${PER_DAY_MIN} to ${PER_DAY_MAX}, or "unlimited"`;
+
+export const ScheduleRequestSchema = z
+  .strictObject({
+    perDay: z
+      .union(
+        [
+          z.number().int(PER_DAY_MESSAGE).min(PER_DAY_MIN, PER_DAY_MESSAGE).max(PER_DAY_MAX, PER_DAY_MESSAGE),
+          z.literal('unlimited'),
+        ],
+        {
+          error: PER_DAY_MESSAGE,
+        },
+      )
+      .optional()
+      .describe(`Installs started per calendar day (S1); default 100.`),
+    startDate: z
+      .string({ error: 'must be a date YYYY-MM-DD' })
+      .regex(DATE_RE, 'must be a date YYYY-MM-DD')
+      .optional()
+      .describe('First day of installs (S2), in the schedule time zone; default today. A past date means today.'),
+    weekdays: z
+      .array(WeekdaySchema, { error: 'must be a list of weekdays such as ["mon","tue"]' })
+      .min(1, 'select at least one weekday')
+      .max(7)
+      .optional()
+      .describe('Days of the week on which installs may start (S3); default mon–fri.'),
+    window: z
+      .strictObject({
+        start: timeOfDay('00:00–23:59').optional(),
+        end: timeOfDay('00:01–24:00').optional(),
+      })
+      .optional()
+      .describe(
+        'Time of day within which installs start (S4), [start, end); default 09:00–17:00. Overnight windows are refused.',
+      ),
+    timeZone: z
+      .string({ error: 'must be an IANA time zone such as "Europe/Berlin"' })
+      .min(1)
+      .optional()
+      .describe('IANA time zone of the schedule (S8); default UTC.'),
+  })
+  .register(apiSchemas, {
+    id: 'Schedule',
+    description: 'Daily quota spread evenly over the window of each selected weekday (S1–S8).',
+  });
+
+const DURATION_MESSAGE = 'must be a duration such as "90s", "15m", "2h", "7d" or milliseconds (1 s … 365 d)';
+const duration = z
+  .union(
+    [
+      z.number().int(DURATION_MESSAGE).min(TIMEOUT_MIN_MS, DURATION_MESSAGE).max(TIMEOUT_MAX_MS, DURATION_MESSAGE),
+      z
+        .string()
+        .regex(DURATION_RE, DURATION_MESSAGE)
+        .refine((v) => {
+          if (!DURATION_RE.test(v)) return true; // reported by the regex
+          const ms = parseDurationMs(v);
+          return ms >= TIMEOUT_MIN_MS && ms <= TIMEOUT_MAX_MS;
+        }, DURATION_MESSAGE),
+    ],
+    { error: DURATION_MESSAGE },
+  )
+  .optional();
+
+export const TimeoutsRequestSchema = z
+  .strictObject({
+    bootstrap: duration.describe('How long an install waits for the OMA DM bootstrap (default BOOTSTRAP_TIMEOUT).'),
+    dmInstall: duration.describe('How long it waits for the DM install result (default DM_INSTALL_TIMEOUT).'),
+    ticketLifetime: duration.describe('Validity of a download link (default PUSH_TICKET_LIFETIME).'),
+    verification: duration.describe('Time to wait for verification before Unknown status (default VERIFICATION_TIMEOUT).'),
+  })
+  .register(apiSchemas, { id: 'InstallTimeouts', description: "Per-rollout overrides of the server's install timeouts." });
+
+export const DeviceSelectionSchema = z
+  .strictObject({
+    ids: z
+      .array(z.uuid({ error: 'must be device ids (uuids)' }), { error: 'must be a list of device ids' })
+      .min(1, 'give at least one device id')
+      .max(MAX_DEVICE_IDS, `at most ${MAX_DEVICE_IDS} device ids; select larger fleets with a filter`)
+      .optional()
+      .describe('Explicit devices, installed in this order.'),
+    filter: z
+      .strictObject({ platform: PlatformSchema.optional() })
+      .optional()
+      .describe('Every registered device matching the filter (all devices when empty), in registration order.'),
+  })
+  .superRefine((v, ctx) => {
+    const n = (v.ids ? 1 : 0) + (v.filter ? 1 : 0);
+    if (n !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of devices.ids or devices.filter' });
+  })
+  .register(apiSchemas, { id: 'DeviceSelection', description: 'Either { ids: [...] } or { filter: { platform? } }.' });
+
+export const InstallOptionsRequestSchema = z
+  .strictObject({
+    useDm: z.boolean({ error: 'must be true or false' }).default(false).describe('Install through OMA DM where it applies (R1).'),
+    push: z
+      .enum(['sms', 'wap', 'mark'], { error: 'must be one of sms, wap, mark' })
+      .default('sms')
+      .describe('Push method (R4); SMS push is the recommended default. In-house iOS apps always go by SMS (R6).'),
+    maxPushAttempts: z
+      .number({ error: `must be a whole number from 1 to ${MAX_PUSH_ATTEMPTS}` })
+      .int()
+      .min(1)
+      .max(MAX_PUSH_ATTEMPTS)
+      .default(DEFAULT_MAX_PUSH_ATTEMPTS)
+      .describe('Pushes per device (the first included) before the job gives up; each lasts one ticket lifetime.'),
+  })
+  .register(apiSchemas, { id: 'InstallOptions' });
+
+export const RolloutRequestSchema = z
+  .strictObject({
+    softwareId: z.uuid({ error: 'must be the id of registered software (a uuid)' }),
+    devices: DeviceSelectionSchema,
+    options: InstallOptionsRequestSchema.default({ useDm: false, push: 'sms', maxPushAttempts: DEFAULT_MAX_PUSH_ATTEMPTS }),
+    schedule: ScheduleRequestSchema.default({}),
+    timeouts: TimeoutsRequestSchema.optional(),
+    notify: z
+      .array(z.email({ error: 'must be email addresses' }))
+      .max(MAX_NOTIFY, `at most ${MAX_NOTIFY} addresses`)
+      .default([])
+      .describe('Who gets the summary email and the failure alert (P3).'),
+    failureThreshold: z
+      .number({ error: 'must be a whole number ≥ 1' })
+      .int()
+      .min(1)
+      .optional()
+      .describe('Send an early alert once this many jobs have failed (P3); default 10% of the devices (at least 1).'),
+  })
+  .register(apiSchemas, {
+    id: 'RolloutRequest',
+    description: 'Start (or preview) a rollout of one software package to a set of devices.',
+  });
+
+export type RolloutRequest = z.output<typeof RolloutRequestSchema>;
+export type ScheduleRequest = z.output<typeof ScheduleRequestSchema>;
+
+/** `PATCH /rollouts/:id/schedule`: the fields to change (merged into the current schedule). */
+export const ScheduleChangeSchema = z.strictObject(ScheduleRequestSchema.shape).register(apiSchemas, {
+  id: 'ScheduleChange',
+  description: 'Fields of the schedule to change; the others keep their current values. The time zone cannot change.',
+});
+
+export const CancelRequestSchema = z
+  .strictObject({ reason: z.string().max(500).optional() })
+  .register(apiSchemas, { id: 'CancelRequest' });
+
+export function parseDurationMs(v: number | string): number {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(v);
+  if (!m) throw new RangeError(`not a duration: ${v}`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Default early-alert threshold: 10% of the jobs, at least 1. */
+export const defaultFailureThreshold = (total: number) => Math.max(1, Math.ceil(total / 10));
+
+// ---------------------------------------------------------------------------------------------
+// Responses (documented in the OpenAPI document)
+// ---------------------------------------------------------------------------------------------
+
+const counts = z.record(z.string(), z.number().int()).describe('Jobs per status (SPEC status strings).');
+export const RolloutStateSchema = z.enum(['scheduled', 'running', 'paused', 'completed', 'cancelled']);
+
+export const RolloutCreatedSchema = z
+  .object({ id: z.uuid(), workflowId: z.string() })
+  .register(apiSchemas, { id: 'RolloutCreated' });
+
+export const PreviewResponseSchema = z
+  .object({
+    total: z.number().int(),
+    slots: z.array(z.object({ deviceId: z.uuid(), at: z.iso.datetime(), date: z.string() })),
+    slotsTruncated: z.boolean().describe('true when only the first `limit` slots are listed (days are always complete).'),
+    days: z.array(z.object({ date: z.string(), count: z.number().int() })),
+  })
+  .register(apiSchemas, { id: 'RolloutPreview' });
+
+export const RolloutStatusSchema = z
+  .object({
+    id: z.uuid(),
+    state: RolloutStateSchema,
+    counts,
+    total: z.number().int(),
+    started: z.number().int(),
+    remaining: z.number().int(),
+    nextStartAt: z.iso.datetime().nullable(),
+    source: z
+      .enum(['workflow', 'database'])
+      .describe('Where state, started, remaining and nextStartAt come from: the running workflow, or Postgres.'),
+    finished: z.number().int().optional().describe('Jobs final (workflow).'),
+    outstanding: z.number().int().optional().describe('Started and not final yet (workflow).'),
+    finalCounts: counts.optional().describe('Final results the workflow has heard of, per status.'),
+    startsByDay: z.record(z.string(), z.number().int()).optional().describe('Starts per calendar day of the schedule time zone.'),
+    cancelling: z.boolean().optional().describe('Cancel accepted, cancelled installs still reporting.'),
+    softwareId: z.uuid(),
+    schedule: z.unknown(),
+    options: z.unknown(),
+    notify: z.array(z.string()),
+    workflowId: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    completedAt: z.iso.datetime().nullable(),
+  })
+  .register(apiSchemas, { id: 'RolloutStatus' });
+
+export const InstallationRowSchema = z
+  .object({
+    id: z.uuid(),
+    seq: z.number().int(),
+    deviceId: z.uuid(),
+    externalId: z.string(),
+    platform: z.string(),
+    status: z.string().nullable(),
+    final: z.boolean(),
+    method: z.string().nullable(),
+    detail: z.string().nullable(),
+    workflowId: z.string().nullable(),
+    plannedAt: z.iso.datetime().nullable(),
+    startedAt: z.iso.datetime().nullable(),
+    endedAt: z.iso.datetime().nullable(),
+    updatedAt: z.iso.datetime(),
+  })
+  .register(apiSchemas, { id: 'Installation' });
+
+export const InstallationPageSchema = z
+  .object({ installations: z.array(InstallationRowSchema), nextCursor: z.string().nullable() })
+  .register(apiSchemas, { id: 'InstallationPage' });
+
+export const InstallationLogSchema = z
+  .object({
+    installation: InstallationRowSchema.extend({ rolloutId: z.uuid() }),
+    log: z.array(
+      z.object({
+        at: z.iso.datetime(),
+        event: z.string(),
+        from: z.string().nullable(),
+        to: z.string().nullable(),
+        message: z.string().nullable(),
+      }),
+    ),
+  })
+  .register(apiSchemas, { id: 'InstallationLog' });
+
+export const ErrorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }) })
+  .register(apiSchemas, { id: 'Error' });
+
+export const RolloutControlSchema = z
+  .object({
+    id: z.uuid(),
+    state: RolloutStateSchema,
+    counts,
+    total: z.number().int(),
+    started: z.number().int(),
+    finished: z.number().int(),
+    outstanding: z.number().int(),
+    remaining: z.number().int(),
+    nextStartAt: z.iso.datetime().nullable(),
+    startsByDay: z.record(z.string(), z.number().int()),
+    cancelling: z.boolean(),
+    schedule: z.unknown(),
+  })
+  .register(apiSchemas, { id: 'RolloutProgress', description: "The rollout workflow's progress after the change." });

@@ -1,0 +1,443 @@
+/**
+ * The rollout workflow on Temporal's time-skipping test server (issue 4, "Must show"): the real
+ * rollout workflow and the real slot planning (local activity), a fake install child workflow
+ * (rollout.workflows.ts) and in-memory doubles of the Postgres/mail activities (rollout.harness.ts).
+ */
+import { type WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Schedule, Weekday } from '../../domain/schedule';
+import { DeviceId, RolloutId, RolloutState } from '../../domain/search-attributes';
+import { STATUS } from '../../domain/status';
+import {
+  cancelRolloutUpdate,
+  changeScheduleUpdate,
+  pauseRolloutUpdate,
+  ROLLOUT_REJECTION,
+  type RolloutInput,
+  type RolloutOutcome,
+  resumeRolloutUpdate,
+  rolloutProgressQuery,
+} from '../../workflows/definitions';
+import { createTimeSkippingEnv } from '../helpers/time-skipping';
+import {
+  bundleRolloutTestWorkflows,
+  countBy,
+  createRolloutWorker,
+  DAY,
+  FakeRolloutDb,
+  HOUR,
+  isoDay,
+  MINUTE,
+  mondayAfter,
+} from './rollout.harness';
+
+const MON_FRI: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri'];
+const iso = (ms: number) => new Date(ms).toISOString();
+
+describe('rolloutWorkflow (time-skipping server)', () => {
+  let env: TestWorkflowEnvironment;
+  let code: string;
+  beforeAll(async () => {
+    code = await bundleRolloutTestWorkflows();
+  });
+  // A test server per test: Temporal's Java test server can stop skipping time for good once an
+  // abandoned child completes after its parent run closed (sdk-java #1540, #2392) — a test must not
+  // inherit that from the one before.
+  beforeEach(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterEach(async () => {
+    await env?.teardown();
+  });
+
+  it('seed example: 10/day, 30 devices → exactly 10 starts on each of three selected days, one every 48 minutes from 09:00', async () => {
+    const monday = mondayAfter(await env.currentTimeMs());
+    const devices = Array.from({ length: 30 }, (_, i) => `d${i}:30:ok`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 10,
+      startDate: monday.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
+    const result = (await worker.runUntil(
+      env.client.workflow.execute('rolloutWorkflow', {
+        taskQueue,
+        workflowId: fake.workflowId,
+        args: [fake.input(schedule)],
+      }),
+    )) as RolloutOutcome;
+
+    // the planned instants: Mon, Tue, Wed at 09:00 + i·48 min, i = 0…9
+    const expected = [0, 1, 2].flatMap((d) =>
+      Array.from({ length: 10 }, (_, i) => monday.ms + d * 24 * HOUR + 9 * HOUR + i * 48 * MINUTE),
+    );
+    expect(fake.starts.map((s) => s.seq)).toEqual(devices.map((_, i) => i));
+    expect(fake.starts.map((s) => iso(s.plannedAt))).toEqual(expected.map(iso));
+    // each child was started when the durable timer of its slot fired: the workflow time of that
+    // workflow task is the planned instant plus the server's processing time (milliseconds)
+    for (const s of fake.starts) {
+      expect(s.startedAt).toBeGreaterThanOrEqual(s.plannedAt);
+      expect(s.startedAt - s.plannedAt).toBeLessThan(MINUTE);
+    }
+    expect(fake.starts.map((s) => iso(s.startedAt).slice(0, 16))).toEqual(expected.map((ms) => iso(ms).slice(0, 16)));
+    expect(countBy(fake.starts, (s) => isoDay(s.startedAt))).toEqual({
+      [isoDay(monday.ms)]: 10,
+      [isoDay(monday.ms + 24 * HOUR)]: 10,
+      [isoDay(monday.ms + 48 * HOUR)]: 10,
+    });
+    expect(fake.starts.slice(0, 10).map((s) => iso(s.startedAt).slice(11, 16))).toEqual([
+      '09:00',
+      '09:48',
+      '10:36',
+      '11:24',
+      '12:12',
+      '13:00',
+      '13:48',
+      '14:36',
+      '15:24',
+      '16:12',
+    ]);
+
+    expect(result.state).toBe('completed');
+    expect(result.counts).toEqual({ [STATUS.downloaded]: 30 });
+    expect(result).toMatchObject({ total: 30, started: 30, finished: 30, outstanding: 0, remaining: 0, nextStartAt: null });
+    expect(fake.states).toEqual([
+      { state: 'running', completed: false },
+      { state: 'completed', completed: true },
+    ]);
+    expect(fake.mails).toEqual([{ kind: 'summary', input: { rolloutId: fake.rolloutId, outcome: 'completed' } }]);
+
+    // the children carry the rollout's search attributes
+    const child = await env.client.workflow.getHandle(fake.childId(devices[0] as string)).describe();
+    expect(child.status.name).toBe('COMPLETED');
+    expect(child.typedSearchAttributes.get(RolloutId)).toBe(fake.rolloutId);
+    expect(child.typedSearchAttributes.get(DeviceId)).toBe(devices[0]);
+    const rollout = await env.client.workflow.getHandle(fake.workflowId).describe();
+    expect(rollout.typedSearchAttributes.get(RolloutState)).toBe('completed');
+
+    // deterministic: the recorded history replays (slot plans are local-activity markers in it)
+    const history = await env.client.workflow.getHandle(fake.workflowId).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: { code } }, history, fake.workflowId);
+  });
+
+  /** Runs `body` while the worker serves the rollout; `at(ms)` skips server time to an instant. */
+  async function withRollout<T>(
+    fake: FakeRolloutDb,
+    input: RolloutInput,
+    body: (h: WorkflowHandle, at: (ms: number) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
+    return worker.runUntil(async () => {
+      const h = await env.client.workflow.start('rolloutWorkflow', { taskQueue, workflowId: fake.workflowId, args: [input] });
+      const at = async (ms: number) => {
+        const now = await env.currentTimeMs();
+        if (ms <= now) throw new Error(`test bug: ${iso(ms)} is not after ${iso(now)}`);
+        await env.sleep(ms - now);
+      };
+      try {
+        return await body(h, at);
+      } finally {
+        // a failed test must not leave a workflow behind: its pending tasks would stop time skipping
+        await h.terminate('test over').catch(() => undefined);
+      }
+    });
+  }
+
+  const startsOn = (fake: FakeRolloutDb) => countBy(fake.starts, (s) => isoDay(s.startedAt));
+  const hhmmOf = (fake: FakeRolloutDb, day: number) =>
+    fake.starts.filter((s) => isoDay(s.startedAt) === isoDay(day)).map((s) => iso(s.startedAt).slice(11, 16));
+
+  it('pause across midnight, then resume: nothing starts while paused, the daily quota holds, the next day starts afresh', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const tue = mon.ms + DAY;
+    const devices = Array.from({ length: 30 }, (_, i) => `d${i}:30:ok`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 10,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+
+    const result = await withRollout(fake, fake.input(schedule), async (h, at) => {
+      await at(mon.ms + 12 * HOUR + 30 * MINUTE);
+      const paused = await h.executeUpdate(pauseRolloutUpdate);
+      expect(paused).toMatchObject({ state: 'paused', started: 5, nextStartAt: null });
+
+      await at(mon.ms + 15 * HOUR);
+      expect(fake.starts).toHaveLength(5); // nothing while paused
+      const resumed = await h.executeUpdate(resumeRolloutUpdate);
+      expect(resumed.state).toBe('running');
+      expect(resumed.nextStartAt).toBe(iso(mon.ms + 15 * HOUR + 24 * MINUTE)); // the next slot of today's spacing
+      expect((await h.query(rolloutProgressQuery)).nextStartAt).toBe(resumed.nextStartAt);
+
+      await at(mon.ms + 16 * HOUR + 30 * MINUTE);
+      await h.executeUpdate(pauseRolloutUpdate); // paused over midnight
+      await at(tue + 10 * HOUR);
+      expect(fake.starts).toHaveLength(7);
+      await h.executeUpdate(resumeRolloutUpdate);
+      return (await h.result()) as RolloutOutcome;
+    });
+
+    expect(hhmmOf(fake, mon.ms)).toEqual(['09:00', '09:48', '10:36', '11:24', '12:12', '15:24', '16:12']);
+    expect(hhmmOf(fake, tue)).toEqual(['10:36', '11:24', '12:12', '13:00', '13:48', '14:36', '15:24', '16:12']);
+    expect(startsOn(fake)).toEqual({
+      [isoDay(mon.ms)]: 7,
+      [isoDay(tue)]: 8,
+      [isoDay(tue + DAY)]: 10,
+      [isoDay(tue + 2 * DAY)]: 5,
+    });
+    // no start at all inside the paused intervals
+    const pausedIntervals = [
+      [mon.ms + 12.5 * HOUR, mon.ms + 15 * HOUR],
+      [mon.ms + 16.5 * HOUR, tue + 10 * HOUR],
+    ] as const;
+    for (const s of fake.starts) {
+      for (const [a, b] of pausedIntervals) expect(s.startedAt >= a && s.startedAt < b).toBe(false);
+    }
+    expect(result).toMatchObject({ state: 'completed', started: 30, finished: 30, counts: { [STATUS.downloaded]: 30 } });
+    expect(fake.states.map((x) => x.state)).toEqual(['running', 'paused', 'running', 'paused', 'running', 'completed']);
+  });
+
+  it('quota change mid-rollout: a raise spreads the rest of the day anew, a cut below what started today stops today', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const tue = mon.ms + DAY;
+    const devices = Array.from({ length: 40 }, (_, i) => `d${i}:10:ok`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 10,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+
+    const result = await withRollout(fake, fake.input(schedule), async (h, at) => {
+      await at(mon.ms + 12 * HOUR + 30 * MINUTE);
+      expect(fake.starts).toHaveLength(5);
+      const raised = await h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 20 }] });
+      expect(raised.schedule.perDay).toBe(20);
+      await at(tue + 11 * HOUR + 10 * MINUTE);
+      const cut = await h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 5 }] });
+      expect(cut.startsByDay[isoDay(tue)]).toBe(6);
+      expect(cut.nextStartAt).toBe(iso(tue + DAY + 9 * HOUR)); // not today any more
+      return (await h.result()) as RolloutOutcome;
+    });
+
+    // Monday: 5 at the 48-minute spacing, then 11 at the 24-minute spacing (12:36 … 16:36): 16 ≤ 20
+    expect(hhmmOf(fake, mon.ms)).toEqual([
+      '09:00',
+      '09:48',
+      '10:36',
+      '11:24',
+      '12:12',
+      '12:36',
+      '13:00',
+      '13:24',
+      '13:48',
+      '14:12',
+      '14:36',
+      '15:00',
+      '15:24',
+      '15:48',
+      '16:12',
+      '16:36',
+    ]);
+    // Tuesday: 6 at 20/day until 11:10, then the cut to 5/day (< 6 started): no more starts that day (S7)
+    expect(hhmmOf(fake, tue)).toEqual(['09:00', '09:24', '09:48', '10:12', '10:36', '11:00']);
+    expect(startsOn(fake)).toEqual({
+      [isoDay(mon.ms)]: 16,
+      [isoDay(tue)]: 6,
+      [isoDay(tue + DAY)]: 5,
+      [isoDay(tue + 2 * DAY)]: 5,
+      [isoDay(tue + 3 * DAY)]: 5,
+      [isoDay(mon.ms + 7 * DAY)]: 3,
+    });
+    expect(hhmmOf(fake, tue + DAY)).toEqual(['09:00', '10:36', '12:12', '13:48', '15:24']);
+    expect(result).toMatchObject({ state: 'completed', started: 40, finished: 40 });
+  });
+
+  /** The rejection of an update: its failure type and message (the workflow itself carries on). */
+  async function rejection(p: Promise<unknown>): Promise<{ type?: string; message: string }> {
+    const err = await p.then(
+      () => {
+        throw new Error('the update was accepted');
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+    const cause = (err as WorkflowUpdateFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    return { type: (cause as ApplicationFailure).type ?? undefined, message: (cause as ApplicationFailure).message };
+  }
+
+  it('cancel: no further starts, never-started jobs Cancelled, outstanding children cancelled; bad control requests are rejected with a reason', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const tue = mon.ms + DAY;
+    // children take 26 hours: Monday's first two are final by Tuesday 12:30, the rest outstanding;
+    // seq 12 ignores cancellation (it finishes in its own time, after the rollout closed)
+    const devices = Array.from({ length: 30 }, (_, i) => (i === 12 ? `d${i}:1560:stubborn` : `d${i}:1560:ok`));
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 10,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+
+    const result = await withRollout(fake, fake.input(schedule, { tuning: { cancelGraceMs: HOUR } }), async (h, at) => {
+      await at(mon.ms + 10 * HOUR);
+      expect(await rejection(h.executeUpdate(resumeRolloutUpdate))).toEqual({
+        type: ROLLOUT_REJECTION.conflict,
+        message: 'the rollout is not paused (it is running)',
+      });
+      await h.executeUpdate(pauseRolloutUpdate);
+      expect(await rejection(h.executeUpdate(pauseRolloutUpdate))).toEqual({
+        type: ROLLOUT_REJECTION.conflict,
+        message: 'the rollout is already paused',
+      });
+      await h.executeUpdate(resumeRolloutUpdate);
+      const badWindow = await rejection(
+        h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, window: { start: '17:00', end: '09:00' } }] }),
+      );
+      expect(badWindow.type).toBe(ROLLOUT_REJECTION.invalidSchedule);
+      expect(badWindow.message).toMatch(/^schedule\.window\.end: .*overnight windows are not supported/);
+      const badQuota = await rejection(h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 0 }] }));
+      expect(badQuota.message).toMatch(/^schedule\.perDay: perDay must be a whole number from 1 to 10000/);
+      const otherZone = await rejection(
+        h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, timeZone: 'Europe/Berlin' }] }),
+      );
+      expect(otherZone.message).toMatch(/^schedule\.timeZone: the time zone cannot change/);
+
+      await at(tue + 12 * HOUR + 30 * MINUTE);
+      const before = await h.query(rolloutProgressQuery);
+      expect(before).toMatchObject({ state: 'running', started: 15, finished: 2, outstanding: 13, remaining: 15 });
+      const cancelled = await h.executeUpdate(cancelRolloutUpdate, { args: [{ reason: 'wrong package' }] });
+      expect(cancelled).toMatchObject({ state: 'cancelled', remaining: 0, nextStartAt: null, cancelling: true });
+      expect(await rejection(h.executeUpdate(pauseRolloutUpdate))).toEqual({
+        type: ROLLOUT_REJECTION.conflict,
+        message: 'the rollout has been cancelled',
+      });
+      expect(await rejection(h.executeUpdate(cancelRolloutUpdate, { args: [{}] }))).toMatchObject({
+        message: 'the rollout has been cancelled',
+      });
+      return (await h.result()) as RolloutOutcome;
+    });
+
+    expect(fake.starts).toHaveLength(15); // none after the cancel
+    expect(fake.cancelledFrom).toEqual([15]);
+    // 2 final before the cancel, 15 never started, 12 children cancelled; the stubborn one was not
+    // final when the grace period ended
+    expect(result).toMatchObject({
+      state: 'cancelled',
+      started: 15,
+      finished: 29,
+      outstanding: 1,
+      remaining: 0,
+      cancelling: false,
+      counts: { [STATUS.downloaded]: 2, [STATUS.cancelled]: 27 },
+    });
+    for (const i of [2, 9, 10, 14]) {
+      const d = await env.client.workflow.getHandle(fake.childId(devices[i] as string)).describe();
+      expect(d.status.name).toBe('COMPLETED');
+      expect(await env.client.workflow.getHandle(fake.childId(devices[i] as string)).result()).toMatchObject({
+        status: STATUS.cancelled,
+      });
+    }
+    expect(fake.states.map((x) => x.state)).toEqual(['running', 'paused', 'running', 'cancelled', 'cancelled']);
+    expect(fake.states.at(-1)).toEqual({ state: 'cancelled', completed: true });
+    expect(fake.mails).toEqual([{ kind: 'summary', input: { rolloutId: fake.rolloutId, outcome: 'cancelled' } }]);
+  });
+
+  it('a child that already exists counts as started (no second install); one already final is counted from the database', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    // seq 1 runs for 14 days: longer than the wait until the rollout's first window (≤ 9 days)
+    const devices = ['d0:60:ok', 'd1:20160:verified', 'd2:0:fail', 'd3:60:ok'];
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 'unlimited',
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
+    const result = (await worker.runUntil(async () => {
+      const childInput = (seq: number) => {
+        const row = fake.rows[seq]!;
+        const input = fake.input(schedule);
+        return {
+          installationId: row.id,
+          rolloutId: fake.rolloutId,
+          deviceId: row.deviceId,
+          softwareId: input.softwareId,
+          options: input.options,
+          timeouts: input.timeouts,
+          parentWorkflowId: fake.workflowId,
+        };
+      };
+      // seq 2: already over before the rollout starts (its report went nowhere; the database has it)
+      const over = await env.client.workflow.execute('installWorkflow', {
+        taskQueue,
+        workflowId: fake.childId(devices[2]!),
+        args: [childInput(2)],
+      });
+      fake.finalStatus.set(fake.rows[2]!.id, over.status);
+      // seq 1: running when the rollout starts it
+      const running = await env.client.workflow.start('installWorkflow', {
+        taskQueue,
+        workflowId: fake.childId(devices[1]!),
+        args: [childInput(1)],
+      });
+      const r = await env.client.workflow.execute('rolloutWorkflow', {
+        taskQueue,
+        workflowId: fake.workflowId,
+        args: [fake.input(schedule)],
+      });
+      // still the one run started before the rollout
+      const desc = await env.client.workflow.getHandle(fake.childId(devices[1]!)).describe();
+      expect(desc.runId).toBe(running.firstExecutionRunId);
+      return r;
+    })) as RolloutOutcome;
+    expect(fake.starts.map((s) => s.seq)).toEqual([0, 1, 2, 3]);
+    expect(result).toMatchObject({
+      state: 'completed',
+      finished: 4,
+      counts: { [STATUS.downloaded]: 2, [STATUS.downloadedVerified]: 1, [STATUS.installationFailed]: 1 },
+    });
+  });
+
+  it('early alert: exactly one failure alert when failures reach the threshold, then the summary', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const devices = Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? `d${i}:${10 + i}:fail` : `d${i}:${10 + i}:ok`));
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 'unlimited',
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
+    const result = (await worker.runUntil(
+      env.client.workflow.execute('rolloutWorkflow', {
+        taskQueue,
+        workflowId: fake.workflowId,
+        args: [fake.input(schedule, { failureThreshold: 2 })],
+      }),
+    )) as RolloutOutcome;
+    expect(result.counts).toEqual({ [STATUS.downloaded]: 8, [STATUS.installationFailed]: 4 });
+    expect(fake.mails.map((m) => m.kind)).toEqual(['alert', 'summary']);
+    expect(fake.mails[0]?.input).toMatchObject({ rolloutId: fake.rolloutId, failures: 2, threshold: 2, total: 12 });
+    // unlimited: every start at the first window start, in one batch
+    expect(new Set(fake.starts.map((s) => s.plannedAt))).toEqual(new Set([mon.ms + 9 * HOUR]));
+  });
+});
