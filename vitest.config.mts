@@ -42,6 +42,20 @@ export default defineConfig({
           sequence: { groupOrder: 2 },
         },
       },
+      {
+        extends: true,
+        test: {
+          // fault injection (issue 6): each scenario runs its own PostgreSQL, dev server, worker and API
+          // as child processes and kills/stops them mid-rollout; one at a time (`npm run test:faults`)
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          globalSetup: ['test/setup/faults-setup.ts'],
+          setupFiles: ['test/setup/temporal-runtime.ts'],
+          maxWorkers: 1,
+          testTimeout: 600_000,
+          sequence: { groupOrder: 3 },
+        },
+      },
     ],
   },
 });
