@@ -1,4 +1,5 @@
 import express from 'express';
+import { accessLog } from './access-log';
 import { requireAdmin } from './auth';
 import type { ApiContext } from './context';
 import { dmRoutes } from './dm/endpoint';
@@ -30,6 +31,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.set('trust proxy', 'loopback');
   const metrics = createMetrics(ctx.db);
   app.use(metrics.middleware);
+  if (ctx.logger) app.use(accessLog(ctx.logger));
   app.use(['/api/v1/device', '/d'], deviceRateLimit(ctx.config.deviceRateLimit)); // 429 per device token / ticket / IP
   app.use(express.json({ limit: '1mb' }));
   app.use(jsonDepthLimit()); // 400 for bodies nested deeper than 64 levels (would overflow the stack later)

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../infra/config';
 import type { Db } from '../infra/db';
+import type { Logger } from '../infra/logger';
 
 /** What every route module gets. */
 export interface ApiContext {
@@ -8,4 +9,6 @@ export interface ApiContext {
   temporal: Client;
   config: Config;
   log: (msg: string, err?: unknown) => void;
+  /** Structured request log (one JSON line per request with the domain ids); none in tests. */
+  logger?: Logger;
 }

@@ -41,3 +41,8 @@ export function deviceOf(req: Request): AuthedDevice {
   if (!d) throw new ApiError(401, 'unauthorized', 'device not authenticated');
   return d;
 }
+
+/** The authenticated device, if this request has one (for logging). */
+export function authedDevice(req: Request): AuthedDevice | undefined {
+  return (req as any)[DEVICE] as AuthedDevice | undefined;
+}

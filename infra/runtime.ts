@@ -49,7 +49,7 @@ export async function startWorker(
 }
 
 export async function startApi(config: Config, client: Client, db: Db, log: Logger): Promise<Server> {
-  const app = createApp({ db, temporal: client, config, log: logError(log) });
+  const app = createApp({ db, temporal: client, config, log: logError(log), logger: log });
   return new Promise((resolve, reject) => {
     const server = app.listen(config.port, config.host, () => resolve(server));
     server.once('error', reject);

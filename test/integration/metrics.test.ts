@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
 import { insertDevices, insertInstallations, insertRollout, insertSoftware } from '../helpers/fixtures';
 import { type Stack, startStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 /** Reads one sample of a Prometheus text exposition (labels given in exposition order). */
 function sample(text: string, name: string, labels: string): number | undefined {
@@ -45,5 +46,53 @@ describe('GET /metrics', () => {
     expect(sample(text, 'devicerollout_pushes', 'channel="sms",state="failed"')).toBe(1);
     expect(sample(text, 'devicerollout_rollout_jobs', `rollout_id="${rolloutId}",phase="total"`)).toBe(5);
     expect(sample(text, 'devicerollout_rollout_jobs', `rollout_id="${rolloutId}",phase="final"`)).toBe(2);
+  });
+});
+
+describe('GET /metrics after a small rollout', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('shows the rollout’s jobs per status, its progress and the HTTP traffic that drove it', async () => {
+    const reg = await stack.api('POST', '/api/v1/devices', {
+      devices: Array.from({ length: 3 }, (_, i) => ({ externalId: `metrics-${i}`, platform: 'android' })),
+    });
+    expect(reg.status).toBe(201);
+    const form = new FormData();
+    for (const [k, v] of Object.entries({ name: 'Field App', version: '3.0', kind: 'other', platforms: 'android' }))
+      form.append(k, v);
+    form.append('file', new Blob([Buffer.from('apk')]), 'field-app.apk');
+    const up = await fetch(`${stack.baseUrl}/api/v1/software`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+      body: form,
+    });
+    const softwareId = ((await up.json()) as { id: string }).id;
+    const rollout = await stack.api('POST', '/api/v1/rollouts', {
+      softwareId,
+      devices: { ids: reg.body.devices.map((d: { id: string }) => d.id) },
+      options: { useDm: false, push: 'mark' },
+      schedule: {
+        perDay: 'unlimited',
+        timeZone: 'UTC',
+        weekdays: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+        window: { start: '00:00', end: '24:00' },
+      },
+    });
+    expect(rollout.status).toBe(201);
+    const text = await until('three jobs waiting for download in /metrics', async () => {
+      const t = await (await fetch(`${stack.baseUrl}/metrics`)).text();
+      return sample(t, 'devicerollout_jobs', `status="${STATUS.waitingForDownload}"`) === 3 ? t : undefined;
+    });
+    expect(sample(text, 'devicerollout_http_requests_total', 'method="POST",route="/api/v1/rollouts",status="201"')).toBe(1);
+    expect(sample(text, 'devicerollout_http_requests_total', 'method="POST",route="/api/v1/devices",status="201"')).toBe(1);
+    expect(sample(text, 'devicerollout_rollout_jobs', `rollout_id="${rollout.body.id}",phase="total"`)).toBe(3);
+    expect(sample(text, 'devicerollout_rollout_jobs', `rollout_id="${rollout.body.id}",phase="started"`)).toBe(3);
+    expect(sample(text, 'devicerollout_rollouts', 'state="running"')).toBeGreaterThanOrEqual(1);
   });
 });
