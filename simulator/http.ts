@@ -1,0 +1,176 @@
+/**
+ * The simulator's HTTP client: JSON requests against the DeviceRollout API with a bounded number of
+ * retries (connection errors, 429, 502–504: a device retries later, like a real one), a timeout per
+ * request, latency samples per endpoint, and loopback only (the simulator never talks to anything
+ * but the API under test; links in messages are rewritten to the API's origin).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Limiter } from './pool';
+import type { LatencyRecorder } from './stats';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly endpoint: string,
+    readonly body: unknown,
+  ) {
+    const msg = (body as { error?: { message?: string } } | undefined)?.error?.message;
+    super(`${endpoint}: HTTP ${status}${msg ? ` ${msg}` : ''}`);
+  }
+}
+
+export interface ApiClientOptions {
+  baseUrl: string;
+  adminKey?: string;
+  latency?: LatencyRecorder;
+  /** Every request goes through it (bounded concurrency). */
+  limiter?: Limiter;
+  timeoutMs?: number;
+  /** Attempts after the first one for retryable failures (default 4). */
+  retries?: number;
+  /** Allow a non-loopback API (off: the simulator is for loopback only). */
+  allowRemote?: boolean;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Bearer token; undefined: the admin key; null: none. */
+  token?: string | null;
+  /** Label of the latency series, e.g. "POST /api/v1/device/sync". */
+  endpoint?: string;
+  /** Retry connection errors, 429 and 502–504 (default true). */
+  retry?: boolean;
+  headers?: Record<string, string>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    return LOOPBACK.has(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly adminKey?: string;
+  readonly latency?: LatencyRecorder;
+  private readonly limiter?: Limiter;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+
+  constructor(opts: ApiClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    if (!opts.allowRemote && !isLoopbackUrl(this.baseUrl)) {
+      throw new Error(`the simulator talks to a loopback API only (127.0.0.1, localhost, ::1), not ${this.baseUrl}`);
+    }
+    this.adminKey = opts.adminKey;
+    this.latency = opts.latency;
+    this.limiter = opts.limiter;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.retries = opts.retries ?? 4;
+  }
+
+  /** A link from a message or a sync answer, pointed at the API under test (same path and query). */
+  rewrite(link: string): string {
+    const u = new URL(link);
+    const base = new URL(this.baseUrl);
+    u.protocol = base.protocol;
+    u.host = base.host;
+    return u.toString();
+  }
+
+  /** `fetch` for code that does its own requests (the DM client): timed, bounded, loopback-checked. */
+  readonly fetch: typeof fetch = async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+    if (!isLoopbackUrl(url)) throw new Error(`refusing a non-loopback request to ${url}`);
+    const endpoint = `${init?.method ?? 'GET'} ${endpointOf(new URL(url).pathname)}`;
+    return this.run(async () => {
+      const t0 = performance.now();
+      try {
+        const res = await fetch(url, { ...init, signal: init?.signal ?? AbortSignal.timeout(this.timeoutMs) });
+        const buf = await res.arrayBuffer();
+        this.latency?.record(endpoint, performance.now() - t0, res.status);
+        return new Response(res.status === 204 || res.status === 304 ? null : buf, {
+          status: res.status,
+          statusText: res.statusText,
+          headers: res.headers,
+        });
+      } catch (err) {
+        this.latency?.record(endpoint, performance.now() - t0, 0);
+        throw err;
+      }
+    });
+  };
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    return this.limiter ? this.limiter(task) : task();
+  }
+
+  async request<T = any>(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const url = path.startsWith('http') ? path : `${this.baseUrl}${path}`;
+    const endpoint = opts.endpoint ?? `${method} ${endpointOf(new URL(url).pathname)}`;
+    const headers: Record<string, string> = { ...opts.headers };
+    const auth = opts.token === undefined ? this.adminKey : opts.token;
+    if (auth) headers.authorization = `Bearer ${auth}`;
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const retry = opts.retry ?? true;
+    let lastErr: unknown;
+    for (let attempt = 0; attempt <= (retry ? this.retries : 0); attempt++) {
+      if (attempt > 0) await sleep(Math.min(5_000, 200 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
+      try {
+        const res = await this.run(async () => {
+          const t0 = performance.now();
+          try {
+            const r = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+            const text = await r.text();
+            this.latency?.record(endpoint, performance.now() - t0, r.status);
+            let parsed: unknown = text;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              /* not JSON */
+            }
+            return { status: r.status, body: parsed as T, headers: r.headers };
+          } catch (err) {
+            this.latency?.record(endpoint, performance.now() - t0, 0);
+            throw err;
+          }
+        });
+        if (retry && RETRY_STATUSES.has(res.status) && attempt < this.retries) {
+          lastErr = new HttpError(res.status, endpoint, res.body);
+          continue;
+        }
+        return res;
+      } catch (err) {
+        lastErr = err;
+        if (!retry) break;
+      }
+    }
+    throw lastErr instanceof Error ? lastErr : new Error(String(lastErr));
+  }
+
+  /** Like `request`, but a status outside `ok` throws HttpError. */
+  async expect<T = any>(ok: number[], method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const res = await this.request<T>(method, path, opts);
+    if (!ok.includes(res.status)) throw new HttpError(res.status, opts.endpoint ?? `${method} ${path}`, res.body);
+    return res;
+  }
+}
+
+/** A path as a latency series label: ids and tickets replaced by placeholders. */
+export function endpointOf(pathname: string): string {
+  return pathname
+    .replace(/^\/d\/[^/]+/, '/d/:ticket')
+    .replace(/\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '/:id');
+}
