@@ -641,7 +641,11 @@ function table(results: PhaseResult[]): string {
     ['rollout runs (continue-as-new)', (r) => r.rolloutRuns.runs, 'none', 0],
     ['history events per rollout run (max)', (r) => r.rolloutRuns.maxEventsPerRun, 'lower', 0],
     ['CPU ms per install, all processes', (r) => r.cpuSecondsPerInstall.total, 'lower'],
-    ['capacity if CPU-bound: cores / CPU per install (/s)', (r) => (os.cpus().length * 1000) / (r.cpuSecondsPerInstall.total ?? Number.NaN), 'higher'],
+    [
+      'capacity if CPU-bound: cores / CPU per install (/s)',
+      (r) => (os.cpus().length * 1000) / (r.cpuSecondsPerInstall.total ?? Number.NaN),
+      'higher',
+    ],
     ['  Temporal dev server', (r) => r.cpuSecondsPerInstall.temporal, 'lower'],
     [
       '  worker (ours) / baseline worker',
