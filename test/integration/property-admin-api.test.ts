@@ -681,7 +681,10 @@ describe('rollout requests', () => {
           expectSuccessOrJsonError(res, what);
           if (res.status >= 400) expect([400, 404, 409], what).toContain(res.status);
           if (res.status === 400 && res.json.error.field !== undefined && action === 'schedule') {
-            expect(res.json.error.field, what).toMatch(/^(schedule\.)?(perDay|startDate|weekdays|window|timeZone)(\.|$)/);
+            // unknown keys and non-object bodies are named by their parent, the schedule itself
+            expect(res.json.error.field, what).toMatch(
+              /^(schedule$|(schedule\.)?(perDay|startDate|weekdays|window|timeZone)(\.|$))/,
+            );
           }
         },
       ),
