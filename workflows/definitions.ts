@@ -130,6 +130,8 @@ export interface RolloutCarry {
 export interface RolloutInput {
   rolloutId: string;
   softwareId: string;
+  /** "DME Client 5.2": the static summary of every install in the Temporal UI (absent in old inputs). */
+  softwareLabel?: string;
   /** Number of installation rows (seq 0 … total − 1). */
   total: number;
   options: InstallOptions;

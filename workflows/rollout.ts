@@ -455,6 +455,8 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
     try {
       await startChild('installWorkflow', {
         workflowId: installWorkflowId(rolloutId, row.deviceId),
+        // what the Temporal UI shows on the install's page: device, software and version
+        staticSummary: `Install ${input.softwareLabel ?? `software ${input.softwareId}`} on device ${row.deviceId}`,
         parentClosePolicy: ParentClosePolicy.ABANDON,
         // A closed install of this (rollout, device) is never run a second time either.
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,

@@ -271,6 +271,7 @@ export function rolloutInputFor(id: string, p: PreparedRollout, config: Config):
   return {
     rolloutId: id,
     softwareId: p.software.id,
+    softwareLabel: `${p.software.name} ${p.software.version}`,
     total: p.total,
     options: { useDm: p.body.options.useDm, push: p.push, maxPushAttempts: p.body.options.maxPushAttempts },
     timeouts: {

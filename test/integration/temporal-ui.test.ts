@@ -89,6 +89,11 @@ describe('Temporal UI answers the operator (headless Chromium)', () => {
       return found.length === expected.length ? found : undefined;
     });
 
+    // each install carries a static summary: device, software and version
+    const handle = stack.client.workflow.getHandle(expected[0]!);
+    const desc = await handle.describe();
+    expect(await desc.staticSummary()).toBe(`Install Field App 2.0 on device ${ids[0]}`);
+
     const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
     await page.goto(`http://127.0.0.1:${uiPort}/namespaces/default/workflows?query=${encodeURIComponent(query)}`);
     for (const id of expected) await page.getByText(id, { exact: true }).waitFor({ timeout: 30_000 });
