@@ -483,14 +483,19 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
       ? { installationId, deviceId: input.deviceId, status }
       : { installationId, deviceId: input.deviceId, status, reason };
 
-  const notifyParent = async (r: InstallResult) => {
-    if (!input.parentWorkflowId) return;
-    try {
-      await getExternalWorkflowHandle(input.parentWorkflowId).signal(installFinishedSignal, r);
-    } catch (err) {
-      log.warn('could not signal the rollout (gone?)', { parent: input.parentWorkflowId, error: failureMessage(err) });
-    }
-  };
+  /**
+   * Tells the rollout this job is final. Never cancellable: a job that ends just as its rollout is
+   * cancelled must still report, or the rollout would wait out its cancel grace period for it.
+   */
+  const notifyParent = (r: InstallResult) =>
+    CancellationScope.nonCancellable(async () => {
+      if (!input.parentWorkflowId) return;
+      try {
+        await getExternalWorkflowHandle(input.parentWorkflowId).signal(installFinishedSignal, r);
+      } catch (err) {
+        log.warn('could not signal the rollout (gone?)', { parent: input.parentWorkflowId, error: failureMessage(err) });
+      }
+    });
 
   try {
     await run();
