@@ -20,6 +20,7 @@ import { createDmEngine } from '../../infra/dm-engine';
 import { RecordedPushInbox, SimulatedDmClient } from '../../simulator/dm-client';
 import { type InstallInput, type InstallResult, installWorkflowId } from '../../workflows/definitions';
 import { type Stack, startStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 let stack: Stack;
 const handles: WorkflowHandle[] = [];
@@ -37,22 +38,6 @@ afterAll(async () => {
   await Promise.all(handles.map((h) => h.terminate('test over').catch(() => undefined)));
   await stack?.stop();
 });
-
-/** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 60_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
 
 interface Setup {
   deviceId: string;

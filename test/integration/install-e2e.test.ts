@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
 import { type InstallInput, installWorkflowId } from '../../workflows/definitions';
 import { type Stack, startStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 let stack: Stack;
@@ -22,22 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-
-/** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 60_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
 
 describe('install end to end over HTTP (issue 3)', () => {
   it('register → upload → install → sync gives the link → interrupted + resumed download → sync → Downloaded – Verified', async () => {
