@@ -29,7 +29,13 @@
  * `status` query answers the same state. A final status is signalled to the parent rollout.
  * Signals are kept in workflow state whenever they arrive (early ones are not lost; duplicates are
  * harmless). Every wait is an input (`input.timeouts`), nothing is hard-coded.
+ *
+ * Since the `install-local-db-activities` patch the database activities (load, transition, revoke)
+ * are local activities, and the ids and software attributes go with the first status upsert: about 20
+ * fewer history events per install and much less work for the Temporal server (docs/performance.md).
+ * Executions started before the patch keep their commands (test/workflow/histories/v1 replays them).
  */
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   ActivityFailure,
   type ActivityOptions,
@@ -38,8 +44,11 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  type LocalActivityOptions,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -70,6 +79,29 @@ const DB_OPTIONS: ActivityOptions = {
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
 const db = proxyActivities<InstallActivities>(DB_OPTIONS);
+
+/**
+ * The same database work as local activities: run by the worker that runs the workflow task, recorded
+ * as one marker event, no activity task through the server and no extra workflow task. Right for it:
+ * short, idempotent PostgreSQL statements. Retried the same way (locally, then with server timers).
+ */
+const LOCAL_DB_OPTIONS: LocalActivityOptions = {
+  startToCloseTimeout: DB_OPTIONS.startToCloseTimeout,
+  retry: DB_OPTIONS.retry,
+};
+const localDb = proxyLocalActivities<InstallActivities>(LOCAL_DB_OPTIONS);
+
+/** Workflow patch: database activities run as local activities; fewer search-attribute upserts. */
+export const LOCAL_DB_ACTIVITIES_PATCH = 'install-local-db-activities';
+
+type DbActivity = 'loadInstallContext' | 'recordInstallTransition' | 'revokePushTickets';
+/** One database activity, local or regular (the proxies' mapped types do not resolve for a generic name). */
+type DbCall<K extends DbActivity> = {
+  executeWithOptions(
+    options: ActivityOptions & LocalActivityOptions,
+    args: Parameters<InstallActivities[K]>,
+  ): Promise<Awaited<ReturnType<InstallActivities[K]>>>;
+};
 
 /** Gateway calls (push, DM engine): a bounded number of retries, then the workflow reacts (fallback / failure). */
 const GATEWAY_OPTIONS: ActivityOptions = {
@@ -123,6 +155,20 @@ class Finished {
 export async function installWorkflow(input: InstallInput): Promise<InstallResult> {
   const { installationId, timeouts, options } = input;
   const workflowId = workflowInfo().workflowId;
+  // Decided once, first thing: executions started before the patch keep their old commands.
+  const local = patched(LOCAL_DB_ACTIVITIES_PATCH);
+
+  /** A database activity: local since the patch, a regular activity in executions from before it. */
+  const dbCall = <K extends DbActivity>(
+    name: K,
+    summary: string,
+    args: Parameters<InstallActivities[K]>,
+  ): Promise<Awaited<ReturnType<InstallActivities[K]>>> =>
+    local
+      ? (localDb[name] as unknown as DbCall<K>).executeWithOptions({ ...LOCAL_DB_OPTIONS, summary }, args)
+      : (db[name] as unknown as DbCall<K>).executeWithOptions(summarized(DB_OPTIONS, summary), args);
+  /** Search attributes that go with the next upsert (patched executions: the software, once known). */
+  let pendingAttributes: SearchAttributeUpdatePair[] = [];
 
   // ---------------------------------------------------------------------------------------------
   // State: what the `status` query, the search attributes and the current details show.
@@ -200,7 +246,7 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     const detail = opts.detail !== undefined ? opts.detail : (opts.message ?? null);
     const summary = to ? `${from ?? 'new'} → ${to}` : `log: ${notes.map((n) => n.event).join(', ') || 'details'}`;
     await atomic(() =>
-      db.recordInstallTransition.executeWithOptions(summarized(DB_OPTIONS, summary), [
+      dbCall('recordInstallTransition', summary, [
         {
           installationId,
           seq: mySeq,
@@ -216,9 +262,11 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     if (to) state.status = to;
     state.detail = detail ?? undefined;
     upsertSearchAttributes([
+      ...pendingAttributes,
       ...(to ? [{ key: SA.InstallStatus, value: to }] : []),
       ...(state.method ? [{ key: SA.PushMethod, value: state.method }] : []),
     ]);
+    pendingAttributes = [];
     refreshDetails();
   };
 
@@ -404,20 +452,25 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
   // The job
   // ---------------------------------------------------------------------------------------------
   const run = async (): Promise<never> => {
-    upsertSearchAttributes([
+    const ids: SearchAttributeUpdatePair[] = [
       { key: SA.RolloutId, value: input.rolloutId },
       { key: SA.DeviceId, value: input.deviceId },
-    ]);
+    ];
+    // The rollout sets the ids when it starts the job; since the patch they are only repeated with the
+    // first status (for jobs started otherwise), in one upsert with the software.
+    if (!local) upsertSearchAttributes(ids);
     refreshDetails();
-    ctx = await db.loadInstallContext.executeWithOptions(summarized(DB_OPTIONS, 'load device, software and inventory'), [
+    ctx = await dbCall('loadInstallContext', 'load device, software and inventory', [
       { installationId, deviceId: input.deviceId, softwareId: input.softwareId },
     ]);
     const { device, software } = ctx;
     for (const s of earlySyncs.splice(0)) noteSync(s);
-    upsertSearchAttributes([
+    const softwareAttributes: SearchAttributeUpdatePair[] = [
       { key: SA.SoftwareName, value: software.name },
       { key: SA.SoftwareVersion, value: software.version },
-    ]);
+    ];
+    if (local) pendingAttributes = [...ids, ...softwareAttributes];
+    else upsertSearchAttributes(softwareAttributes);
 
     const pushMethod = effectivePushMethod(software, options.push);
     const dmOk = options.useDm ? dmApplicability(software, device.platform) : undefined;
@@ -508,9 +561,7 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     }
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => {
-        const { revoked } = await db.revokePushTickets.executeWithOptions(summarized(DB_OPTIONS, 'revoke download links'), [
-          { installationId },
-        ]);
+        const { revoked } = await dbCall('revokePushTickets', 'revoke download links', [{ installationId }]);
         state.waitingFor = undefined;
         state.until = undefined;
         if (revoked > 0) note('info', `${revoked} download link${revoked > 1 ? 's' : ''} revoked`);

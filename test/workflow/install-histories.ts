@@ -28,6 +28,13 @@ const protojson: {
 const historyType = (patchProtobufRoot(proto) as any).lookupType('temporal.api.history.v1.History');
 
 export const HISTORIES_DIR = path.join(__dirname, 'histories');
+/**
+ * One directory per shape of the install workflow's histories; a released shape's histories stay and
+ * keep replaying. `v1`: before the `install-local-db-activities` patch; `v2`: since (new recordings).
+ */
+export const HISTORY_SETS = ['v1', 'v2'] as const;
+export type HistorySet = (typeof HISTORY_SETS)[number];
+export const CURRENT_SET: HistorySet = 'v2';
 
 export function historyToJson(history: History): unknown {
   return protojson.toJson(historyType, proto.temporal.api.history.v1.History.fromObject(history));
@@ -39,21 +46,36 @@ export function historyFromJson(json: unknown): History {
   return h as History;
 }
 
-/** Writes `histories/<name>.json`, formatted the way the repo's Biome wants it (`npm run lint`). */
+/** Writes `histories/<current set>/<name>.json`, formatted the way the repo's Biome wants it (`npm run lint`). */
 export async function writeHistory(name: string, history: History): Promise<void> {
-  await fs.mkdir(HISTORIES_DIR, { recursive: true });
-  const file = path.join(HISTORIES_DIR, `${name}.json`);
+  const dir = path.join(HISTORIES_DIR, CURRENT_SET);
+  await fs.mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
   await fs.writeFile(file, `${JSON.stringify(historyToJson(history), null, 2)}\n`);
   execFileSync(path.resolve(__dirname, '../../node_modules/.bin/biome'), ['format', '--write', file], { stdio: 'ignore' });
 }
 
-export async function readHistories(): Promise<{ name: string; workflowId: string; history: History }[]> {
-  const names = (await fs.readdir(HISTORIES_DIR)).filter((f) => f.endsWith('.json')).sort();
-  return Promise.all(
-    names.map(async (f) => {
-      const history = historyFromJson(JSON.parse(await fs.readFile(path.join(HISTORIES_DIR, f), 'utf8')));
-      const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
-      return { name: f.replace(/\.json$/, ''), workflowId: started?.workflowId ?? `replay/${f}`, history };
+export interface RecordedHistory {
+  set: HistorySet;
+  /** The path's name (file name without `.json`). */
+  name: string;
+  workflowId: string;
+  history: History;
+}
+
+export async function readHistories(): Promise<RecordedHistory[]> {
+  const sets = await Promise.all(
+    HISTORY_SETS.map(async (set) => {
+      const dir = path.join(HISTORIES_DIR, set);
+      const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
+      return Promise.all(
+        names.map(async (f) => {
+          const history = historyFromJson(JSON.parse(await fs.readFile(path.join(dir, f), 'utf8')));
+          const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+          return { set, name: f.replace(/\.json$/, ''), workflowId: started?.workflowId ?? `replay/${set}/${f}`, history };
+        }),
+      );
     }),
   );
+  return sets.flat();
 }

@@ -4,7 +4,7 @@
  * for); signals are sent the way the API sends them. Days-long waits are skipped by the server.
  *
  * `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts` rewrites the
- * histories in test/workflow/histories/ that test/workflow/replay.test.ts replays.
+ * histories of the current set (test/workflow/histories/v2/) that test/workflow/replay.test.ts replays.
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';

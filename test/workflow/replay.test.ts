@@ -1,11 +1,14 @@
 /**
- * Replay of the recorded install workflow histories (test/workflow/histories/*.json, recorded by
- * `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts`) against the
- * current workflow code: a change that makes the workflow nondeterministic for a recorded path fails here.
+ * Replay of the recorded install workflow histories (test/workflow/histories/<set>/*.json; the current
+ * set is recorded by `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts`)
+ * against the current workflow code: a change that makes the workflow nondeterministic for a recorded
+ * path fails here. `v1` was recorded before the `install-local-db-activities` patch and replays through
+ * its unpatched branch — executions started before an upgrade keep running after it.
  */
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
-import { readHistories } from './install-histories';
+import { LOCAL_DB_ACTIVITIES_PATCH } from '../../workflows/install';
+import { HISTORY_SETS, type RecordedHistory, readHistories } from './install-histories';
 
 /** Every path issue 3 asks to show, by history name. */
 const PATHS = [
@@ -25,11 +28,20 @@ const PATHS = [
   'early-duplicate-signals',
 ];
 
-async function replay(histories: Awaited<ReturnType<typeof readHistories>>) {
+/** The patch ids a history's markers record (`core_patch` markers, JSON `{ id, deprecated }`). */
+function patchesOf(h: RecordedHistory): string[] {
+  return (h.history.events ?? [])
+    .map((e) => e.markerRecordedEventAttributes)
+    .filter((m) => m?.markerName === 'core_patch')
+    .flatMap((m) => Object.values(m?.details ?? {}).flatMap((p) => p.payloads ?? []))
+    .map((p) => (JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as { id: string }).id);
+}
+
+async function replay(histories: RecordedHistory[]) {
   const results: { workflowId: string; error?: unknown }[] = [];
   for await (const r of Worker.runReplayHistories(
     { workflowBundle: { codePath: inject('workflowBundlePath') } },
-    histories.map(({ workflowId, history }) => ({ workflowId, history })),
+    histories.map(({ set, workflowId, history }) => ({ workflowId: `${set}/${workflowId}`, history })),
   )) {
     results.push({ workflowId: r.workflowId, error: r.error });
   }
@@ -37,9 +49,27 @@ async function replay(histories: Awaited<ReturnType<typeof readHistories>>) {
 }
 
 describe('install workflow histories replay', () => {
-  it('every path has a recorded history', async () => {
-    const names = (await readHistories()).map((h) => h.name);
+  it.each(HISTORY_SETS)('every path has a recorded history in %s', async (set) => {
+    const names = (await readHistories()).filter((h) => h.set === set).map((h) => h.name);
     expect(names).toEqual(expect.arrayContaining(PATHS));
+  });
+
+  it('v1 histories predate the local-activities patch, v2 histories carry it', async () => {
+    const histories = await readHistories();
+    for (const h of histories) {
+      const carries = patchesOf(h).includes(LOCAL_DB_ACTIVITIES_PATCH);
+      expect({ history: `${h.set}/${h.name}`, carries }).toEqual({ history: `${h.set}/${h.name}`, carries: h.set === 'v2' });
+    }
+    // v2 runs its database work as local activities (markers), v1 as activity tasks
+    const kinds = (set: string) =>
+      histories
+        .filter((h) => h.set === set)
+        .flatMap((h) => h.history.events ?? [])
+        .filter((e) => e.activityTaskScheduledEventAttributes)
+        .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+    expect(kinds('v1')).toContain('recordInstallTransition');
+    expect(kinds('v2')).not.toContain('recordInstallTransition');
+    expect(kinds('v2')).not.toContain('loadInstallContext');
   });
 
   it('all recorded histories replay without nondeterminism', async () => {
@@ -51,7 +81,7 @@ describe('install workflow histories replay', () => {
   });
 
   it('a history the code would not produce fails the replay (the check can fail)', async () => {
-    const [first] = (await readHistories()).filter((h) => h.name === 'dm-bootstrapped-verified');
+    const [first] = (await readHistories()).filter((h) => h.set === 'v1' && h.name === 'dm-bootstrapped-verified');
     expect(first).toBeDefined();
     const scheduled = first!.history.events?.find((e) => e.activityTaskScheduledEventAttributes);
     // the first activity the workflow schedules is loadInstallContext: pretend it had been another one
