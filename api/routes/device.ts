@@ -3,7 +3,8 @@
  *  - `POST /sync` (D1, D4): stores the inventory, signals `sysinfoSynced` to every open job of the
  *    device, and answers its pending Mark-for-installation jobs with their download links.
  *  - `POST /reports` (D2): download-begin / download-end / post-install results, logged on the job;
- *    download-end success → `downloaded` signal, any failure → `downloadFailed` signal.
+ *    download-end success → `downloaded` signal (unless the job's latest push link was already
+ *    downloaded to its last byte: that download signalled), any failure → `downloadFailed` signal.
  * Devices queue reports while offline (D5): a late sync never overwrites a newer inventory, and a
  * duplicate report is logged once and signalled once.
  */
@@ -56,6 +57,19 @@ export function deviceEndpointRoutes(ctx: ApiContext, opts: DeviceEndpointOption
   const signaller = opts.signaller ?? temporalSignaller(ctx.temporal);
   const r = Router();
   r.use(requireDevice(db));
+
+  /**
+   * The job's latest push link (attempt ≥ 1; 0 is the DM package link) was served to its last byte,
+   * and that completion signalled `downloaded`: a download-end report adds nothing for the workflow.
+   */
+  const latestPushDownloaded = async (jobId: string): Promise<boolean> => {
+    const latest = await db('push_tickets')
+      .where({ installation_id: jobId })
+      .where((q) => q.whereNull('attempt').orWhere('attempt', '>', 0))
+      .orderByRaw('coalesce(attempt, 0) desc, created_at desc')
+      .first('downloaded_at');
+    return !!latest?.downloaded_at;
+  };
 
   r.post('/sync', async (req, res) => {
     const device = deviceOf(req);
@@ -150,10 +164,11 @@ export function deviceEndpointRoutes(ctx: ApiContext, opts: DeviceEndpointOption
       const workflowId = (job.workflow_id as string | null) ?? installWorkflowId(job.rollout_id, device.id);
       try {
         if (body.phase === 'download-end' && body.result === 'success') {
-          await signaller.signal(workflowId, downloadedSignal, {
-            at: clampToNow(body.reportedAt).toISOString(),
-            source: 'report',
-          });
+          if (!(await latestPushDownloaded(job.id)))
+            await signaller.signal(workflowId, downloadedSignal, {
+              at: clampToNow(body.reportedAt).toISOString(),
+              source: 'report',
+            });
         } else if (body.result === 'failure') {
           await signaller.signal(
             workflowId,

@@ -11,6 +11,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTACT_RESOLUTION_S } from '../../api/device-auth';
 import { errorHandler } from '../../api/errors';
 import { deviceEndpointRoutes } from '../../api/routes/device';
 import { type Signaller, temporalSignaller } from '../../api/signals';
@@ -147,6 +148,27 @@ describe('device authentication', () => {
     const row = await stack.db('devices').where({ id: device.id }).first();
     expect(row.last_contact_at).toBeInstanceOf(Date);
     expect(Date.now() - row.last_contact_at.getTime()).toBeLessThan(60_000);
+  });
+
+  it(`last_contact_at is written at most once per ${CONTACT_RESOLUTION_S} s`, async () => {
+    const device = await registerDevice();
+    const contact = async () => (await stack.db('devices').where({ id: device.id }).first()).last_contact_at as Date;
+    expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    const first = await contact();
+    // more requests within the resolution: no write
+    for (let i = 0; i < 3; i++) expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    expect((await contact()).getTime()).toBe(first.getTime());
+    // once the recorded contact is older than that, the next request records it again
+    const old = new Date(Date.now() - (CONTACT_RESOLUTION_S + 5) * 1000);
+    await stack.db('devices').where({ id: device.id }).update({ last_contact_at: old });
+    expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    const later = await contact();
+    expect(later.getTime()).toBeGreaterThan(old.getTime() + CONTACT_RESOLUTION_S * 1000);
+    expect(Date.now() - later.getTime()).toBeLessThan(60_000);
+    // a wrong token writes nothing
+    await stack.db('devices').where({ id: device.id }).update({ last_contact_at: old });
+    expect((await sync(`${device.token}x`, { installed: {} })).status).toBe(401);
+    expect((await contact()).getTime()).toBe(old.getTime());
   });
 
   it('unknown device endpoints answer JSON 404 to a device', async () => {
@@ -363,6 +385,47 @@ describe('POST /api/v1/device/reports', () => {
     res = await report(device.token, { ...failure, reportedAt: new Date().toISOString() });
     expect(res.body.duplicate).toBe(false);
     expect(await signals(h, 'downloadFailed')).toHaveLength(3);
+  });
+
+  it('download-end success is not signalled again when the latest push link was served to its last byte', async () => {
+    const device = await registerDevice();
+    const sw = await uploadSoftware();
+    const job = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId: sw.files[0]!.id,
+      method: 'sms',
+      // the DM package link, push 1 and push 2
+      tickets: [
+        { expiresIn: 3600, attempt: 0 },
+        { expiresIn: 3600, attempt: 1 },
+        { expiresIn: 3600, attempt: 2 },
+      ],
+    });
+    const [dmLink, push1, push2] = job.tickets;
+    const h = await recorder(job.rolloutId, device.id);
+    let reports = 0;
+    // each a new report (its own time), not a repeat of the last one
+    const end = () => ({
+      jobId: job.jobId,
+      phase: 'download-end',
+      result: 'success',
+      reportedAt: new Date(Date.now() - ++reports * 1000).toISOString(),
+    });
+    const served = (ticket: string | undefined) =>
+      stack.db('push_tickets').where({ ticket }).update({ downloaded_at: stack.db.fn.now() });
+
+    // older links downloaded (the DM package, push 1), the latest not: the report is the news
+    await served(dmLink);
+    await served(push1);
+    expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
+    expect(await signals(h, 'downloaded')).toHaveLength(1);
+
+    // the latest link served to its last byte (that completion signalled): logged, not signalled
+    await served(push2);
+    expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
+    expect(await signals(h, 'downloaded')).toHaveLength(1);
+    expect(await stack.db('installation_log').where({ installation_id: job.jobId, event: 'report' })).toHaveLength(2);
   });
 
   it('a job without a running workflow still takes the report (logged, 202)', async () => {
