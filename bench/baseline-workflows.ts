@@ -7,12 +7,15 @@
  * product adds on top of Temporal (database writes, HTTP, the push channel, real logic).
  *
  * Per install (workflows/install.ts, SMS push, DME client, no DM):
- *   upsert ×2 (RolloutId/DeviceId) · activity loadInstallContext · upsert (SoftwareName/Version) ·
- *   activity pushDownloadLink (the device is told: here the driver in the benchmark process) ·
- *   activity recordInstallTransition + upsert (Waiting for download) · timer ← signal `downloaded`
- *   (last byte served) + signal `downloaded` (download-end report) · activity + upsert (Downloaded –
- *   Waiting for verification) · timer ← signal `sysinfoSynced` · activity + upsert (Downloaded –
- *   Verified) · signal `installFinished` to the parent.
+ *   LOCAL activity loadInstallContext · activity pushDownloadLink (the device is told: here the
+ *   driver in the benchmark process) · LOCAL activity recordInstallTransition + upsert (ids, software,
+ *   Waiting for download) · timer ← signal `downloaded` (last byte served; the download-end report
+ *   does not signal again) · LOCAL activity + upsert (Downloaded – Waiting for verification) · timer ←
+ *   signal `sysinfoSynced` · LOCAL activity + upsert (Downloaded – Verified) · signal
+ *   `installFinished` to the parent.
+ * `baselineV1InstallWorkflow` keeps the mix from before the install workflow's
+ * `install-local-db-activities` patch (regular activities, 5 upserts, 2 `downloaded` signals), for
+ * comparisons with results measured before it (`--v1-baseline`).
  * Per rollout (workflows/rollout.ts, quota unlimited): state activity at start; per page of 500 one
  * page activity, one LOCAL activity (slot planning) and one mark-planned activity; children started
  * in groups of 100 (ABANDON, search attributes), one mark-started activity per group; continue-as-new
@@ -55,16 +58,16 @@ const act = proxyActivities<BaselineActivities>({
 });
 const local = proxyLocalActivities<BaselineActivities>({ startToCloseTimeout: '30s' });
 
-/**
- * The LEAN variant: the operation mix DeviceRollout would have with the changes proposed in
- * docs/performance.md — the job's facts and the job-row writes as LOCAL activities (short, idempotent
- * PostgreSQL work), only the push (an external gateway with long retries) a regular activity; no
- * upsert of the search attributes the parent already set at the start, SoftwareName/Version with the
- * first status; one `downloaded` signal (the API would not signal a download-end report when the last
- * byte was already served). Measures on the engine what those changes would save, before anyone
- * changes the product.
- */
-export async function baselineLeanInstallWorkflow(input: BaselineInstallInput): Promise<string> {
+export interface BaselineInstallInput {
+  rolloutId: string;
+  deviceId: string;
+  seq: number;
+  parentWorkflowId: string;
+  waitMs: number;
+}
+
+/** The product's install mix (see the top of this file). */
+export async function baselineInstallWorkflow(input: BaselineInstallInput): Promise<string> {
   const id = workflowInfo().workflowId;
   let downloaded = false;
   let synced = false;
@@ -78,6 +81,8 @@ export async function baselineLeanInstallWorkflow(input: BaselineInstallInput): 
   await act.push({ workflowId: id, seq: input.seq });
   await local.noop({ step: 'recordInstallTransition', id });
   upsertSearchAttributes([
+    { key: RolloutId, value: input.rolloutId },
+    { key: DeviceId, value: input.deviceId },
     { key: SoftwareName, value: 'Baseline Client' },
     { key: SoftwareVersion, value: '2.0' },
     { key: InstallStatus, value: 'Waiting for download' },
@@ -85,10 +90,16 @@ export async function baselineLeanInstallWorkflow(input: BaselineInstallInput): 
   ]);
   if (!(await condition(() => downloaded, input.waitMs))) return 'Installation failed';
   await local.noop({ step: 'recordInstallTransition', id });
-  upsertSearchAttributes([{ key: InstallStatus, value: 'Downloaded – Waiting for verification' }]);
+  upsertSearchAttributes([
+    { key: InstallStatus, value: 'Downloaded – Waiting for verification' },
+    { key: PushMethod, value: 'sms' },
+  ]);
   if (!(await condition(() => synced, input.waitMs))) return 'Unknown status';
   await local.final({ workflowId: id, seq: input.seq });
-  upsertSearchAttributes([{ key: InstallStatus, value: 'Downloaded – Verified' }]);
+  upsertSearchAttributes([
+    { key: InstallStatus, value: 'Downloaded – Verified' },
+    { key: PushMethod, value: 'sms' },
+  ]);
   await getExternalWorkflowHandle(input.parentWorkflowId).signal(baselineFinishedSignal, {
     seq: input.seq,
     status: 'Downloaded – Verified',
@@ -96,15 +107,8 @@ export async function baselineLeanInstallWorkflow(input: BaselineInstallInput): 
   return 'Downloaded – Verified';
 }
 
-export interface BaselineInstallInput {
-  rolloutId: string;
-  deviceId: string;
-  seq: number;
-  parentWorkflowId: string;
-  waitMs: number;
-}
-
-export async function baselineInstallWorkflow(input: BaselineInstallInput): Promise<string> {
+/** The install mix before the `install-local-db-activities` patch (see the top of this file). */
+export async function baselineV1InstallWorkflow(input: BaselineInstallInput): Promise<string> {
   const id = workflowInfo().workflowId;
   let downloaded = false;
   let synced = false;
@@ -156,8 +160,8 @@ export interface BaselineRolloutInput {
   startBatchSize?: number;
   startsPerRun?: number;
   maxHistoryEvents?: number;
-  /** `same`: the product's operation mix (default); `lean`: the proposed one. */
-  variant?: 'same' | 'lean';
+  /** `same`: the product's operation mix (default); `v1`: the mix before the local-activities patch. */
+  variant?: 'same' | 'v1';
   carry?: { cursor: number; finished: number; runs: number };
 }
 
@@ -203,7 +207,7 @@ export async function baselineRolloutWorkflow(input: BaselineRolloutInput): Prom
     const n = Math.min(batchSize, pageLeft);
     await Promise.all(
       Array.from({ length: n }, (_, k) =>
-        startChild(input.variant === 'lean' ? baselineLeanInstallWorkflow : baselineInstallWorkflow, {
+        startChild(input.variant === 'v1' ? baselineV1InstallWorkflow : baselineInstallWorkflow, {
           workflowId: baselineInstallWorkflowId(input.rolloutId, cursor + k),
           parentClosePolicy: ParentClosePolicy.ABANDON,
           typedSearchAttributes: [

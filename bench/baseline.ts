@@ -59,7 +59,7 @@ export async function runBaseline(
     concurrency: number;
     /** After this the baseline rollout is terminated (children left idle). */
     timeLimitMs: number;
-    variant?: 'same' | 'lean';
+    variant?: 'same' | 'v1';
   },
 ): Promise<BaselineRun> {
   const rolloutId = randomUUID();
@@ -88,7 +88,7 @@ export async function runBaseline(
   const play = async (id: string) => {
     await sleep(Math.random() * o.reactionMs, undefined, { signal: abort.signal });
     await signal(id, (h) => h.signal(baselineDownloadedSignal, { source: 'download' }));
-    if (o.variant !== 'lean') await signal(id, (h) => h.signal(baselineDownloadedSignal, { source: 'report' }));
+    if (o.variant === 'v1') await signal(id, (h) => h.signal(baselineDownloadedSignal, { source: 'report' }));
     await sleep(o.syncDelayMs, undefined, { signal: abort.signal });
     await signal(id, (h) => h.signal(baselineSyncedSignal, { installed: { 'Baseline Client': '2.0' } }));
   };

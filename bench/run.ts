@@ -54,11 +54,12 @@ const HELP = `npm run bench -- [options]
   --reaction DUR          device: max delay before reacting to a push     [200ms]
   --file-size SIZE        software file size                             [128k]
   --dev-server MODE       the Temporal dev server's persistence:                  [wal]
-                            shipped  SQLite file, default pragmas (exactly what npm start runs)
-                            wal      SQLite file with journal_mode=wal, synchronous=normal
+                            wal      SQLite file, journal_mode=wal synchronous=normal (what npm start runs)
+                            journal  SQLite file, SQLite's default pragmas (what npm start ran before)
                             memory   in-memory SQLite (nothing persisted)
   --phase-limit DUR       stop a rollout phase after this (the rest is cancelled) [full 4m, quick 3m]
-  --no-lean               skip the lean baseline (the proposed operation mix, first size only)
+  --v1-baseline           also the baseline with the install mix from before the local-activities
+                          patch (first size only): what the patch saves on the engine
   --worker-tuning JSON    run the worker with these options (bench/tuned-worker.ts), e.g.
                           '{"maxConcurrentActivityTaskExecutions":200}' (the baseline worker too)
   --out DIR               where results and charts go                    [docs/bench]
@@ -66,16 +67,15 @@ const HELP = `npm run bench -- [options]
   --keep                  keep the temporary DATA_DIR (logs)
   --help`;
 
-type DevServerMode = 'shipped' | 'wal' | 'memory';
-const WAL_PRAGMAS = ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'];
+type DevServerMode = 'journal' | 'wal' | 'memory';
 const DEV_SERVER_LABEL: Record<DevServerMode, string> = {
-  shipped: 'SQLite file, default pragmas as npm start',
-  wal: 'SQLite file, journal_mode=wal synchronous=normal',
+  journal: 'SQLite file, default pragmas (rollback journal)',
+  wal: 'SQLite file, journal_mode=wal synchronous=normal as npm start',
   memory: 'in-memory SQLite',
 };
 
 interface PhaseResult {
-  system: 'DeviceRollout' | 'baseline' | 'baseline-lean';
+  system: 'DeviceRollout' | 'baseline' | 'baseline-v1';
   /** The phase hit its time limit: the figures are for the completed part; the rest was cancelled. */
   timeLimited: boolean;
   /** Before the phase: how long it waited for other programs to leave the CPU, and their share then. */
@@ -180,7 +180,7 @@ class Bench {
       reactionMs: number;
       fileSize: number;
       devServer: DevServerMode;
-      lean: boolean;
+      v1Baseline: boolean;
       workerTuning?: string;
       timeLimitMs: number;
       keep: boolean;
@@ -211,7 +211,7 @@ class Bench {
     const tuned = this.o.workerTuning !== undefined;
     this.stack = await startBenchStack({
       temporalDb: this.o.devServer === 'memory' ? 'memory' : 'file',
-      temporalArgs: this.o.devServer === 'wal' ? WAL_PRAGMAS : [],
+      ...(this.o.devServer === 'journal' ? { sqlitePragmas: {} } : {}),
       keepDir: this.o.keep,
       log,
       ...(tuned
@@ -366,9 +366,9 @@ class Bench {
     return result;
   }
 
-  async baseline(size: number, record = true, variant: 'same' | 'lean' = 'same'): Promise<PhaseResult | undefined> {
+  async baseline(size: number, record = true, variant: 'same' | 'v1' = 'same'): Promise<PhaseResult | undefined> {
     if (!this.baselineWorker) return undefined;
-    log(`baseline${variant === 'lean' ? ' (lean: the proposed operation mix)' : ''}: ${size} devices`);
+    log(`baseline${variant === 'v1' ? ' (v1: the install mix before the local-activities patch)' : ''}: ${size} devices`);
     const metricsUrl = `http://127.0.0.1:${this.baselineMetricsPort}/metrics`;
     const quiet = record ? await this.quiet() : undefined;
     const mBefore = await scrapeMetrics(metricsUrl, /^temporal_/);
@@ -395,7 +395,7 @@ class Bench {
     );
     const runs = await runsOf(this.stack.client, run.workflowId);
     const result: PhaseResult = {
-      system: variant === 'lean' ? 'baseline-lean' : 'baseline',
+      system: variant === 'v1' ? 'baseline-v1' : 'baseline',
       quiet,
       timeLimited: run.timedOut,
       devices: size,
@@ -686,13 +686,13 @@ function table(results: PhaseResult[]): string {
       `  (${r.system}, ${r.devices.toLocaleString('en-US')} devices: stopped at the phase limit after ${r.elapsedS} s with ${r.final} installs final; the rest was cancelled)`,
     );
   }
-  const lean = results.filter((r) => r.system === 'baseline-lean');
-  for (const l of lean) {
-    const b = results.find((r) => r.devices === l.devices && r.system === 'baseline');
-    if (!b) continue;
+  const v1 = results.filter((r) => r.system === 'baseline-v1');
+  for (const b of v1) {
+    const l = results.find((r) => r.devices === b.devices && r.system === 'baseline');
+    if (!l) continue;
     lines.push('');
     lines.push(
-      `Engine cost of the proposed operation mix (${l.devices.toLocaleString('en-US')} devices): baseline (today's mix) → lean`,
+      `Engine cost of the install mix (${b.devices.toLocaleString('en-US')} devices): before the local-activities patch → now`,
     );
     const cmp = (label: string, a: number | undefined, c: number | undefined, d = 1) =>
       lines.push(`  ${pad(label, 44)} ${lpad(fmt(a, d), 9)} → ${lpad(fmt(c, d), 9)}   (${a && c ? `${fmt(c / a, 2)}×` : '–'})`);
@@ -754,7 +754,7 @@ async function main(): Promise<number> {
       'file-size': { type: 'string', default: '128k' },
       'dev-server': { type: 'string', default: 'wal' },
       'phase-limit': { type: 'string' },
-      'no-lean': { type: 'boolean', default: false },
+      'v1-baseline': { type: 'boolean', default: false },
       'worker-tuning': { type: 'string' },
       out: { type: 'string', default: 'docs/bench' },
       label: { type: 'string' },
@@ -771,8 +771,8 @@ async function main(): Promise<number> {
   const sizes = (values.sizes ?? (quick ? '200,1000' : '1000,10000')).split(',').map((s) => Number(s.trim()));
   for (const s of sizes) if (!Number.isInteger(s) || s < 1) throw new Error(`--sizes: ${s} is not a size`);
   const devServer = values['dev-server'];
-  if (devServer !== 'shipped' && devServer !== 'wal' && devServer !== 'memory')
-    throw new Error('--dev-server: shipped, wal or memory');
+  if (devServer !== 'journal' && devServer !== 'wal' && devServer !== 'memory')
+    throw new Error('--dev-server: wal, journal or memory');
   if (values['worker-tuning'] !== undefined) JSON.parse(values['worker-tuning']);
   const bench = new Bench({
     sizes,
@@ -785,7 +785,7 @@ async function main(): Promise<number> {
     reactionMs: parseDuration(values.reaction, '--reaction'),
     fileSize: parseBytes(values['file-size'], '--file-size'),
     devServer,
-    lean: !values['no-lean'] && !values['no-baseline'],
+    v1Baseline: values['v1-baseline'] && !values['no-baseline'],
     workerTuning: values['worker-tuning'],
     timeLimitMs: parseDuration(values['phase-limit'] ?? (quick ? '3m' : '4m'), '--phase-limit'),
     keep: values.keep,
@@ -805,7 +805,7 @@ async function main(): Promise<number> {
     for (const [i, size] of sizes.entries()) {
       await bench.ours(size);
       await bench.baseline(size);
-      if (i === 0 && bench.o.lean) await bench.baseline(size, true, 'lean');
+      if (i === 0 && bench.o.v1Baseline) await bench.baseline(size, true, 'v1');
     }
     await bench.pacedRun();
   } finally {
@@ -821,7 +821,7 @@ async function main(): Promise<number> {
     delete x.completions;
     delete x.t0;
   }
-  const colors: Record<string, string> = { DeviceRollout: '#1f6feb', baseline: '#d9480f', 'baseline-lean': '#2f9e44' };
+  const colors: Record<string, string> = { DeviceRollout: '#1f6feb', baseline: '#d9480f', 'baseline-v1': '#2f9e44' };
   const series: Series[] = bench.results.map((r) => ({
     label: `${r.system}, ${r.devices.toLocaleString('en-US')} devices (${r.installsPerSecond}/s overall)`,
     color: colors[r.system] ?? '#333',

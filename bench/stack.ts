@@ -18,10 +18,9 @@ import { temporal } from '@temporalio/proto';
 import { freePort, type ManagedProcess, startProcess, waitFor } from '../infra/child-process';
 import { type Config, loadConfig } from '../infra/config';
 import { createDb, type Db, migrate } from '../infra/db';
-import type { DevServer } from '../infra/dev-server';
+import { type DevServer, startDevServer } from '../infra/dev-server';
 import { type EmbeddedPostgres, startPostgres } from '../infra/postgres';
 import { PROJECT_ROOT } from '../infra/temporal-servers';
-import { startBenchDevServer } from './dev-server';
 import { ProcSampler } from './procs';
 
 export interface BenchStackOptions {
@@ -32,8 +31,8 @@ export interface BenchStackOptions {
   /** Worker entry (default the deployable `worker/main.ts`). */
   workerEntry?: string;
   temporalDb?: 'file' | 'memory';
-  /** Extra flags of `temporal server start-dev` (e.g. --sqlite-pragma journal_mode=wal). */
-  temporalArgs?: string[];
+  /** SQLite pragmas of the dev server's DB file (default: infra/dev-server.ts's, WAL). */
+  sqlitePragmas?: Record<string, string>;
   keepDir?: boolean;
   log?: (line: string) => void;
 }
@@ -112,10 +111,10 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     log(`data in ${dir}`);
     const [pg, dev] = await Promise.all([
       startPostgres({ dataDir: path.join(dir, 'pg'), database: 'device_rollout' }),
-      startBenchDevServer({
+      startDevServer({
         logFile: path.join(dir, 'temporal.log'),
         ...(opts.temporalDb === 'memory' ? {} : { dbFile: path.join(dir, 'temporal.db') }),
-        extraArgs: opts.temporalArgs ?? [],
+        ...(opts.sqlitePragmas ? { sqlitePragmas: opts.sqlitePragmas } : {}),
       }),
     ]);
     stops.push(() => pg.stop());

@@ -1,8 +1,11 @@
 /**
  * Fault: the Temporal dev server is stopped in the middle of a running rollout and started again on
  * its persistent SQLite file (same port) 15 s later. Worker, API and devices carry on once it is back; nothing
- * may be lost or done twice (test/helpers/fault-scenario.ts lists the checks).
+ * may be lost or done twice (test/helpers/fault-scenario.ts lists the checks). The file is in WAL mode
+ * (infra/dev-server.ts's default, as `npm start` runs it): what was committed before the stop is there after.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { describeResult, runFaultScenario } from '../helpers/fault-scenario';
@@ -15,6 +18,8 @@ it(`Temporal dev server stopped mid-rollout (${DEVICES} devices) and restarted o
     devices: DEVICES,
     transport: 'recording',
     async fault(ctx) {
+      // SQLite keeps a -wal file beside the database while it runs in WAL mode
+      expect(existsSync(path.join(ctx.dir, 'temporal.db-wal'))).toBe(true);
       await ctx.temporal.stop();
       ctx.note(`dev server stopped at ${JSON.stringify(ctx.progress())}`);
       await sleep(15_000);
