@@ -9,6 +9,7 @@ import * as install from './20261121000002_install';
 import * as deviceHttp from './20261121000003_device_http';
 import * as purge from './20261121000005_purge';
 import * as dm from './20261121000006_dm';
+import * as downloadSignalled from './20261121000007_download_signalled';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -22,6 +23,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261121000003_device_http', deviceHttp],
   ['20261121000005_purge', purge],
   ['20261121000006_dm', dm],
+  ['20261121000007_download_signalled', downloadSignalled],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

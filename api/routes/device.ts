@@ -3,8 +3,8 @@
  *  - `POST /sync` (D1, D4): stores the inventory, signals `sysinfoSynced` to every open job of the
  *    device, and answers its pending Mark-for-installation jobs with their download links.
  *  - `POST /reports` (D2): download-begin / download-end / post-install results, logged on the job;
- *    download-end success → `downloaded` signal (unless the job's latest push link was already
- *    downloaded to its last byte: that download signalled), any failure → `downloadFailed` signal.
+ *    download-end success → `downloaded` signal (unless the completed download of the job's latest
+ *    push link already signalled it), any failure → `downloadFailed` signal.
  * Devices queue reports while offline (D5): a late sync never overwrites a newer inventory, and a
  * duplicate report is logged once and signalled once.
  */
@@ -59,16 +59,18 @@ export function deviceEndpointRoutes(ctx: ApiContext, opts: DeviceEndpointOption
   r.use(requireDevice(db));
 
   /**
-   * The job's latest push link (attempt ≥ 1; 0 is the DM package link) was served to its last byte,
-   * and that completion signalled `downloaded`: a download-end report adds nothing for the workflow.
+   * The job's latest push link (attempt ≥ 1; 0 is the DM package link) was served to its last byte and
+   * that completion was delivered to the workflow as `downloaded` (`download_signalled_at`: the
+   * completion claims `downloaded_at` before it signals, and gives it back when the signal fails):
+   * a download-end report adds nothing for the workflow.
    */
-  const latestPushDownloaded = async (jobId: string): Promise<boolean> => {
+  const latestPushSignalled = async (jobId: string): Promise<boolean> => {
     const latest = await db('push_tickets')
       .where({ installation_id: jobId })
       .where((q) => q.whereNull('attempt').orWhere('attempt', '>', 0))
       .orderByRaw('coalesce(attempt, 0) desc, created_at desc')
-      .first('downloaded_at');
-    return !!latest?.downloaded_at;
+      .first('download_signalled_at');
+    return !!latest?.download_signalled_at;
   };
 
   r.post('/sync', async (req, res) => {
@@ -164,7 +166,7 @@ export function deviceEndpointRoutes(ctx: ApiContext, opts: DeviceEndpointOption
       const workflowId = (job.workflow_id as string | null) ?? installWorkflowId(job.rollout_id, device.id);
       try {
         if (body.phase === 'download-end' && body.result === 'success') {
-          if (!(await latestPushDownloaded(job.id)))
+          if (!(await latestPushSignalled(job.id)))
             await signaller.signal(workflowId, downloadedSignal, {
               at: clampToNow(body.reportedAt).toISOString(),
               source: 'report',

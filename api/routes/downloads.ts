@@ -17,7 +17,7 @@ import { contentTypeOf, resolveStoredFile } from '../../infra/files';
 import { downloadedSignal, installWorkflowId } from '../../workflows/definitions';
 import type { ApiContext } from '../context';
 import { ApiError } from '../errors';
-import { type Signaller, temporalSignaller } from '../signals';
+import { type Signaller, type SignalOutcome, temporalSignaller } from '../signals';
 
 /** What happened to one served request (for tests and metrics). */
 export interface DownloadEvent {
@@ -188,19 +188,27 @@ export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Rou
     if (!at) return { first: false, signalled: false };
     if (row.attempt === 0) return { first: true, signalled: false };
     const workflowId = row.workflow_id ?? installWorkflowId(row.rollout_id, row.device_id);
+    let outcome: SignalOutcome;
     try {
-      await signaller.signal(workflowId, downloadedSignal, {
+      outcome = await signaller.signal(workflowId, downloadedSignal, {
         ticket: row.ticket,
         at: new Date(at).toISOString(),
         source: 'download',
       });
-      return { first: true, signalled: true };
     } catch (err) {
       // not delivered: unmark, so that the next completed fetch signals instead
       await db('push_tickets').where({ ticket: row.ticket }).update({ downloaded_at: null });
       ctx.log('download completed but the workflow could not be signalled', err);
       return { first: false, signalled: false };
     }
+    // from now on a download-end report of this link need not signal again (api/routes/device.ts);
+    // best effort: without the stamp a report signals once more, which the workflow ignores
+    if (outcome === 'sent')
+      await db('push_tickets')
+        .where({ ticket: row.ticket })
+        .update({ download_signalled_at: db.fn.now() })
+        .catch((err: unknown) => ctx.log('could not record that the download was signalled', err));
+    return { first: true, signalled: true };
   }
 
   r.get('/:ticket/manifest.plist', async (req, res) => {

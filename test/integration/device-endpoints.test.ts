@@ -387,7 +387,7 @@ describe('POST /api/v1/device/reports', () => {
     expect(await signals(h, 'downloadFailed')).toHaveLength(3);
   });
 
-  it('download-end success is not signalled again when the latest push link was served to its last byte', async () => {
+  it('download-end success is not signalled again when the download of the latest push link signalled it', async () => {
     const device = await registerDevice();
     const sw = await uploadSoftware();
     const job = await seedJob({
@@ -412,8 +412,11 @@ describe('POST /api/v1/device/reports', () => {
       result: 'success',
       reportedAt: new Date(Date.now() - ++reports * 1000).toISOString(),
     });
-    const served = (ticket: string | undefined) =>
-      stack.db('push_tickets').where({ ticket }).update({ downloaded_at: stack.db.fn.now() });
+    const served = (ticket: string | undefined, signalled = true) =>
+      stack
+        .db('push_tickets')
+        .where({ ticket })
+        .update({ downloaded_at: stack.db.fn.now(), download_signalled_at: signalled ? stack.db.fn.now() : null });
 
     // older links downloaded (the DM package, push 1), the latest not: the report is the news
     await served(dmLink);
@@ -421,11 +424,16 @@ describe('POST /api/v1/device/reports', () => {
     expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
     expect(await signals(h, 'downloaded')).toHaveLength(1);
 
-    // the latest link served to its last byte (that completion signalled): logged, not signalled
+    // the latest link's last byte served, its signal not (yet) delivered: the report signals
+    await served(push2, false);
+    expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
+    expect(await signals(h, 'downloaded')).toHaveLength(2);
+
+    // that completion signalled: the report is logged, not signalled
     await served(push2);
     expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
-    expect(await signals(h, 'downloaded')).toHaveLength(1);
-    expect(await stack.db('installation_log').where({ installation_id: job.jobId, event: 'report' })).toHaveLength(2);
+    expect(await signals(h, 'downloaded')).toHaveLength(2);
+    expect(await stack.db('installation_log').where({ installation_id: job.jobId, event: 'report' })).toHaveLength(3);
   });
 
   it('a job without a running workflow still takes the report (logged, 202)', async () => {

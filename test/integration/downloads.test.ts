@@ -14,6 +14,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorHandler } from '../../api/errors';
 import { type DownloadEvent, downloadRoutes, parseRange } from '../../api/routes/downloads';
+import { type Signaller, temporalSignaller } from '../../api/signals';
 import { STATUS } from '../../domain/status';
 import { installWorkflowId } from '../../workflows/definitions';
 import { type Stack, startStack } from '../helpers/stack';
@@ -34,14 +35,28 @@ function served(pred: (e: DownloadEvent) => boolean): Promise<DownloadEvent> {
   return new Promise((resolve) => waiters.push({ pred, resolve }));
 }
 
+/** Signals through Temporal unless a test makes the next ones fail (Temporal unreachable). */
+let failNextSignals = 0;
+
 beforeAll(async () => {
   stack = await startStack({ noWorker: true });
+  const temporal = temporalSignaller(stack.client);
+  const signaller: Signaller = {
+    signal: (workflowId, def, ...args) => {
+      if (failNextSignals > 0) {
+        failNextSignals--;
+        return Promise.reject(new Error('Temporal unreachable (test)'));
+      }
+      return temporal.signal(workflowId, def, ...args);
+    },
+  };
   const app = express();
   app.use(
     '/d',
     downloadRoutes(
       { db: stack.db, temporal: stack.client, config: stack.config, log: () => {} },
       {
+        signaller,
         onServed: (e) => {
           events.push(e);
           for (const w of waiters.splice(0)) {
@@ -139,6 +154,10 @@ async function downloadedAt(ticket: string): Promise<Date | null> {
   return (await stack.db('push_tickets').where({ ticket }).first()).downloaded_at;
 }
 
+async function signalledAt(ticket: string): Promise<Date | null> {
+  return (await stack.db('push_tickets').where({ ticket }).first()).download_signalled_at;
+}
+
 describe('an interrupted download resumes with Range and is signalled exactly once', () => {
   const big = randomBytes(64 * 1024 * 1024);
   let sw: Awaited<ReturnType<typeof uploadSoftware>>;
@@ -189,6 +208,7 @@ describe('an interrupted download resumes with Range and is signalled exactly on
     expect(done).toMatchObject({ status: 206, start: got, end: big.length - 1, firstCompletion: true, signalled: true });
     const marked = await downloadedAt(ticket);
     expect(marked).toBeInstanceOf(Date);
+    expect(await signalledAt(ticket)).toBeInstanceOf(Date);
     const sig = await signals(h);
     expect(sig).toEqual([{ name: 'downloaded', arg: { ticket, source: 'download', at: marked!.toISOString() } }]);
 
@@ -247,7 +267,26 @@ describe('completion is counted once under concurrency and only when the last by
     await (await fetch(`${observedUrl}/d/${ticket}`)).arrayBuffer();
     expect(await served((e) => e.ticket === ticket)).toMatchObject({ finished: true, firstCompletion: true, signalled: false });
     expect(await downloadedAt(ticket)).toBeInstanceOf(Date);
+    expect(await signalledAt(ticket)).toBeNull();
     expect(await signals(h)).toEqual([]);
+  });
+
+  it('a completion whose signal fails gives its mark back; the next complete fetch signals', async () => {
+    const { ticket, rolloutId, deviceId } = await seedTicket(sw.id, sw.files[0]!.id);
+    const h = await recorder(rolloutId, deviceId);
+    failNextSignals = 1;
+    await (await fetch(`${observedUrl}/d/${ticket}`)).arrayBuffer();
+    expect(await served((e) => e.ticket === ticket)).toMatchObject({ finished: true, firstCompletion: false, signalled: false });
+    // neither downloaded nor signalled: a download-end report of the device will signal instead
+    expect(await downloadedAt(ticket)).toBeNull();
+    expect(await signalledAt(ticket)).toBeNull();
+    expect(await signals(h)).toEqual([]);
+
+    await (await fetch(`${observedUrl}/d/${ticket}`)).arrayBuffer();
+    expect(await served((e) => e.ticket === ticket && e.signalled)).toMatchObject({ firstCompletion: true });
+    expect(await downloadedAt(ticket)).toBeInstanceOf(Date);
+    expect(await signalledAt(ticket)).toBeInstanceOf(Date);
+    expect(await signals(h)).toHaveLength(1);
   });
 });
 
