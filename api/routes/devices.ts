@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
 import { PLATFORMS } from '../../domain/install-options';
+import { normalizeMsisdn } from '../../domain/msisdn';
 import type { Db } from '../../infra/db';
 import { newSecret, sha256Hex } from '../auth';
 import type { ApiContext } from '../context';
@@ -18,16 +19,6 @@ import { decodeCursor, encodeCursor, inventorySchema, pageLimit, parse, pathId, 
 
 /** Most devices one registration request may carry. */
 export const MAX_DEVICES_PER_REQUEST = 1000;
-
-/**
- * MSISDN, E.164-ish: an optional `+` or `00`, then 7–15 digits not starting with 0; spaces, dashes,
- * dots and parentheses are ignored. Stored as `+<digits>`.
- */
-export function normalizeMsisdn(raw: string): string | undefined {
-  const compact = raw.replace(/[\s\-.()/]/g, '');
-  const m = /^(?:\+|00)?([1-9]\d{6,14})$/.exec(compact);
-  return m ? `+${m[1]}` : undefined;
-}
 
 const deviceSchema = z.strictObject({
   externalId: z

@@ -1,4 +1,4 @@
-/** SMS text helpers: MSISDN normalisation and GSM 03.38 (7-bit default alphabet) detection. */
+/** SMS text helpers: GSM 03.38 (7-bit default alphabet) detection, SMS length; MSISDNs (domain/msisdn.ts). */
 
 const GSM_BASIC =
   '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
@@ -22,13 +22,4 @@ export function smsLength(text: string): { coding: 'gsm7' | 'ucs2'; units: numbe
   return { coding: 'ucs2', units, parts: units <= 70 ? 1 : Math.ceil(units / 67) };
 }
 
-/**
- * `+4915123456789`, `004915123456789`, `+49 151 2345-6789` → `+4915123456789`.
- * Returns undefined for anything that is not an international number (MSISDNs must be stored in
- * international format, see domain/ports.ts).
- */
-export function normalizeMsisdn(input: string): string | undefined {
-  const compact = input.replace(/[\s\-().]/g, '');
-  const m = /^(?:\+|00)([1-9]\d{5,17})$/.exec(compact);
-  return m ? `+${m[1]}` : undefined;
-}
+export { normalizeMsisdn } from '../../domain/msisdn';

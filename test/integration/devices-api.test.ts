@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_DEVICES_PER_REQUEST, normalizeMsisdn } from '../../api/routes/devices';
+import { MAX_DEVICES_PER_REQUEST } from '../../api/routes/devices';
 import { STATUS } from '../../domain/status';
 import { type Stack, startStack } from '../helpers/stack';
 
@@ -136,20 +136,6 @@ describe('POST /api/v1/devices', () => {
     const res = await stack.api('POST', '/api/v1/devices', { devices: [{ externalId: ext(), platform: 'ios' }] }, null);
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('unauthorized');
-  });
-});
-
-describe('normalizeMsisdn', () => {
-  it.each([
-    ['+4915123456789', '+4915123456789'],
-    ['004915123456789', '+4915123456789'],
-    ['4915123456789', '+4915123456789'],
-    ['+1 (555) 010-9999', '+15550109999'],
-    ['+44.7700.900123', '+447700900123'],
-  ])('%s → %s', (raw, normalized) => expect(normalizeMsisdn(raw)).toBe(normalized));
-
-  it.each(['', '+', '12345', '+0049151', '+1234567890123456', 'call me', '+49 151 x'])('refuses %j', (raw) => {
-    expect(normalizeMsisdn(raw)).toBeUndefined();
   });
 });
 
