@@ -374,7 +374,8 @@ export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResu
           .select('status')
           .count({ n: '*' });
         throw new Error(
-          `${o.name}: rollout not completed in time (state ${state}, ${JSON.stringify(seen)}, ${JSON.stringify(byStatus)}); logs in ${dir}`,
+          `${o.name}: rollout not completed in time (state ${state}, ${JSON.stringify(seen)}, ${JSON.stringify(byStatus)}); ` +
+            `fleet ${JSON.stringify(fleet.counters)}, errors ${JSON.stringify(fleet.errors.slice(0, 5))}; logs in ${dir}`,
         );
       }
       await sleep(500);
