@@ -10,6 +10,7 @@ import * as deviceHttp from './20261121000003_device_http';
 import * as purge from './20261121000005_purge';
 import * as dm from './20261121000006_dm';
 import * as downloadSignalled from './20261121000007_download_signalled';
+import * as reportSignalled from './20261121000008_report_signalled';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -24,6 +25,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['20261121000005_purge', purge],
   ['20261121000006_dm', dm],
   ['20261121000007_download_signalled', downloadSignalled],
+  ['20261121000008_report_signalled', reportSignalled],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -6,7 +6,8 @@
  *    download-end success → `downloaded` signal (unless the completed download of the job's latest
  *    push link already signalled it), any failure → `downloadFailed` signal.
  * Devices queue reports while offline (D5): a late sync never overwrites a newer inventory, and a
- * duplicate report is logged once and signalled once.
+ * duplicate report is logged once and signalled once — once delivered: a repeat of a report whose
+ * signal failed (503) or had not completed when the device gave up waiting delivers it.
  */
 import { createHash } from 'node:crypto';
 import { Router } from 'express';
@@ -154,35 +155,48 @@ export function deviceEndpointRoutes(ctx: ApiContext, opts: DeviceEndpointOption
       `device report: ${body.phase} ${body.result}` +
       (detail ? `: ${detail}` : '') +
       (body.reportedAt ? ` (reported at ${body.reportedAt})` : '');
+    const now = db.fn.now();
+    const workflowId = (job.workflow_id as string | null) ?? installWorkflowId(job.rollout_id, device.id);
+    // which workflow signal the report carries, if any
+    const signal =
+      body.phase === 'download-end' && body.result === 'success'
+        ? () =>
+            signaller.signal(workflowId, downloadedSignal, { at: clampToNow(body.reportedAt).toISOString(), source: 'report' })
+        : body.result === 'failure'
+          ? () =>
+              signaller.signal(
+                workflowId,
+                downloadFailedSignal,
+                detail === undefined ? { phase: body.phase } : { phase: body.phase, detail },
+              )
+          : undefined;
+    // The entry is written first and kept; `signalled_at` says whether the workflow has it.
     const inserted = await db('installation_log')
-      .insert({ installation_id: job.id, event: 'report', message, entry_key: entryKey })
+      .insert({
+        installation_id: job.id,
+        event: 'report',
+        message,
+        entry_key: entryKey,
+        signalled_at: signal ? null : now,
+      })
       .onConflict(['installation_id', 'entry_key'])
       .ignore()
       .returning('id');
-    const logId = inserted[0]?.id as string | number | undefined;
-    const duplicate = logId === undefined;
-
-    if (!duplicate) {
-      const workflowId = (job.workflow_id as string | null) ?? installWorkflowId(job.rollout_id, device.id);
-      try {
-        if (body.phase === 'download-end' && body.result === 'success') {
-          if (!(await latestPushSignalled(job.id)))
-            await signaller.signal(workflowId, downloadedSignal, {
-              at: clampToNow(body.reportedAt).toISOString(),
-              source: 'report',
-            });
-        } else if (body.result === 'failure') {
-          await signaller.signal(
-            workflowId,
-            downloadFailedSignal,
-            detail === undefined ? { phase: body.phase } : { phase: body.phase, detail },
-          );
-        }
-      } catch (err) {
-        // not delivered: forget the entry so the device's retry is not taken for a duplicate
-        await db('installation_log').where({ id: logId }).delete();
-        throw err;
-      }
+    const entry = inserted[0]
+      ? { id: inserted[0].id as string | number, signalled_at: null as Date | null, isNew: true }
+      : {
+          ...((await db('installation_log')
+            .where({ installation_id: job.id, entry_key: entryKey })
+            .first('id', 'signalled_at')) as { id: string | number; signalled_at: Date | null }),
+          isNew: false,
+        };
+    // A repeat of a delivered report changes nothing. A repeat of one whose delivery failed, or is
+    // still in flight (the device gave up waiting), delivers it: a second signal is harmless.
+    const duplicate = !entry.isNew && (entry.signalled_at !== null || !signal);
+    if (signal && !duplicate) {
+      // a download-end report adds nothing when the download of the latest push link signalled
+      if (!(body.phase === 'download-end' && (await latestPushSignalled(job.id)))) await signal();
+      await db('installation_log').where({ id: entry.id }).update({ signalled_at: now });
     }
     res.status(202).json({ accepted: true, duplicate });
   });

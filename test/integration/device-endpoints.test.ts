@@ -18,6 +18,7 @@ import { type Signaller, temporalSignaller } from '../../api/signals';
 import { STATUS } from '../../domain/status';
 import { installWorkflowId } from '../../workflows/definitions';
 import { type Stack, startStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 let stack: Stack;
 const recorders: WorkflowHandle[] = [];
@@ -474,17 +475,20 @@ describe('POST /api/v1/device/reports', () => {
     }
   });
 
-  it('503 when the signal cannot be delivered; the entry is not kept, so the retry logs and signals', async () => {
+  it('a report whose signal failed (503) or is still in flight is delivered by the repeat; delivered ones are duplicates', async () => {
     const real = temporalSignaller(stack.client);
-    let failNext = true;
-    const flaky: Signaller = {
+    const unavailable = temporalSignaller({
+      workflow: { getHandle: () => ({ signal: () => Promise.reject(new Error('unavailable')) }) },
+    } as any);
+    /** How the next signal goes: fails at once, hangs until `release` (then fails), or is delivered. */
+    let next: 'fail' | 'hang' | 'real' = 'real';
+    let release: () => void = () => {};
+    const controlled: Signaller = {
       async signal(id, def, ...args) {
-        if (failNext) {
-          failNext = false;
-          await temporalSignaller({
-            workflow: { getHandle: () => ({ signal: () => Promise.reject(new Error('unavailable')) }) },
-          } as any).signal(id, def, ...args);
-        }
+        const mode = next;
+        next = 'real';
+        if (mode === 'hang') await new Promise<void>((resolve) => (release = resolve));
+        if (mode !== 'real') return unavailable.signal(id, def, ...args);
         return real.signal(id, def, ...args);
       },
     };
@@ -492,7 +496,10 @@ describe('POST /api/v1/device/reports', () => {
     app.use(express.json());
     app.use(
       '/api/v1/device',
-      deviceEndpointRoutes({ db: stack.db, temporal: stack.client, config: stack.config, log: () => {} }, { signaller: flaky }),
+      deviceEndpointRoutes(
+        { db: stack.db, temporal: stack.client, config: stack.config, log: () => {} },
+        { signaller: controlled },
+      ),
     );
     app.use(errorHandler(() => {}));
     const server = await new Promise<Server>((resolve) => {
@@ -504,21 +511,51 @@ describe('POST /api/v1/device/reports', () => {
       const sw = await uploadSoftware();
       const job = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId: sw.files[0]!.id });
       const h = await recorder(job.rolloutId, device.id);
-      const post = () =>
+      const post = (body: object) =>
         fetch(`http://127.0.0.1:${port}/api/v1/device/reports`, {
           method: 'POST',
           headers: { authorization: `Bearer ${device.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ jobId: job.jobId, phase: 'download-end', result: 'success' }),
+          body: JSON.stringify({ jobId: job.jobId, ...body }),
         });
-      const first = await post();
+      const entries = () =>
+        stack.db('installation_log').where({ installation_id: job.jobId }).orderBy('id').select('message', 'signalled_at');
+
+      // 1. the signal fails: 503, the entry stays (not delivered); the repeat delivers it
+      const end = { phase: 'download-end', result: 'success' };
+      next = 'fail';
+      const first = await post(end);
       expect(first.status).toBe(503);
       expect(((await first.json()) as any).error.code).toBe('temporal_unavailable');
-      expect(await stack.db('installation_log').where({ installation_id: job.jobId })).toEqual([]);
-      const retry = await post();
+      expect(await entries()).toEqual([{ message: 'device report: download-end success', signalled_at: null }]);
+      expect(await signals(h, 'downloaded')).toHaveLength(0);
+      const retry = await post(end);
       expect(retry.status).toBe(202);
       expect(((await retry.json()) as any).duplicate).toBe(false);
-      expect(await stack.db('installation_log').where({ installation_id: job.jobId })).toHaveLength(1);
       expect(await signals(h, 'downloaded')).toHaveLength(1);
+      expect((await entries())[0]?.signalled_at).toBeInstanceOf(Date);
+      // once delivered, a repeat is a duplicate: nothing new
+      expect(((await (await post(end)).json()) as any).duplicate).toBe(true);
+      expect(await signals(h, 'downloaded')).toHaveLength(1);
+      expect(await entries()).toHaveLength(1);
+
+      // 2. the signal hangs (Temporal unreachable) and the device gives up waiting: its repeat is
+      //    not taken for a duplicate but delivered; the first request's late failure loses nothing
+      const failure = { phase: 'post-install', result: 'failure', detail: 'exit 3' };
+      next = 'hang';
+      const hanging = post(failure);
+      await until('the entry of the hanging report', async () => ((await entries()).length === 2 ? true : undefined));
+      const repeat = await post(failure);
+      expect(repeat.status).toBe(202);
+      expect(((await repeat.json()) as any).duplicate).toBe(false);
+      expect(await signals(h, 'downloadFailed')).toEqual([
+        { name: 'downloadFailed', arg: { phase: 'post-install', detail: 'exit 3' } },
+      ]);
+      release();
+      expect((await hanging).status).toBe(503);
+      const after = await entries();
+      expect(after).toHaveLength(2);
+      expect(after[1]).toMatchObject({ message: 'device report: post-install failure: exit 3' });
+      expect(after[1]?.signalled_at).toBeInstanceOf(Date);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
