@@ -1,8 +1,12 @@
 /**
  * Device authentication: `Authorization: Bearer <device token>` (issued at registration, stored as
- * its SHA-256). A valid token records the contact (`last_contact_at`, written at most once per
- * `CONTACT_RESOLUTION_S`: a device makes several requests per install, and a write per request was a
- * fifth of all row writes) and puts the device on the request; anything else is a 401 JSON error.
+ * its SHA-256). A valid token records the contact (`last_contact_at`) and puts the device on the
+ * request; anything else is a 401 JSON error.
+ *
+ * The contact is written at most once per `CONTACT_RESOLUTION_S` (a device makes several requests per
+ * install; a write per request was a fifth of all row writes) — except that the first contact after
+ * one of the device's jobs started is always written: the rollout report's "not heard from" (P1)
+ * compares `last_contact_at` with the job's start and stays exact.
  */
 import type { Request, RequestHandler } from 'express';
 import type { Db } from '../infra/db';
@@ -25,26 +29,17 @@ export function requireDevice(db: Db): RequestHandler {
     try {
       const token = bearer(req.header('authorization'));
       if (!token) throw new ApiError(401, 'unauthorized', 'missing device token: send Authorization: Bearer <device token>');
+      // stale: older than the resolution, or older than the start of one of the device's jobs
+      const stale = `(last_contact_at IS NULL OR last_contact_at < now() - make_interval(secs => ${CONTACT_RESOLUTION_S})
+        OR EXISTS (SELECT 1 FROM installations i WHERE i.device_id = devices.id AND i.started_at > devices.last_contact_at))`;
       const d = (await db('devices')
         .where({ token_hash: sha256Hex(token) })
-        .first(
-          'id',
-          'external_id',
-          'platform',
-          db.raw(
-            `(last_contact_at IS NULL OR last_contact_at < now() - make_interval(secs => ${CONTACT_RESOLUTION_S})) as stale`,
-          ),
-        )) as { id: string; external_id: string; platform: string; stale: boolean } | undefined;
+        .first('id', 'external_id', 'platform', db.raw(`${stale} as stale`))) as
+        | { id: string; external_id: string; platform: string; stale: boolean }
+        | undefined;
       if (!d) throw new ApiError(401, 'unauthorized', 'invalid device token');
-      if (d.stale) {
-        // conditional again: of concurrent requests only one writes
-        await db('devices')
-          .where({ id: d.id })
-          .where((q) =>
-            q.whereNull('last_contact_at').orWhereRaw(`last_contact_at < now() - make_interval(secs => ${CONTACT_RESOLUTION_S})`),
-          )
-          .update({ last_contact_at: db.fn.now() });
-      }
+      // conditional again: of concurrent requests only one writes
+      if (d.stale) await db('devices').where({ id: d.id }).whereRaw(stale).update({ last_contact_at: db.fn.now() });
       (req as any)[DEVICE] = { id: d.id, externalId: d.external_id, platform: d.platform } satisfies AuthedDevice;
       next();
     } catch (err) {

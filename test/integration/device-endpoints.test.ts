@@ -151,7 +151,7 @@ describe('device authentication', () => {
     expect(Date.now() - row.last_contact_at.getTime()).toBeLessThan(60_000);
   });
 
-  it(`last_contact_at is written at most once per ${CONTACT_RESOLUTION_S} s`, async () => {
+  it(`last_contact_at is written at most once per ${CONTACT_RESOLUTION_S} s, and at the first contact after a job started`, async () => {
     const device = await registerDevice();
     const contact = async () => (await stack.db('devices').where({ id: device.id }).first()).last_contact_at as Date;
     expect((await sync(device.token, { installed: {} })).status).toBe(200);
@@ -166,6 +166,17 @@ describe('device authentication', () => {
     const later = await contact();
     expect(later.getTime()).toBeGreaterThan(old.getTime() + CONTACT_RESOLUTION_S * 1000);
     expect(Date.now() - later.getTime()).toBeLessThan(60_000);
+    // …and the first contact after one of its jobs started is always written (P1 "not heard from")
+    const sw = await uploadSoftware();
+    const job = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId: sw.files[0]!.id });
+    await stack.db('installations').where({ id: job.jobId }).update({ started_at: stack.db.fn.now() });
+    expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    const afterStart = await contact();
+    expect(afterStart.getTime()).toBeGreaterThan(later.getTime());
+    const { started_at: startedAt } = await stack.db('installations').where({ id: job.jobId }).first('started_at');
+    expect(afterStart.getTime()).toBeGreaterThanOrEqual((startedAt as Date).getTime());
+    expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    expect((await contact()).getTime()).toBe(afterStart.getTime());
     // a wrong token writes nothing
     await stack.db('devices').where({ id: device.id }).update({ last_contact_at: old });
     expect((await sync(`${device.token}x`, { installed: {} })).status).toBe(401);
