@@ -24,22 +24,23 @@ const DEVICE = Symbol('device');
 /** `last_contact_at` is kept to this many seconds: a newer contact within them writes nothing. */
 export const CONTACT_RESOLUTION_S = 60;
 
+/** The recorded contact is stale: older than the resolution, or older than the start of one of the device's jobs. */
+const STALE_CONTACT = `(last_contact_at IS NULL OR last_contact_at < now() - make_interval(secs => ${CONTACT_RESOLUTION_S})
+  OR EXISTS (SELECT 1 FROM installations i WHERE i.device_id = devices.id AND i.started_at > devices.last_contact_at))`;
+
 export function requireDevice(db: Db): RequestHandler {
   return async (req, _res, next) => {
     try {
       const token = bearer(req.header('authorization'));
       if (!token) throw new ApiError(401, 'unauthorized', 'missing device token: send Authorization: Bearer <device token>');
-      // stale: older than the resolution, or older than the start of one of the device's jobs
-      const stale = `(last_contact_at IS NULL OR last_contact_at < now() - make_interval(secs => ${CONTACT_RESOLUTION_S})
-        OR EXISTS (SELECT 1 FROM installations i WHERE i.device_id = devices.id AND i.started_at > devices.last_contact_at))`;
       const d = (await db('devices')
         .where({ token_hash: sha256Hex(token) })
-        .first('id', 'external_id', 'platform', db.raw(`${stale} as stale`))) as
+        .first('id', 'external_id', 'platform', db.raw(`${STALE_CONTACT} as stale`))) as
         | { id: string; external_id: string; platform: string; stale: boolean }
         | undefined;
       if (!d) throw new ApiError(401, 'unauthorized', 'invalid device token');
       // conditional again: of concurrent requests only one writes
-      if (d.stale) await db('devices').where({ id: d.id }).whereRaw(stale).update({ last_contact_at: db.fn.now() });
+      if (d.stale) await db('devices').where({ id: d.id }).whereRaw(STALE_CONTACT).update({ last_contact_at: db.fn.now() });
       (req as any)[DEVICE] = { id: d.id, externalId: d.external_id, platform: d.platform } satisfies AuthedDevice;
       next();
     } catch (err) {

@@ -111,7 +111,10 @@ const GATEWAY_OPTIONS: ActivityOptions = {
 const gateways = proxyActivities<InstallActivities>(GATEWAY_OPTIONS);
 
 /** Activity summaries make the event history in the Temporal UI read like the installation log. */
-const summarized = (options: ActivityOptions, summary: string): ActivityOptions => ({ ...options, summary });
+const summarized = <O extends ActivityOptions | LocalActivityOptions>(options: O, summary: string): O => ({
+  ...options,
+  summary,
+});
 
 /**
  * Activities that write (job row, tickets, messages, DM commands) run to their end even when the job is
@@ -165,7 +168,7 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     args: Parameters<InstallActivities[K]>,
   ): Promise<Awaited<ReturnType<InstallActivities[K]>>> =>
     local
-      ? (localDb[name] as unknown as DbCall<K>).executeWithOptions({ ...LOCAL_DB_OPTIONS, summary }, args)
+      ? (localDb[name] as unknown as DbCall<K>).executeWithOptions(summarized(LOCAL_DB_OPTIONS, summary), args)
       : (db[name] as unknown as DbCall<K>).executeWithOptions(summarized(DB_OPTIONS, summary), args);
   /** Search attributes that go with the next upsert (patched executions: the software, once known). */
   let pendingAttributes: SearchAttributeUpdatePair[] = [];

@@ -182,17 +182,13 @@ export function deviceEndpointRoutes(ctx: ApiContext, opts: DeviceEndpointOption
       .onConflict(['installation_id', 'entry_key'])
       .ignore()
       .returning('id');
-    const entry = inserted[0]
-      ? { id: inserted[0].id as string | number, signalled_at: null as Date | null, isNew: true }
-      : {
-          ...((await db('installation_log')
-            .where({ installation_id: job.id, entry_key: entryKey })
-            .first('id', 'signalled_at')) as { id: string | number; signalled_at: Date | null }),
-          isNew: false,
-        };
+    const isNew = inserted.length > 0;
+    const entry: { id: string | number; signalled_at: Date | null } = isNew
+      ? { id: inserted[0].id, signalled_at: null }
+      : await db('installation_log').where({ installation_id: job.id, entry_key: entryKey }).first('id', 'signalled_at');
     // A repeat of a delivered report changes nothing. A repeat of one whose delivery failed, or is
     // still in flight (the device gave up waiting), delivers it: a second signal is harmless.
-    const duplicate = !entry.isNew && (entry.signalled_at !== null || !signal);
+    const duplicate = !isNew && (entry.signalled_at !== null || !signal);
     if (signal && !duplicate) {
       // a download-end report adds nothing when the download of the latest push link signalled
       if (!(body.phase === 'download-end' && (await latestPushSignalled(job.id)))) await signal();

@@ -7,10 +7,10 @@
  * Idempotency: Message-ID derived from the key + per-instance memory of sent keys.
  */
 import type { Transporter } from 'nodemailer';
+import { normalizeMsisdn } from '../../domain/msisdn';
 import type { BinaryPushMessage, DeliveryReceipt, PushChannel, SmsMessage, WapPushMessage } from '../../domain/ports';
 import { PushGatewayError, PushRejectedError } from './errors';
 import { KeyedOnce } from './idempotency';
-import { normalizeMsisdn } from './sms-text';
 import { classifySmtpError, messageIdFor, smtpResponse, smtpStatus, smtpTransport } from './smtp';
 
 const TRANSPORT = 'email-sms';

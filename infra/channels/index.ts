@@ -39,11 +39,12 @@ import { type EmailSmsChannelConfig, EmailSmsPushChannel } from './email-sms';
 import { type KannelChannelConfig, KannelPushChannel, type SiAction } from './kannel';
 import { SmtpMailer, type SmtpMailerConfig } from './mailer';
 
+export { normalizeMsisdn } from '../../domain/msisdn';
 export * from './email-sms';
 export * from './errors';
 export * from './kannel';
 export * from './mailer';
-export { isGsm7, normalizeMsisdn, smsLength } from './sms-text';
+export { isGsm7, smsLength } from './sms-text';
 export { encodeWspPush, WAP_PUSH_UDH } from './wsp';
 
 export type PushTransport = 'kannel' | 'email-sms' | 'recording';

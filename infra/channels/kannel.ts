@@ -28,11 +28,12 @@
  * own: a request that reached Kannel but whose answer was lost will be sent again by a retry.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { normalizeMsisdn } from '../../domain/msisdn';
 import type { BinaryPushMessage, DeliveryReceipt, PushChannel, SmsMessage, WapPushMessage } from '../../domain/ports';
 import { PushGatewayError, PushRejectedError } from './errors';
 import { type HttpResponse, HttpTransportError, httpRequest, redact } from './http';
 import { KeyedOnce } from './idempotency';
-import { isGsm7, normalizeMsisdn } from './sms-text';
+import { isGsm7 } from './sms-text';
 import { encodeWspPush, WAP_PUSH_UDH } from './wsp';
 
 const TRANSPORT = 'kannel';

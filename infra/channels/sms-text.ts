@@ -1,4 +1,4 @@
-/** SMS text helpers: GSM 03.38 (7-bit default alphabet) detection, SMS length; MSISDNs (domain/msisdn.ts). */
+/** SMS text helpers: GSM 03.38 (7-bit default alphabet) detection and SMS length. */
 
 const GSM_BASIC =
   '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
@@ -21,5 +21,3 @@ export function smsLength(text: string): { coding: 'gsm7' | 'ucs2'; units: numbe
   const units = text.length; // UTF-16 code units = UCS-2/UTF-16 16-bit units
   return { coding: 'ucs2', units, parts: units <= 70 ? 1 : Math.ceil(units / 67) };
 }
-
-export { normalizeMsisdn } from '../../domain/msisdn';
