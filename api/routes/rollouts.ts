@@ -385,6 +385,8 @@ function progressJson(p: RolloutProgress) {
   };
 }
 
+const isFinalState = (state: string): boolean => state === 'completed' || state === 'cancelled';
+
 /** Runs a control Update; the workflow's rejections become 409/400 with its reason. */
 async function control<Args extends unknown[]>(
   client: Client,
@@ -392,8 +394,7 @@ async function control<Args extends unknown[]>(
   update: UpdateDefinition<RolloutProgress, Args, string>,
   args: Args,
 ): Promise<RolloutProgress> {
-  if (row.state === 'completed' || row.state === 'cancelled')
-    throw conflict(`the rollout has ${row.state === 'completed' ? 'completed' : 'been cancelled'}`);
+  if (isFinalState(row.state)) throw conflict(`the rollout has ${row.state === 'completed' ? 'completed' : 'been cancelled'}`);
   const handle = client.workflow.getHandle(row.workflow_id ?? rolloutWorkflowId(row.id));
   try {
     return (await handle.executeUpdate(update.name, { args: args as unknown as [unknown, ...unknown[]] })) as RolloutProgress;
@@ -501,13 +502,25 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
    * and the final results it has heard of (`finalCounts`).
    */
   r.get('/rollouts/:id', async (req, res) => {
-    const row = await rolloutRow(db, req.params.id);
-    const open = row.state !== 'completed' && row.state !== 'cancelled';
-    const [fromDb, q] = await Promise.all([dbProgress(db, row), open ? queryProgress(temporal, row) : undefined]);
+    let row = await rolloutRow(db, req.params.id);
+    const [fromDb, q] = await Promise.all([
+      dbProgress(db, row),
+      isFinalState(row.state) ? undefined : queryProgress(temporal, row),
+    ]);
+    if (q && isFinalState(q.state)) {
+      // The workflow has just ended; its final state counts once PostgreSQL has it (with
+      // completedAt). Until that write lands the rollout is reported in its last stored state.
+      const now = await rolloutRow(db, req.params.id);
+      if (isFinalState(now.state)) {
+        res.json(rolloutJson(now, await dbProgress(db, now), { source: 'database' }));
+        return;
+      }
+      row = now;
+    }
     if (q) {
       res.json(
         rolloutJson(
-          { ...row, state: q.state },
+          { ...row, state: isFinalState(q.state) ? row.state : q.state },
           { ...q, counts: fromDb.counts },
           {
             source: 'workflow',

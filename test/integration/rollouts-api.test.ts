@@ -341,6 +341,22 @@ describe('a 100,000-device rollout', () => {
       .toMatchObject({ state: 'cancelled', counts: { [STATUS.cancelled]: FLEET }, source: 'database' });
     const done = await stack.api('GET', `/api/v1/rollouts/${rolloutId}`);
     expect(done.body.completedAt).not.toBeNull();
+
+    // The moment between the workflow's end and its write of the final state: the workflow
+    // already answers 'cancelled', PostgreSQL still has the state before. The API keeps the stored
+    // state until the final one (with completedAt) is written, never a final state without it.
+    const stored = await stack.db('rollouts').where({ id: rolloutId }).first('state', 'completed_at');
+    await stack.db('rollouts').where({ id: rolloutId }).update({ state: 'scheduled', completed_at: null });
+    try {
+      const inFlight = await stack.api('GET', `/api/v1/rollouts/${rolloutId}`);
+      expect(inFlight.body).toMatchObject({ state: 'scheduled', source: 'workflow', completedAt: null, remaining: 0 });
+    } finally {
+      await stack.db('rollouts').where({ id: rolloutId }).update(stored);
+    }
+    expect((await stack.api('GET', `/api/v1/rollouts/${rolloutId}`)).body).toMatchObject({
+      state: 'cancelled',
+      source: 'database',
+    });
   });
 });
 
