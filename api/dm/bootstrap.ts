@@ -13,7 +13,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { buildWspPushPdu, type CpSecurity } from './wsp';
+import { type CpSecurity, encodeWspPush } from '../../infra/channels/wsp';
 
 export const CP_WBXML_CONTENT_TYPE = 'application/vnd.wap.connectivity-wbxml';
 export const CP_XML_CONTENT_TYPE = 'application/vnd.wap.connectivity+xml';
@@ -751,18 +751,12 @@ export function buildBootstrapPush(doc: CpDocument, security?: BootstrapSecurity
     body,
     pushPdu: Buffer.alloc(0),
   };
-  let params: { sec?: CpSecurity; mac?: string } | undefined;
   if (security) {
     const mac = computeBootstrapMac(body, security);
     result.sec = security.sec;
     result.mac = mac;
     result.contentTypeHeader = `${CP_WBXML_CONTENT_TYPE}; SEC=${security.sec}; MAC=${mac}`;
-    params = { sec: security.sec, mac };
   }
-  result.pushPdu = buildWspPushPdu(
-    params
-      ? { contentType: CP_WBXML_CONTENT_TYPE, contentTypeParams: params, body, transactionId }
-      : { contentType: CP_WBXML_CONTENT_TYPE, body, transactionId },
-  );
+  result.pushPdu = encodeWspPush({ contentType: result.contentTypeHeader, body, tid: transactionId });
   return result;
 }

@@ -13,8 +13,9 @@
  * `password` and `nonce` are the server credentials the device holds for this server (the
  * APPSRV AAUTHSECRET / AAUTHDATA of the DM account), nonce as raw bytes. Bits are big-endian.
  */
+
+import { encodeWspPush } from '../../infra/channels/wsp';
 import { b64, md5 } from './auth';
-import { buildWspPushPdu } from './wsp';
 
 export const NOTIFICATION_CONTENT_TYPE = 'application/vnd.syncml.notification';
 export const NOTIFICATION_APPLICATION_ID = 'x-wap-application:syncml.dm';
@@ -153,11 +154,11 @@ export function verifyNotification(pkg0: Uint8Array, creds: { password: string; 
  * content type application/vnd.syncml.notification (0xC4), X-Wap-Application-Id syncml.dm (0x87).
  */
 export function buildNotificationPushPdu(pkg0: Uint8Array, transactionId = 0): Buffer {
-  return buildWspPushPdu({
+  return encodeWspPush({
     contentType: NOTIFICATION_CONTENT_TYPE,
     applicationId: NOTIFICATION_APPLICATION_ID,
-    body: pkg0,
-    transactionId,
+    body: Buffer.from(pkg0),
+    tid: transactionId,
   });
 }
 

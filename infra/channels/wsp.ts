@@ -8,6 +8,7 @@
  * through smsbox's sendsms (`udh` + binary `text`) instead of the PPG: Kannel's PPG encodes media
  * types it does not know as text and drops Content-Type parameters such as SEC/MAC, which OMA Client
  * Provisioning needs. Content types and push application ids use the OMNA well-known codes.
+ * The OMA DM server (api/dm) builds its Package #0 and bootstrap push PDUs with the same encoder.
  */
 
 /** UDH of a WAP push: information element 0x05 (application port addressing, 16 bit). */
@@ -122,8 +123,16 @@ const APPLICATION_IDS: Record<string, number> = {
   'x-wap-microsoft:localcontent.ua': 0x8000,
 };
 
+/** OMA Client Provisioning security method: the SEC Content-Type parameter (OMA-WAP-TS-ProvBoot). */
+export type CpSecurity = 'NETWPIN' | 'USERPIN' | 'USERNETWPIN' | 'USERPINMAC';
+
 /** Well-known Content-Type parameters (WSP table 38) we encode in binary form. */
-const SEC_VALUES: Record<string, number> = { NETWPIN: 0, USERPIN: 1, USERNETWPIN: 2, USERPINMAC: 3 };
+const SEC_VALUES: Readonly<Record<string, number>> = {
+  NETWPIN: 0,
+  USERPIN: 1,
+  USERNETWPIN: 2,
+  USERPINMAC: 3,
+} satisfies Record<CpSecurity, number>;
 const CHARSETS: Record<string, number> = {
   'us-ascii': 3,
   'iso-8859-1': 4,
@@ -214,10 +223,23 @@ function valueLength(n: number): Buffer {
   return n <= 30 ? Buffer.from([n]) : Buffer.concat([Buffer.from([0x1f]), uintvar(n)]);
 }
 
+/** WSP uintvar: 7 bits per octet, most significant first, continuation bit 0x80. */
 export function uintvar(n: number): Buffer {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError(`uintvar out of range: ${n}`);
   const out = [n & 0x7f];
   for (let v = Math.floor(n / 128); v > 0; v = Math.floor(v / 128)) out.unshift(0x80 | (v & 0x7f));
   return Buffer.from(out);
+}
+
+/** Reads a uintvar at `offset` (at most 5 octets); `next` is the offset after it. */
+export function decodeUintvar(buf: Uint8Array, offset: number): { value: number; next: number } {
+  let value = 0;
+  for (let i = offset; i < buf.length && i < offset + 5; i++) {
+    const b = buf[i] as number;
+    value = value * 128 + (b & 0x7f);
+    if ((b & 0x80) === 0) return { value, next: i + 1 };
+  }
+  throw new RangeError('truncated uintvar');
 }
 
 function unquote(v: string): string {

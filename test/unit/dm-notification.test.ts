@@ -12,7 +12,7 @@ import {
   sessionIdMatches,
   verifyNotification,
 } from '../../api/dm/notification';
-import { decodeUintvar, encodeUintvar } from '../../api/dm/wsp';
+import { decodeUintvar, uintvar as encodeUintvar } from '../../infra/channels/wsp';
 
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest();
 
