@@ -16,6 +16,7 @@ import { newSecret, sha256Hex } from '../auth';
 import type { ApiContext } from '../context';
 import { badRequest, conflict, notFound } from '../errors';
 import { decodeCursor, encodeCursor, inventorySchema, pageLimit, parse, pathId, queryValue } from '../validation';
+import { JOB_STATE_COLUMNS } from './installations';
 
 /** Most devices one registration request may carry. */
 export const MAX_DEVICES_PER_REQUEST = 1000;
@@ -214,15 +215,7 @@ export function devicesRoutes({ db }: ApiContext): Router {
       .select(
         'i.id',
         'i.rollout_id',
-        'i.status',
-        'i.final',
-        'i.method',
-        'i.detail',
-        'i.workflow_id',
-        'i.planned_at',
-        'i.started_at',
-        'i.ended_at',
-        'i.updated_at',
+        ...JOB_STATE_COLUMNS,
         'r.state as rollout_state',
         's.id as software_id',
         's.name as software_name',

@@ -56,13 +56,8 @@ function jobJson(j: JobRow) {
   };
 }
 
-const JOB_COLUMNS = [
-  'i.id',
-  'i.rollout_id',
-  'i.seq',
-  'i.device_id',
-  'd.external_id',
-  'd.platform',
+/** A job's status and times (`installations as i`), as the rollout tables and a device's jobs show them. */
+export const JOB_STATE_COLUMNS = [
   'i.status',
   'i.final',
   'i.method',
@@ -72,7 +67,9 @@ const JOB_COLUMNS = [
   'i.started_at',
   'i.ended_at',
   'i.updated_at',
-];
+] as const;
+
+const JOB_COLUMNS = ['i.id', 'i.rollout_id', 'i.seq', 'i.device_id', 'd.external_id', 'd.platform', ...JOB_STATE_COLUMNS];
 
 export function installationRoutes({ db, config }: ApiContext): Router {
   const r = Router();
