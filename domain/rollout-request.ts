@@ -204,15 +204,26 @@ const counts = z.record(z.string(), z.number().int()).describe('Jobs per status 
 export const RolloutStateSchema = z.enum(['scheduled', 'running', 'paused', 'completed', 'cancelled']);
 
 export const RolloutCreatedSchema = z
-  .object({ id: z.uuid(), workflowId: z.string() })
+  .object({
+    id: z.uuid(),
+    workflowId: z.string(),
+    total: z.number().int().describe('Installation jobs created (one per device).'),
+  })
   .register(apiSchemas, { id: 'RolloutCreated' });
 
 export const PreviewResponseSchema = z
   .object({
     total: z.number().int(),
+    software: z.object({ id: z.uuid(), name: z.string(), version: z.string() }),
+    schedule: z.unknown().describe('The schedule with every default filled in.'),
+    options: z
+      .object({ useDm: z.boolean(), push: z.enum(['sms', 'wap', 'mark']), maxPushAttempts: z.number().int() })
+      .describe('The effective options (in-house iOS apps always go by SMS).'),
     slots: z.array(z.object({ deviceId: z.uuid(), at: z.iso.datetime(), date: z.string() })),
     slotsTruncated: z.boolean().describe('true when only the first `limit` slots are listed (days are always complete).'),
     days: z.array(z.object({ date: z.string(), count: z.number().int() })),
+    firstStartAt: z.iso.datetime().nullable(),
+    lastStartAt: z.iso.datetime().nullable(),
   })
   .register(apiSchemas, { id: 'RolloutPreview' });
 
@@ -263,7 +274,12 @@ export const InstallationRowSchema = z
   .register(apiSchemas, { id: 'Installation' });
 
 export const InstallationPageSchema = z
-  .object({ installations: z.array(InstallationRowSchema), nextCursor: z.string().nullable() })
+  .object({
+    rolloutId: z.uuid(),
+    table: z.enum(['installing', 'installed']),
+    installations: z.array(InstallationRowSchema),
+    nextCursor: z.string().nullable(),
+  })
   .register(apiSchemas, { id: 'InstallationPage' });
 
 export const InstallationLogSchema = z
