@@ -26,7 +26,8 @@ export interface DeviceEndpointOptions {
 
 const reportedAt = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional();
 
-const syncSchema = z.object({
+/** `POST /api/v1/device/sync` (validates the request; the OpenAPI document is generated from it). */
+export const syncSchema = z.object({
   installed: inventorySchema,
   info: z.record(z.string(), z.unknown()).nullish(),
   /** When the device took this inventory (a queued sync carries its original time). */
@@ -35,7 +36,8 @@ const syncSchema = z.object({
 
 export const REPORT_PHASES = ['download-begin', 'download-end', 'post-install'] as const;
 
-const reportSchema = z.object({
+/** `POST /api/v1/device/reports` (validates the request; the OpenAPI document is generated from it). */
+export const reportSchema = z.object({
   jobId: z.string({ error: 'required' }).min(1, 'required'),
   phase: z.enum(REPORT_PHASES, { error: `must be one of ${REPORT_PHASES.join(', ')}` }),
   result: z.enum(['success', 'failure'], { error: 'must be success or failure' }),

@@ -21,7 +21,8 @@ import { JOB_STATE_COLUMNS } from './installations';
 /** Most devices one registration request may carry. */
 export const MAX_DEVICES_PER_REQUEST = 1000;
 
-const deviceSchema = z.strictObject({
+/** One device of a registration request (also the OpenAPI `DeviceRegistration` schema's items). */
+export const deviceSchema = z.strictObject({
   externalId: z
     .string()
     .trim()
@@ -46,7 +47,8 @@ const deviceSchema = z.strictObject({
   installed: inventorySchema.optional(),
 });
 
-const registerSchema = z.strictObject({
+/** `POST /api/v1/devices` (validates the request; the OpenAPI document is generated from it). */
+export const registerSchema = z.strictObject({
   devices: z
     .array(deviceSchema)
     .min(1, 'give at least one device')
