@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOpenApiDocument } from '../../api/openapi';
 import { STATUS } from '../../domain/status';
 import { installationSeq } from '../../workflows/definitions';
 import { type Stack, startStack } from '../helpers/stack';
@@ -529,11 +530,104 @@ describe('control, tables and logs of a running rollout', () => {
   });
 });
 
+/**
+ * Where `value` departs from `schema` of the served OpenAPI document (`$ref`, `nullable`, `anyOf`,
+ * type, enum, pattern, required, and properties the schema does not list): what a client generated
+ * from the document would trip over.
+ */
+function departures(doc: any, value: unknown, schema: any, at = '$'): string[] {
+  if (schema?.$ref) return departures(doc, value, doc.components.schemas[String(schema.$ref).split('/').pop()!], at);
+  if (!schema) return [`${at}: no schema`];
+  const alternatives = schema.anyOf ?? schema.oneOf;
+  if (schema.type === undefined && !alternatives && !schema.enum) return []; // any value (z.unknown())
+  if (value === null) return schema.nullable ? [] : [`${at}: null`];
+  if (alternatives) {
+    const tried = alternatives.map((s: any) => departures(doc, value, s, at));
+    return tried.some((d: string[]) => d.length === 0) ? [] : [`${at}: matches no alternative`, ...tried.flat()];
+  }
+  if (schema.enum && !schema.enum.includes(value)) return [`${at}: ${JSON.stringify(value)} not one of ${schema.enum}`];
+  const type = Array.isArray(value) ? 'array' : value === undefined ? 'undefined' : typeof value;
+  switch (schema.type) {
+    case undefined:
+      return [];
+    case 'string':
+      if (type !== 'string') return [`${at}: ${type}, not a string`];
+      return schema.pattern && !new RegExp(schema.pattern).test(value as string) ? [`${at}: ${value} does not match`] : [];
+    case 'integer':
+      return Number.isInteger(value) ? [] : [`${at}: ${JSON.stringify(value)}, not an integer`];
+    case 'number':
+      return type === 'number' ? [] : [`${at}: ${type}, not a number`];
+    case 'boolean':
+      return type === 'boolean' ? [] : [`${at}: ${type}, not a boolean`];
+    case 'array':
+      if (type !== 'array') return [`${at}: ${type}, not an array`];
+      return (value as unknown[]).flatMap((v, i) => departures(doc, v, schema.items, `${at}[${i}]`));
+    case 'object': {
+      if (type !== 'object') return [`${at}: ${type}, not an object`];
+      const obj = value as Record<string, unknown>;
+      const out = (schema.required ?? []).filter((k: string) => !(k in obj)).map((k: string) => `${at}.${k}: missing`);
+      for (const [k, v] of Object.entries(obj)) {
+        const prop = schema.properties?.[k];
+        if (prop) out.push(...departures(doc, v, prop, `${at}.${k}`));
+        else if (schema.additionalProperties && typeof schema.additionalProperties === 'object')
+          out.push(...departures(doc, v, schema.additionalProperties, `${at}.${k}`));
+        else if (schema.properties) out.push(`${at}.${k}: not documented`);
+      }
+      return out;
+    }
+    default:
+      return [`${at}: unknown type ${schema.type}`];
+  }
+}
+
 describe('OpenAPI document and docs', () => {
-  it('/openapi.json is generated from the validating schemas; /docs renders it without external resources', async () => {
+  it('/openapi.json is the whole document; real answers conform to its response schemas', async () => {
     const res = await stack.api('GET', '/openapi.json', undefined, null);
     expect(res.status).toBe(200);
     const doc = res.body;
+    expect(doc).toEqual(JSON.parse(JSON.stringify(buildOpenApiDocument())));
+
+    /** The answer of a documented operation, checked against the documented schema of its status. */
+    const check = async (method: string, path: string, route: string, body?: unknown) => {
+      const r = await stack.api(method, path, body);
+      const response = doc.paths[route]?.[method.toLowerCase()]?.responses?.[String(r.status)];
+      expect(response, `${method} ${path} → ${r.status} ${JSON.stringify(r.body)}`).toBeDefined();
+      const schema = response.content?.['application/json']?.schema;
+      expect(schema, `${method} ${route} ${r.status}: no JSON schema`).toBeDefined();
+      expect(departures(doc, r.body, schema), `${method} ${path} → ${r.status}`).toEqual([]);
+      return r;
+    };
+
+    const registered = await check('POST', '/api/v1/devices', '/api/v1/devices', {
+      devices: [{ externalId: ext('openapi'), platform: 'android', msisdn: '+4915123456789', installed: { App: '1.0' } }],
+    });
+    expect(registered.status).toBe(201);
+    await check('GET', '/api/v1/devices?limit=3', '/api/v1/devices');
+    await check('GET', `/api/v1/devices/${registered.body.devices[0].id}`, '/api/v1/devices/{id}');
+    await check('GET', '/api/v1/software?limit=3', '/api/v1/software');
+    await check('GET', `/api/v1/software/${iosInHouse}`, '/api/v1/software/{id}');
+    await check('GET', '/api/v1/messages?limit=5', '/api/v1/messages');
+    await check('GET', '/health', '/health');
+
+    const body = { softwareId: apkApp, devices: { ids: android.slice(0, 2).map((d) => d.id) }, schedule: schedule() };
+    expect((await check('POST', '/api/v1/rollouts/preview', '/api/v1/rollouts/preview', body)).status).toBe(200);
+    const created = await check('POST', '/api/v1/rollouts', '/api/v1/rollouts', body);
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    await check('GET', `/api/v1/rollouts/${id}`, '/api/v1/rollouts/{id}');
+    const table = await check('GET', `/api/v1/rollouts/${id}/installations`, '/api/v1/rollouts/{id}/installations');
+    expect(table.body.installations.length).toBe(2);
+    await check('GET', `/api/v1/installations/${table.body.installations[0].id}/log`, '/api/v1/installations/{id}/log');
+    expect((await check('POST', `/api/v1/rollouts/${id}/cancel`, '/api/v1/rollouts/{id}/cancel', {})).status).toBe(200);
+    // a device that has jobs, with their logs
+    await check('GET', `/api/v1/devices/${android[0]!.id}`, '/api/v1/devices/{id}');
+    // errors too
+    expect((await check('GET', `/api/v1/rollouts/${randomUUID()}`, '/api/v1/rollouts/{id}')).status).toBe(404);
+    expect((await check('POST', '/api/v1/devices', '/api/v1/devices', { devices: [] })).status).toBe(400);
+  });
+
+  it('the document is generated from the validating schemas; /docs renders it without external resources', async () => {
+    const doc = (await stack.api('GET', '/openapi.json', undefined, null)).body;
     expect(doc.openapi).toBe('3.0.3');
     for (const p of [
       '/api/v1/rollouts',
@@ -545,6 +639,11 @@ describe('OpenAPI document and docs', () => {
       '/api/v1/rollouts/{id}/schedule',
       '/api/v1/rollouts/{id}/installations',
       '/api/v1/installations/{id}/log',
+      '/api/v1/devices',
+      '/api/v1/software',
+      '/api/v1/device/sync',
+      '/d/{ticket}',
+      '/dm',
     ]) {
       expect(Object.keys(doc.paths)).toContain(p);
     }
@@ -559,6 +658,10 @@ describe('OpenAPI document and docs', () => {
     expect(doc.paths['/api/v1/rollouts'].post.requestBody.content['application/json'].schema).toEqual({
       $ref: '#/components/schemas/RolloutRequest',
     });
+    expect(doc.paths['/api/v1/devices'].post.requestBody.content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/DeviceRegistration',
+    });
+    expect(doc.components.schemas.DeviceReport.properties.phase.enum).toEqual(['download-begin', 'download-end', 'post-install']);
     expect(JSON.stringify(doc)).not.toContain('"$id"');
 
     const docs = await fetch(`${stack.baseUrl}/docs`);
