@@ -193,7 +193,7 @@ const DeviceReportAccepted = z.object({
 });
 
 /** Named component schemas in zod, beyond those of domain/rollout-request.ts. */
-export const API_SCHEMAS: ReadonlyArray<[z.ZodType, Meta]> = [
+const API_SCHEMAS: ReadonlyArray<[z.ZodType, Meta]> = [
   [Health, { id: 'Health' }],
   [DeliveryReportRecorded, { id: 'DeliveryReportRecorded' }],
   [registerSchema, { id: 'DeviceRegistration', description: `At most ${MAX_DEVICES_PER_REQUEST} devices per request.` }],
