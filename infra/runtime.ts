@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities';
 import { createApp } from '../api/app';
+import { answerClientErrorsAsJson } from '../api/client-errors';
 import { createWorker } from '../worker/worker';
 import { configuredMailer, configuredPushChannel } from './channels/configured';
 import type { Config } from './config';
@@ -52,6 +53,7 @@ export async function startApi(config: Config, client: Client, db: Db, log: Logg
   const app = createApp({ db, temporal: client, config, log: logError(log), logger: log });
   return new Promise((resolve, reject) => {
     const server = app.listen(config.port, config.host, () => resolve(server));
+    answerClientErrorsAsJson(server);
     server.once('error', reject);
   });
 }

@@ -12,6 +12,7 @@ import { inject } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { createApp } from '../../api/app';
 import { newSecret } from '../../api/auth';
+import { answerClientErrorsAsJson } from '../../api/client-errors';
 import { freePort } from '../../infra/child-process';
 import { type Config, loadConfig } from '../../infra/config';
 import { createDb, type Db } from '../../infra/db';
@@ -96,6 +97,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const app = createApp({ db, temporal: client, config, log: (msg, err) => console.error(msg, err) });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(port, '127.0.0.1', () => resolve(s));
+    answerClientErrorsAsJson(s);
   });
   const baseUrl = `http://127.0.0.1:${port}`;
 

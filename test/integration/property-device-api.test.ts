@@ -7,6 +7,7 @@
  * problem. Also: the 1 MB body limit on the device endpoints.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
@@ -19,6 +20,7 @@ import {
   hostileJson,
   jsonRequest,
   pathSegment,
+  type RawResponse,
   raw,
 } from '../helpers/api-properties';
 import { type Stack, startStack } from '../helpers/stack';
@@ -307,6 +309,28 @@ describe('ticket links /d/:ticket', () => {
     );
   });
 
+  it("requests Node's HTTP parser refuses (huge URL or headers, malformed request) get a JSON error too", async () => {
+    const port = Number(new URL(stack.baseUrl).port);
+    const huge = 'a'.repeat(20_000);
+    expectJsonError(await raw(stack.baseUrl, 'GET', `/d/${huge}`), 'a 20 kB URL', { status: 431, code: 'headers_too_large' });
+    expectJsonError(
+      await raw(stack.baseUrl, 'POST', '/api/v1/device/sync', { headers: { authorization: `Bearer ${huge}` } }),
+      'a 20 kB token',
+      {
+        status: 431,
+      },
+    );
+    for (const request of [
+      'NOT HTTP AT ALL\r\n\r\n',
+      'GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n',
+      'GET / HTTP/1.1\r\nbad header\r\n\r\n',
+    ]) {
+      expectJsonError(await rawSocket(port, request), JSON.stringify(request), { status: 400, code: 'malformed_request' });
+    }
+    // the server is still fine afterwards
+    expect((await raw(stack.baseUrl, 'GET', '/health')).status).toBe(200);
+  });
+
   it('expired and revoked tickets are a 410 JSON error; wrong methods a JSON 404', async () => {
     for (const t of [expiredTicket, revokedTicket]) {
       for (const suffix of ['', '/manifest.plist'])
@@ -405,3 +429,29 @@ describe('payload size limit on the device endpoints', () => {
     expect(ok.status).toBe(200);
   });
 });
+
+/** Writes `request` on a new TCP connection and parses the HTTP/1.1 response the server sends before it closes. */
+function rawSocket(port: number, request: string): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head = '', body = ''] = text.split('\r\n\r\n', 2);
+      const [statusLine = '', ...headerLines] = head.split('\r\n');
+      const headers = new Headers(
+        headerLines.map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]),
+      );
+      let json: unknown;
+      try {
+        json = JSON.parse(body);
+      } catch {
+        json = undefined;
+      }
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, text: body, json });
+    });
+  });
+}
