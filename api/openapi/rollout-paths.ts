@@ -81,7 +81,7 @@ export function rolloutPaths(): Json {
         operationId: 'getRollout',
         summary: 'Rollout state, counts per status, next start',
         description:
-          'While the workflow runs, state, started/remaining and the next start come from its `progress` query (`source: "workflow"`); otherwise, or when Temporal does not answer, from PostgreSQL (`source: "database"`).',
+          'Until the rollout is over (`completedAt` set), state, started/remaining and the next start come from its workflow\'s `progress` query (`source: "workflow"`; a cancelled rollout whose running installs are still being cancelled has `cancelling: true`); once over, or when Temporal does not answer, from PostgreSQL (`source: "database"`). `completed` is only reported once `completedAt` is written.',
         parameters: [idParam('rollout')],
         responses: { '200': json('RolloutStatus', 'The rollout'), '404': error('Unknown rollout'), ...admin },
       },

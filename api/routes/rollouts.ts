@@ -386,6 +386,9 @@ function progressJson(p: RolloutProgress) {
 }
 
 const isFinalState = (state: string): boolean => state === 'completed' || state === 'cancelled';
+/** The workflow's last step has run: state final and `completed_at` written (a cancelled rollout is
+ * `cancelled` from the request on, while its running installs are being cancelled). */
+const isOver = (row: RolloutRow): boolean => row.completed_at !== null;
 
 /** Runs a control Update; the workflow's rejections become 409/400 with its reason. */
 async function control<Args extends unknown[]>(
@@ -497,21 +500,19 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
   });
 
   /**
-   * `counts` always come from Postgres (every job's current status, in-progress ones included);
-   * while the workflow runs, its `progress` query gives the state, started/remaining, the next start
-   * and the final results it has heard of (`finalCounts`).
+   * `counts` always come from Postgres (every job's current status, in-progress ones included).
+   * Until the rollout is over — `completedAt`, written by the workflow's last step — its `progress`
+   * query gives the state, started/remaining, the next start, the final results it has heard of
+   * (`finalCounts`) and `cancelling`; once over, everything comes from Postgres (`source: database`).
+   * A workflow that has finished but not yet made that last write is reported in the state Postgres
+   * has: never `completed` without `completedAt`.
    */
   r.get('/rollouts/:id', async (req, res) => {
     let row = await rolloutRow(db, req.params.id);
-    const [fromDb, q] = await Promise.all([
-      dbProgress(db, row),
-      isFinalState(row.state) ? undefined : queryProgress(temporal, row),
-    ]);
+    const [fromDb, q] = await Promise.all([dbProgress(db, row), isOver(row) ? undefined : queryProgress(temporal, row)]);
     if (q && isFinalState(q.state)) {
-      // The workflow has just ended; its final state counts once PostgreSQL has it (with
-      // completedAt). Until that write lands the rollout is reported in its last stored state.
       const now = await rolloutRow(db, req.params.id);
-      if (isFinalState(now.state)) {
+      if (isOver(now)) {
         res.json(rolloutJson(now, await dbProgress(db, now), { source: 'database' }));
         return;
       }
@@ -520,7 +521,7 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
     if (q) {
       res.json(
         rolloutJson(
-          { ...row, state: isFinalState(q.state) ? row.state : q.state },
+          { ...row, state: q.state === 'completed' ? row.state : q.state },
           { ...q, counts: fromDb.counts },
           {
             source: 'workflow',

@@ -171,6 +171,17 @@ describe('a rollout from the first request to the summary email', () => {
     expect(desc.status.name).toBe('COMPLETED');
     expect(desc.typedSearchAttributes.getAll().find((p) => p.key.name === 'RolloutState')?.value).toBe('completed');
 
+    // Between the workflow's end and its write of the final state, the API reports the state
+    // PostgreSQL has (rewound here to that moment): never `completed` without completedAt.
+    const stored = await stack.db('rollouts').where({ id }).first('state', 'completed_at');
+    await stack.db('rollouts').where({ id }).update({ state: 'running', completed_at: null });
+    try {
+      const inFlight = await stack.api('GET', `/api/v1/rollouts/${id}`);
+      expect(inFlight.body).toMatchObject({ state: 'running', source: 'workflow', completedAt: null, remaining: 0, finished: 7 });
+    } finally {
+      await stack.db('rollouts').where({ id }).update(stored);
+    }
+
     // --- the tables and a log
     const installed = await stack.api('GET', `/api/v1/rollouts/${id}/installations?table=installed&limit=500`);
     expect(installed.body.installations).toHaveLength(7);

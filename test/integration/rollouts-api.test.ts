@@ -343,14 +343,20 @@ describe('a 100,000-device rollout', () => {
     const done = await stack.api('GET', `/api/v1/rollouts/${rolloutId}`);
     expect(done.body.completedAt).not.toBeNull();
 
-    // The moment between the workflow's end and its write of the final state: the workflow
-    // already answers 'cancelled', PostgreSQL still has the state before. The API keeps the stored
-    // state until the final one (with completedAt) is written, never a final state without it.
+    // A cancelled rollout is stored as `cancelled` from the request on, and over only when the
+    // workflow's last step writes completedAt. Rewound to that moment, the API still asks the
+    // workflow (source 'workflow', no completedAt) instead of calling it over.
     const stored = await stack.db('rollouts').where({ id: rolloutId }).first('state', 'completed_at');
-    await stack.db('rollouts').where({ id: rolloutId }).update({ state: 'scheduled', completed_at: null });
+    await stack.db('rollouts').where({ id: rolloutId }).update({ completed_at: null });
     try {
       const inFlight = await stack.api('GET', `/api/v1/rollouts/${rolloutId}`);
-      expect(inFlight.body).toMatchObject({ state: 'scheduled', source: 'workflow', completedAt: null, remaining: 0 });
+      expect(inFlight.body).toMatchObject({
+        state: 'cancelled',
+        source: 'workflow',
+        completedAt: null,
+        cancelling: false,
+        remaining: 0,
+      });
     } finally {
       await stack.db('rollouts').where({ id: rolloutId }).update(stored);
     }
