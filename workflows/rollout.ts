@@ -41,6 +41,7 @@ import {
   log,
   makeContinueAsNewFunc,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -72,6 +73,13 @@ import {
   rolloutProgressQuery,
   rolloutWorkflowId,
 } from './definitions';
+
+/**
+ * Since this patch a resume or schedule change answers once the new planned times are in PostgreSQL
+ * (before, it answered when the plan was made in memory and a read right after could see the old
+ * times), and a request arriving while a plan is being made is planned again, not dropped.
+ */
+export const PLANNED_TIMES_PATCH = 'rollout-update-waits-for-planned-times';
 
 export const ROLLOUT_TUNING_DEFAULTS: Required<RolloutTuning> = {
   pageSize: 500,
@@ -229,6 +237,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
   let alertSent = carry.alertSent;
   let persistedState = carry.persistedState;
   const runs = carry.runs + 1;
+  const plannedTimesWritten = patched(PLANNED_TIMES_PATCH);
 
   /** Seqs [cursor, cursor + inFlight) are being started right now. */
   let inFlight = 0;
@@ -237,6 +246,9 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
   let pageIdx = 0;
   let plan: Plan | undefined;
   let planDirty = true;
+  /** Replans asked for by resume / schedule changes, and how many of them have their planned times in Postgres. */
+  let replanRequests = 0;
+  let replanWritten = 0;
   /**
    * Replan from now (after resume, a schedule change, or a slot that could not be used). Otherwise a
    * replan (next page, continue-as-new) continues after the last start, so the few seconds spent on
@@ -330,19 +342,26 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
     },
   );
 
-  /** Lets an update answer with the new plan (nextStartAt) once the main loop has made it. */
-  // (or once the run is handing over to continue-as-new: that waits for the handlers, the new run replans)
+  /**
+   * Asks the main loop for a new plan from now; resolves once it is made (`nextStartAt`) and, patched,
+   * written (the jobs' planned times) — or once nothing is to be planned any more, or the run is handing
+   * over to continue-as-new (that waits for the handlers, and the new run replans).
+   */
   let continuing = false;
-  const replanned = () => condition(() => !planDirty || continuing || state === 'paused' || cancel !== null || cursor >= total);
+  const replanned = () => {
+    planDirty = true;
+    replanFromNow = true;
+    wake++;
+    const request = ++replanRequests;
+    const over = () => continuing || state === 'paused' || cancel !== null || cursor >= total;
+    return plannedTimesWritten ? condition(() => replanWritten >= request || over()) : condition(() => !planDirty || over());
+  };
 
   setHandler(
     resumeRolloutUpdate,
     async () => {
       state = cursor > 0 ? 'running' : 'scheduled';
-      planDirty = true; // replan from now, keeping today's count
-      replanFromNow = true;
-      wake++;
-      await replanned();
+      await replanned(); // from now, keeping today's count
       return progress();
     },
     {
@@ -368,9 +387,6 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
     changeScheduleUpdate,
     async (next: Schedule) => {
       schedule = next;
-      planDirty = true;
-      replanFromNow = true;
-      wake++;
       await replanned();
       return progress();
     },
@@ -426,6 +442,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
         throw ApplicationFailure.nonRetryable(`rollout ${rolloutId}: installations from seq ${cursor} are missing`);
       }
     }
+    const request = replanRequests; // the requests this plan serves: their schedule is read now
     const from =
       replanFromNow || lastStartAt === null
         ? Math.max(Date.now(), lastStartAt === null ? 0 : lastStartAt + 1)
@@ -433,13 +450,15 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
     replanFromNow = false;
     const r = await local.planRolloutSlots({ schedule, now: from, count: page.length - pageIdx, startsByDay });
     plan = { ...r, next: 0 };
-    planDirty = false;
+    // a request that came while planning was made with the schedule before it: plan again
+    planDirty = plannedTimesWritten && replanRequests !== request;
     // S7 bookkeeping: only today and later days matter from now on
     startsByDay = Object.fromEntries(Object.entries(startsByDay).filter(([d]) => d >= r.today));
     await db.markInstallationsPlanned({
       rolloutId,
       items: r.slots.map((s, i) => ({ id: (page[pageIdx + i] as PageRow).id, plannedAt: s.at })),
     });
+    replanWritten = Math.max(replanWritten, request);
   };
 
   const startOne = async (row: PageRow): Promise<'started' | 'existing'> => {

@@ -1,7 +1,7 @@
 /**
  * Workflow histories as JSON files (the format `temporal workflow show --output json` writes), for the
- * recorded histories of test/workflow/histories/ (written by install.test.ts with RECORD_HISTORIES=1,
- * replayed by replay.test.ts).
+ * recorded histories of test/workflow/histories/ (written by install.test.ts and rollout.test.ts with
+ * RECORD_HISTORIES=1, replayed by replay.test.ts).
  *
  * Why not @temporalio/common's historyToJSON/historyFromJSON: in this install npm could not hoist
  * protobufjs 8 (a protobufjs 7 sits at the top level), so @temporalio/common and @temporalio/proto each
@@ -33,8 +33,14 @@ export const HISTORIES_DIR = path.join(__dirname, 'histories');
  * keep replaying. `v1`: before the `install-local-db-activities` patch; `v2`: since (new recordings).
  */
 export const HISTORY_SETS = ['v1', 'v2'] as const;
-export type HistorySet = (typeof HISTORY_SETS)[number];
-export const CURRENT_SET: HistorySet = 'v2';
+export const CURRENT_SET = 'v2' satisfies (typeof HISTORY_SETS)[number];
+/**
+ * The rollout workflow's histories (with pause, resume, schedule changes and cancel). `rollout-v1`:
+ * before the `rollout-update-waits-for-planned-times` patch; `rollout-v2`: since.
+ */
+export const ROLLOUT_HISTORY_SETS = ['rollout-v1', 'rollout-v2'] as const;
+export const CURRENT_ROLLOUT_SET = 'rollout-v2' satisfies (typeof ROLLOUT_HISTORY_SETS)[number];
+export type HistorySet = (typeof HISTORY_SETS)[number] | (typeof ROLLOUT_HISTORY_SETS)[number];
 
 export function historyToJson(history: History): unknown {
   return protojson.toJson(historyType, proto.temporal.api.history.v1.History.fromObject(history));
@@ -46,9 +52,9 @@ export function historyFromJson(json: unknown): History {
   return h as History;
 }
 
-/** Writes `histories/<current set>/<name>.json`, formatted the way the repo's Biome wants it (`npm run lint`). */
-export async function writeHistory(name: string, history: History): Promise<void> {
-  const dir = path.join(HISTORIES_DIR, CURRENT_SET);
+/** Writes `histories/<set>/<name>.json`, formatted the way the repo's Biome wants it (`npm run lint`). */
+export async function writeHistory(name: string, history: History, set: HistorySet = CURRENT_SET): Promise<void> {
+  const dir = path.join(HISTORIES_DIR, set);
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, `${name}.json`);
   await fs.writeFile(file, `${JSON.stringify(historyToJson(history), null, 2)}\n`);
@@ -63,9 +69,9 @@ export interface RecordedHistory {
   history: History;
 }
 
-export async function readHistories(): Promise<RecordedHistory[]> {
+export async function readHistories(which: readonly HistorySet[] = HISTORY_SETS): Promise<RecordedHistory[]> {
   const sets = await Promise.all(
-    HISTORY_SETS.map(async (set) => {
+    which.map(async (set) => {
       const dir = path.join(HISTORIES_DIR, set);
       const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
       return Promise.all(

@@ -3,12 +3,15 @@
  * set is recorded by `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts`)
  * against the current workflow code: a change that makes the workflow nondeterministic for a recorded
  * path fails here. `v1` was recorded before the `install-local-db-activities` patch and replays through
- * its unpatched branch — executions started before an upgrade keep running after it.
+ * its unpatched branch — executions started before an upgrade keep running after it. The rollout
+ * workflow's control paths (`RECORD_HISTORIES=1 … test/workflow/rollout.test.ts`) likewise:
+ * `rollout-v1` before the `rollout-update-waits-for-planned-times` patch, `rollout-v2` since.
  */
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
 import { LOCAL_DB_ACTIVITIES_PATCH } from '../../workflows/install';
-import { HISTORY_SETS, type RecordedHistory, readHistories } from './install-histories';
+import { PLANNED_TIMES_PATCH } from '../../workflows/rollout';
+import { HISTORY_SETS, type RecordedHistory, ROLLOUT_HISTORY_SETS, readHistories } from './install-histories';
 
 /** Every path issue 3 asks to show, by history name. */
 const PATHS = [
@@ -89,5 +92,33 @@ describe('install workflow histories replay', () => {
     const results = await replay([first!]);
     expect(results).toHaveLength(1);
     expect(String(results[0]?.error)).toMatch(/nondetermin|Activity type|activity type|does not match/i);
+  });
+});
+
+/** The rollout paths with control Updates, by history name (recorded by rollout.test.ts). */
+const ROLLOUT_PATHS = ['pause-resume-across-midnight', 'quota-raise-and-cut', 'cancel-with-stubborn-child'];
+
+describe('rollout workflow histories replay', () => {
+  it.each(ROLLOUT_HISTORY_SETS)('every control path has a recorded history in %s', async (set) => {
+    const names = (await readHistories([set])).map((h) => h.name);
+    expect(names).toEqual(expect.arrayContaining(ROLLOUT_PATHS));
+  });
+
+  it('rollout-v1 histories predate the planned-times patch, rollout-v2 histories carry it', async () => {
+    for (const h of await readHistories(ROLLOUT_HISTORY_SETS)) {
+      const carries = patchesOf(h).includes(PLANNED_TIMES_PATCH);
+      expect({ history: `${h.set}/${h.name}`, carries }).toEqual({
+        history: `${h.set}/${h.name}`,
+        carries: h.set === 'rollout-v2',
+      });
+    }
+  });
+
+  it('all recorded rollout histories replay without nondeterminism', async () => {
+    const histories = await readHistories(ROLLOUT_HISTORY_SETS);
+    const results = await replay(histories);
+    expect(results).toHaveLength(histories.length);
+    const failures = results.filter((r) => r.error).map((r) => `${r.workflowId}: ${String(r.error)}`);
+    expect(failures).toEqual([]);
   });
 });

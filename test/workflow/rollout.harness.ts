@@ -48,6 +48,8 @@ export class FakeRolloutDb {
   /** Final statuses a (fake) install wrote, for `installationStatuses`. */
   readonly finalStatus = new Map<string, InstallStatus>();
   pageCalls = 0;
+  /** Real milliseconds `markInstallationsPlanned` takes (a slow database). */
+  plannedWriteDelayMs = 0;
 
   constructor(deviceIds: string[]) {
     this.rows = deviceIds.map((deviceId, seq) => ({ id: installationIdFor(this.rolloutId, seq), seq, deviceId }));
@@ -61,6 +63,7 @@ export class FakeRolloutDb {
         return this.rows.filter((r) => r.seq >= i.fromSeq).slice(0, i.limit);
       },
       markInstallationsPlanned: async (i: { items: { id: string; plannedAt: number }[] }) => {
+        if (this.plannedWriteDelayMs > 0) await new Promise((r) => setTimeout(r, this.plannedWriteDelayMs));
         for (const it of i.items) this.planned.set(it.id, it.plannedAt);
       },
       markInstallationsStarted: async (i: {

@@ -22,6 +22,7 @@ import {
   rolloutProgressQuery,
 } from '../../workflows/definitions';
 import { createTimeSkippingEnv } from '../helpers/time-skipping';
+import { CURRENT_ROLLOUT_SET, writeHistory } from './install-histories';
 import {
   bundleRolloutTestWorkflows,
   countBy,
@@ -127,10 +128,12 @@ describe('rolloutWorkflow (time-skipping server)', () => {
   });
 
   /** Runs `body` while the worker serves the rollout; `at(ms)` skips server time to an instant. */
+  /** `record`: with RECORD_HISTORIES=1, the finished run's history is written for replay.test.ts. */
   async function withRollout<T>(
     fake: FakeRolloutDb,
     input: RolloutInput,
     body: (h: WorkflowHandle, at: (ms: number) => Promise<void>) => Promise<T>,
+    record?: string,
   ): Promise<T> {
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
     return worker.runUntil(async () => {
@@ -141,7 +144,9 @@ describe('rolloutWorkflow (time-skipping server)', () => {
         await env.sleep(ms - now);
       };
       try {
-        return await body(h, at);
+        const out = await body(h, at);
+        if (record && process.env.RECORD_HISTORIES) await writeHistory(record, await h.fetchHistory(), CURRENT_ROLLOUT_SET);
+        return out;
       } finally {
         // a failed test must not leave a workflow behind: its pending tasks would stop time skipping
         await h.terminate('test over').catch(() => undefined);
@@ -166,25 +171,30 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       timeZone: 'UTC',
     };
 
-    const result = await withRollout(fake, fake.input(schedule), async (h, at) => {
-      await at(mon.ms + 12 * HOUR + 30 * MINUTE);
-      const paused = await h.executeUpdate(pauseRolloutUpdate);
-      expect(paused).toMatchObject({ state: 'paused', started: 5, nextStartAt: null });
+    const result = await withRollout(
+      fake,
+      fake.input(schedule),
+      async (h, at) => {
+        await at(mon.ms + 12 * HOUR + 30 * MINUTE);
+        const paused = await h.executeUpdate(pauseRolloutUpdate);
+        expect(paused).toMatchObject({ state: 'paused', started: 5, nextStartAt: null });
 
-      await at(mon.ms + 15 * HOUR);
-      expect(fake.starts).toHaveLength(5); // nothing while paused
-      const resumed = await h.executeUpdate(resumeRolloutUpdate);
-      expect(resumed.state).toBe('running');
-      expect(resumed.nextStartAt).toBe(iso(mon.ms + 15 * HOUR + 24 * MINUTE)); // the next slot of today's spacing
-      expect((await h.query(rolloutProgressQuery)).nextStartAt).toBe(resumed.nextStartAt);
+        await at(mon.ms + 15 * HOUR);
+        expect(fake.starts).toHaveLength(5); // nothing while paused
+        const resumed = await h.executeUpdate(resumeRolloutUpdate);
+        expect(resumed.state).toBe('running');
+        expect(resumed.nextStartAt).toBe(iso(mon.ms + 15 * HOUR + 24 * MINUTE)); // the next slot of today's spacing
+        expect((await h.query(rolloutProgressQuery)).nextStartAt).toBe(resumed.nextStartAt);
 
-      await at(mon.ms + 16 * HOUR + 30 * MINUTE);
-      await h.executeUpdate(pauseRolloutUpdate); // paused over midnight
-      await at(tue + 10 * HOUR);
-      expect(fake.starts).toHaveLength(7);
-      await h.executeUpdate(resumeRolloutUpdate);
-      return (await h.result()) as RolloutOutcome;
-    });
+        await at(mon.ms + 16 * HOUR + 30 * MINUTE);
+        await h.executeUpdate(pauseRolloutUpdate); // paused over midnight
+        await at(tue + 10 * HOUR);
+        expect(fake.starts).toHaveLength(7);
+        await h.executeUpdate(resumeRolloutUpdate);
+        return (await h.result()) as RolloutOutcome;
+      },
+      'pause-resume-across-midnight',
+    );
 
     expect(hhmmOf(fake, mon.ms)).toEqual(['09:00', '09:48', '10:36', '11:24', '12:12', '15:24', '16:12']);
     expect(hhmmOf(fake, tue)).toEqual(['10:36', '11:24', '12:12', '13:00', '13:48', '14:36', '15:24', '16:12']);
@@ -219,17 +229,27 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       timeZone: 'UTC',
     };
 
-    const result = await withRollout(fake, fake.input(schedule), async (h, at) => {
-      await at(mon.ms + 12 * HOUR + 30 * MINUTE);
-      expect(fake.starts).toHaveLength(5);
-      const raised = await h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 20 }] });
-      expect(raised.schedule.perDay).toBe(20);
-      await at(tue + 11 * HOUR + 10 * MINUTE);
-      const cut = await h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 5 }] });
-      expect(cut.startsByDay[isoDay(tue)]).toBe(6);
-      expect(cut.nextStartAt).toBe(iso(tue + DAY + 9 * HOUR)); // not today any more
-      return (await h.result()) as RolloutOutcome;
-    });
+    const result = await withRollout(
+      fake,
+      fake.input(schedule),
+      async (h, at) => {
+        await at(mon.ms + 12 * HOUR + 30 * MINUTE);
+        expect(fake.starts).toHaveLength(5);
+        // a slow database: the update answers only once the new planned times are written
+        fake.plannedWriteDelayMs = 500;
+        const raised = await h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 20 }] });
+        expect(raised.schedule.perDay).toBe(20);
+        const nextRow = fake.rows[raised.started]!;
+        expect(iso(fake.planned.get(nextRow.id)!)).toBe(raised.nextStartAt);
+        fake.plannedWriteDelayMs = 0;
+        await at(tue + 11 * HOUR + 10 * MINUTE);
+        const cut = await h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 5 }] });
+        expect(cut.startsByDay[isoDay(tue)]).toBe(6);
+        expect(cut.nextStartAt).toBe(iso(tue + DAY + 9 * HOUR)); // not today any more
+        return (await h.result()) as RolloutOutcome;
+      },
+      'quota-raise-and-cut',
+    );
 
     // Monday: 5 at the 48-minute spacing, then 11 at the 24-minute spacing (12:36 … 16:36): 16 ≤ 20
     expect(hhmmOf(fake, mon.ms)).toEqual([
@@ -293,46 +313,51 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       timeZone: 'UTC',
     };
 
-    const result = await withRollout(fake, fake.input(schedule, { tuning: { cancelGraceMs: HOUR } }), async (h, at) => {
-      await at(mon.ms + 10 * HOUR);
-      expect(await rejection(h.executeUpdate(resumeRolloutUpdate))).toEqual({
-        type: ROLLOUT_REJECTION.conflict,
-        message: 'the rollout is not paused (it is running)',
-      });
-      await h.executeUpdate(pauseRolloutUpdate);
-      expect(await rejection(h.executeUpdate(pauseRolloutUpdate))).toEqual({
-        type: ROLLOUT_REJECTION.conflict,
-        message: 'the rollout is already paused',
-      });
-      await h.executeUpdate(resumeRolloutUpdate);
-      const badWindow = await rejection(
-        h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, window: { start: '17:00', end: '09:00' } }] }),
-      );
-      expect(badWindow.type).toBe(ROLLOUT_REJECTION.invalidSchedule);
-      expect(badWindow.message).toMatch(/^schedule\.window\.end: .*overnight windows are not supported/);
-      const badQuota = await rejection(h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 0 }] }));
-      expect(badQuota.message).toMatch(/^schedule\.perDay: perDay must be a whole number from 1 to 10000/);
-      const otherZone = await rejection(
-        h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, timeZone: 'Europe/Berlin' }] }),
-      );
-      expect(otherZone.message).toMatch(/^schedule\.timeZone: the time zone cannot change/);
+    const result = await withRollout(
+      fake,
+      fake.input(schedule, { tuning: { cancelGraceMs: HOUR } }),
+      async (h, at) => {
+        await at(mon.ms + 10 * HOUR);
+        expect(await rejection(h.executeUpdate(resumeRolloutUpdate))).toEqual({
+          type: ROLLOUT_REJECTION.conflict,
+          message: 'the rollout is not paused (it is running)',
+        });
+        await h.executeUpdate(pauseRolloutUpdate);
+        expect(await rejection(h.executeUpdate(pauseRolloutUpdate))).toEqual({
+          type: ROLLOUT_REJECTION.conflict,
+          message: 'the rollout is already paused',
+        });
+        await h.executeUpdate(resumeRolloutUpdate);
+        const badWindow = await rejection(
+          h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, window: { start: '17:00', end: '09:00' } }] }),
+        );
+        expect(badWindow.type).toBe(ROLLOUT_REJECTION.invalidSchedule);
+        expect(badWindow.message).toMatch(/^schedule\.window\.end: .*overnight windows are not supported/);
+        const badQuota = await rejection(h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 0 }] }));
+        expect(badQuota.message).toMatch(/^schedule\.perDay: perDay must be a whole number from 1 to 10000/);
+        const otherZone = await rejection(
+          h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, timeZone: 'Europe/Berlin' }] }),
+        );
+        expect(otherZone.message).toMatch(/^schedule\.timeZone: the time zone cannot change/);
 
-      // 12:20: after Tuesday's 5th start (12:12), well before the third child ends (12:36) even on a loaded machine
-      await at(tue + 12 * HOUR + 20 * MINUTE);
-      const before = await h.query(rolloutProgressQuery);
-      expect(before).toMatchObject({ state: 'running', started: 15, finished: 2, outstanding: 13, remaining: 15 });
-      const cancelled = await h.executeUpdate(cancelRolloutUpdate, { args: [{ reason: 'wrong package' }] });
-      // (`cancelling` is transient: under load the children may already have reported when the update returns)
-      expect(cancelled).toMatchObject({ state: 'cancelled', remaining: 0, nextStartAt: null });
-      expect(await rejection(h.executeUpdate(pauseRolloutUpdate))).toEqual({
-        type: ROLLOUT_REJECTION.conflict,
-        message: 'the rollout has been cancelled',
-      });
-      expect(await rejection(h.executeUpdate(cancelRolloutUpdate, { args: [{}] }))).toMatchObject({
-        message: 'the rollout has been cancelled',
-      });
-      return (await h.result()) as RolloutOutcome;
-    });
+        // 12:20: after Tuesday's 5th start (12:12), well before the third child ends (12:36) even on a loaded machine
+        await at(tue + 12 * HOUR + 20 * MINUTE);
+        const before = await h.query(rolloutProgressQuery);
+        expect(before).toMatchObject({ state: 'running', started: 15, finished: 2, outstanding: 13, remaining: 15 });
+        const cancelled = await h.executeUpdate(cancelRolloutUpdate, { args: [{ reason: 'wrong package' }] });
+        // (`cancelling` is transient: under load the children may already have reported when the update returns)
+        expect(cancelled).toMatchObject({ state: 'cancelled', remaining: 0, nextStartAt: null });
+        expect(await rejection(h.executeUpdate(pauseRolloutUpdate))).toEqual({
+          type: ROLLOUT_REJECTION.conflict,
+          message: 'the rollout has been cancelled',
+        });
+        expect(await rejection(h.executeUpdate(cancelRolloutUpdate, { args: [{}] }))).toMatchObject({
+          message: 'the rollout has been cancelled',
+        });
+        return (await h.result()) as RolloutOutcome;
+      },
+      'cancel-with-stubborn-child',
+    );
 
     expect(fake.starts).toHaveLength(15); // none after the cancel
     expect(fake.cancelledFrom).toEqual([15]);
