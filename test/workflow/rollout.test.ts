@@ -354,6 +354,13 @@ describe('rolloutWorkflow (time-skipping server)', () => {
         expect(await rejection(h.executeUpdate(cancelRolloutUpdate, { args: [{}] }))).toMatchObject({
           message: 'the rollout has been cancelled',
         });
+        // Let every cancelled child report before time skipping resumes (`result()` unlocks it): the
+        // Java test server may otherwise skip to a child's timer while that child's cancellation task —
+        // which cancels the timer — is at the worker, refuse the task's completion as "invalid history
+        // builder state for action" and strand the child (sdk-java #3088). Only the stubborn one stays.
+        await expect
+          .poll(async () => (await h.query(rolloutProgressQuery)).outstanding, { timeout: 30_000, interval: 100 })
+          .toBe(1);
         return (await h.result()) as RolloutOutcome;
       },
       'cancel-with-stubborn-child',
