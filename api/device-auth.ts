@@ -5,8 +5,9 @@
  *
  * The contact is written at most once per `CONTACT_RESOLUTION_S` (a device makes several requests per
  * install; a write per request was a fifth of all row writes) — except that the first contact after
- * one of the device's jobs started is always written: the rollout report's "not heard from" (P1)
- * compares `last_contact_at` with the job's start and stays exact.
+ * one of the device's jobs started is always written (even before the rollout has written that start):
+ * the rollout report's "not heard from" (P1) compares `last_contact_at` with the job's start and stays
+ * exact.
  */
 import type { Request, RequestHandler } from 'express';
 import type { Db } from '../infra/db';
@@ -24,9 +25,15 @@ const DEVICE = Symbol('device');
 /** `last_contact_at` is kept to this many seconds: a newer contact within them writes nothing. */
 export const CONTACT_RESOLUTION_S = 60;
 
-/** The recorded contact is stale: older than the resolution, or older than the start of one of the device's jobs. */
+/**
+ * The recorded contact is stale: older than the resolution, or older than the start of one of the
+ * device's jobs — also while that start is not written yet: the rollout writes its start marks in
+ * batches, after the install has begun, and the device may already be answering its push. Such a job
+ * (status set, not final, no `started_at`) makes the first contact after each of its changes count.
+ */
 const STALE_CONTACT = `(last_contact_at IS NULL OR last_contact_at < now() - make_interval(secs => ${CONTACT_RESOLUTION_S})
-  OR EXISTS (SELECT 1 FROM installations i WHERE i.device_id = devices.id AND i.started_at > devices.last_contact_at))`;
+  OR EXISTS (SELECT 1 FROM installations i WHERE i.device_id = devices.id AND (i.started_at > devices.last_contact_at
+    OR (i.started_at IS NULL AND i.status IS NOT NULL AND NOT i.final AND i.updated_at > devices.last_contact_at))))`;
 
 export function requireDevice(db: Db): RequestHandler {
   return async (req, _res, next) => {

@@ -177,6 +177,25 @@ describe('device authentication', () => {
     expect(afterStart.getTime()).toBeGreaterThanOrEqual((startedAt as Date).getTime());
     expect((await sync(device.token, { installed: {} })).status).toBe(200);
     expect((await contact()).getTime()).toBe(afterStart.getTime());
+    // …also when the rollout has not written the start yet (its start marks go in batches) but the
+    // install is under way: the first contact after each change of the job counts
+    const pending = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId: sw.files[0]!.id });
+    await stack
+      .db('installations')
+      .where({ id: pending.jobId })
+      .update({ started_at: null, final: false, updated_at: stack.db.fn.now() });
+    expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    const duringStart = await contact();
+    expect(duringStart.getTime()).toBeGreaterThan(afterStart.getTime());
+    expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    expect((await contact()).getTime()).toBe(duringStart.getTime());
+    // a final job without a start (cancelled before it started) never does, however recent its change
+    await stack
+      .db('installations')
+      .where({ id: pending.jobId })
+      .update({ final: true, updated_at: stack.db.raw("now() + interval '1 hour'") });
+    expect((await sync(device.token, { installed: {} })).status).toBe(200);
+    expect((await contact()).getTime()).toBe(duringStart.getTime());
     // a wrong token writes nothing
     await stack.db('devices').where({ id: device.id }).update({ last_contact_at: old });
     expect((await sync(`${device.token}x`, { installed: {} })).status).toBe(401);
