@@ -50,9 +50,13 @@ export async function startWorker(
 }
 
 export async function startApi(config: Config, client: Client, db: Db, log: Logger): Promise<Server> {
-  const app = createApp({ db, temporal: client, config, log: logError(log), logger: log });
+  return listenApi(createApp({ db, temporal: client, config, log: logError(log), logger: log }), config.port, config.host);
+}
+
+/** Serves the API app on host:port, parser-refused requests answered as JSON errors too. */
+export function listenApi(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(config.port, config.host, () => resolve(server));
+    const server = app.listen(port, host, () => resolve(server));
     answerClientErrorsAsJson(server);
     server.once('error', reject);
   });

@@ -4,7 +4,6 @@
  * free loopback port.
  */
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import pg from 'pg';
@@ -12,11 +11,10 @@ import { inject } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { createApp } from '../../api/app';
 import { newSecret } from '../../api/auth';
-import { answerClientErrorsAsJson } from '../../api/client-errors';
 import { freePort } from '../../infra/child-process';
 import { type Config, loadConfig } from '../../infra/config';
 import { createDb, type Db } from '../../infra/db';
-import { activityDeps } from '../../infra/runtime';
+import { activityDeps, listenApi } from '../../infra/runtime';
 import { createWorker } from '../../worker/worker';
 import { withDatabase } from '../setup/integration-setup';
 
@@ -95,10 +93,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       });
   const running = worker ? worker.run() : Promise.resolve();
   const app = createApp({ db, temporal: client, config, log: (msg, err) => console.error(msg, err) });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(port, '127.0.0.1', () => resolve(s));
-    answerClientErrorsAsJson(s);
-  });
+  const server = await listenApi(app, port, '127.0.0.1');
   const baseUrl = `http://127.0.0.1:${port}`;
 
   return {
