@@ -6,7 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { calendarDay, InvalidScheduleError, localTimeToInstant, planSlots, type Schedule, type Slot } from '../domain/schedule';
 import { STATUS } from '../domain/status';
-import type { RolloutState } from '../workflows/definitions';
+import type { RolloutState } from '../workflows/messages';
 import type { ActivityDeps } from './deps';
 
 export interface PlanRequest {

@@ -2,9 +2,9 @@
 import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
 import { logger } from '../infra/logger';
-import { closeServer, connectClient, startApi } from '../infra/runtime';
-import { databaseUrlOf, temporalAddressOf } from '../infra/services';
-import { ensureFirstAdminKey } from './auth';
+import { closeServer, connectClient, startApi } from '../app/runtime';
+import { databaseUrlOf, temporalAddressOf } from '../infra/addresses';
+import { ensureFirstAdminKey } from './admin/admin-auth';
 
 async function main() {
   const config = loadConfig();

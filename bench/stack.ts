@@ -1,7 +1,7 @@
 /**
  * The whole DeviceRollout stack for the benchmark, started by the benchmark itself with the
  * project's own infra helpers, in a temporary DATA_DIR on free loopback ports:
- *  - PostgreSQL (infra/postgres.ts) and the Temporal dev server (infra/dev-server.ts, SQLite file
+ *  - PostgreSQL (devstack/postgres.ts) and the Temporal dev server (devstack/dev-server.ts, SQLite file
  *    like `npm start`, or in memory);
  *  - the worker and the API as CHILD PROCESSES, exactly the deployable entry points
  *    (`worker/main.ts`, `api/main.ts`, run by `node --import tsx`), so their RSS and CPU are their own;
@@ -15,12 +15,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { freePort, type ManagedProcess, startProcess, waitFor } from '../infra/child-process';
+import { freePort, type ManagedProcess, startProcess, waitFor } from '../devstack/child-process';
 import { type Config, loadConfig } from '../infra/config';
 import { createDb, type Db, migrate } from '../infra/db';
-import { type DevServer, startDevServer } from '../infra/dev-server';
-import { type EmbeddedPostgres, startPostgres } from '../infra/postgres';
-import { PROJECT_ROOT } from '../infra/temporal-servers';
+import { type DevServer, startDevServer } from '../devstack/dev-server';
+import { type EmbeddedPostgres, startPostgres } from '../devstack/postgres';
+import { PROJECT_ROOT } from '../devstack/temporal-servers';
 import { ProcSampler } from './procs';
 
 export interface BenchStackOptions {
@@ -31,7 +31,7 @@ export interface BenchStackOptions {
   /** Worker entry (default the deployable `worker/main.ts`). */
   workerEntry?: string;
   temporalDb?: 'file' | 'memory';
-  /** SQLite pragmas of the dev server's DB file (default: infra/dev-server.ts's, WAL). */
+  /** SQLite pragmas of the dev server's DB file (default: devstack/dev-server.ts's, WAL). */
   sqlitePragmas?: Record<string, string>;
   keepDir?: boolean;
   log?: (line: string) => void;

@@ -2,13 +2,13 @@
  * The product's worker with explicit worker options (BENCH_WORKER_TUNING, JSON of createWorker's
  * `tuning`: maxConcurrentActivityTaskExecutions, maxConcurrentWorkflowTaskExecutions,
  * maxCachedWorkflows), for `npm run bench -- --worker-tuning '{…}'`: the same activities and
- * workflows as `worker/main.ts` (infra/runtime.ts activityDeps), only the worker options differ.
+ * workflows as `worker/main.ts` (app/runtime.ts activityDeps), only the worker options differ.
  */
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../infra/config';
 import { createDb } from '../infra/db';
-import { activityDeps } from '../infra/runtime';
-import { databaseUrlOf, temporalAddressOf } from '../infra/services';
+import { activityDeps } from '../app/runtime';
+import { databaseUrlOf, temporalAddressOf } from '../infra/addresses';
 import { installRuntime } from '../infra/telemetry';
 import { createWorker } from '../worker/worker';
 

@@ -1,7 +1,7 @@
 /**
  * The rollout request (SPEC "HTTP API": `POST /api/v1/rollouts`, `/rollouts/preview`,
  * `PATCH /rollouts/:id/schedule`) as zod schemas — the ONE definition used both to validate requests
- * (api/routes/rollouts.ts) and to generate the OpenAPI document (api/openapi.ts).
+ * (api/admin/rollouts.ts) and to generate the OpenAPI document (api/openapi.ts).
  *
  * The schemas check shapes and ranges with messages naming the field; the schedule's semantic rules
  * (real dates, IANA zones, window order) are `validateSchedule` of domain/schedule.ts, applied after

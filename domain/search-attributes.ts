@@ -1,7 +1,7 @@
 /**
  * Custom search attributes: what operators filter by in the Temporal UI
  * (e.g. `RolloutId = "…" AND InstallStatus = "Waiting for download"`).
- * Registered wherever a server is started: the dev server flags (infra/dev-server.ts),
+ * Registered wherever a server is started: the dev server flags (devstack/dev-server.ts),
  * the time-skipping test server, and docker-compose (temporal-admin-tools).
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';

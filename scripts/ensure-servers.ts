@@ -1,5 +1,5 @@
 /** `npm run servers`: builds/resolves the Temporal CLI and test server into the cache (tests do this too). */
-import { ensureTemporalCli, ensureTestServer } from '../infra/temporal-servers';
+import { ensureTemporalCli, ensureTestServer } from '../devstack/temporal-servers';
 
 async function main() {
   const [cli, testServer] = await Promise.all([ensureTemporalCli(), ensureTestServer()]);

@@ -6,14 +6,14 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ensureFirstAdminKey } from '../api/auth';
+import { ensureFirstAdminKey } from '../api/admin/admin-auth';
 import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
-import { type DevServer, startDevServer } from '../infra/dev-server';
+import { type DevServer, startDevServer } from '../devstack/dev-server';
 import { logger } from '../infra/logger';
 import { setNamespaceRetention } from '../infra/namespace';
-import { type EmbeddedPostgres, startPostgres } from '../infra/postgres';
-import { closeServer, connectClient, startApi, startWorker } from '../infra/runtime';
+import { type EmbeddedPostgres, startPostgres } from '../devstack/postgres';
+import { closeServer, connectClient, startApi, startWorker } from '../app/runtime';
 import { ensurePurgeSchedule } from '../infra/schedules';
 import { installRuntime } from '../infra/telemetry';
 

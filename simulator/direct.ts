@@ -12,7 +12,7 @@ import { normalizeSchedule, type PartialSchedule, validateSchedule } from '../do
 import { RolloutId, RolloutState } from '../domain/search-attributes';
 import type { InstallTimeouts } from '../infra/config';
 import type { Db } from '../infra/db';
-import { installationIdFor, type RolloutInput, type RolloutTuning, rolloutWorkflowId } from '../workflows/definitions';
+import { installationIdFor, type RolloutInput, type RolloutTuning, rolloutWorkflowId } from '../workflows/messages';
 import { finalCount, type JobView, type RolloutControl, type RolloutRequest } from './control';
 
 export interface DirectControlOptions {

@@ -29,10 +29,10 @@
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Knex } from 'knex';
-import { computeMd5Digest, decodeNonce, generateNonce } from '../api/dm/auth';
-import { CP_WBXML_CONTENT_TYPE, type DmAccountBootstrap, decodeProvisioningWbxml, readDmAccount } from '../api/dm/bootstrap';
-import { NOTIFICATION_CONTENT_TYPE, parseNotification, verifyNotification } from '../api/dm/notification';
-import { SCOMO_OPERATION_COMPLETE } from '../api/dm/session';
+import { computeMd5Digest, decodeNonce, generateNonce } from '../omadm/dm-auth';
+import { CP_WBXML_CONTENT_TYPE, type DmAccountBootstrap, decodeProvisioningWbxml, readDmAccount } from '../omadm/bootstrap';
+import { NOTIFICATION_CONTENT_TYPE, parseNotification, verifyNotification } from '../omadm/notification';
+import { SCOMO_OPERATION_COMPLETE } from '../omadm/session';
 import {
   AlertCode,
   type DmCommand,
@@ -46,7 +46,7 @@ import {
   type SyncHdr,
   type SyncMLMessage,
   serializeSyncML,
-} from '../api/dm/syncml';
+} from '../omadm/syncml';
 import type { BinaryPushMessage, DeliveryReceipt, PushChannel, SmsMessage, WapPushMessage } from '../domain/ports';
 
 /** SCOMO result codes the client reports (OMA-TS-DM-SCOMO §6.3). */

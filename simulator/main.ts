@@ -81,8 +81,8 @@ async function lazyDirectControl(): Promise<RolloutControl> {
   const [{ loadConfig }, { createDb }, { connectClient }, services, { directRolloutControl }] = await Promise.all([
     import('../infra/config'),
     import('../infra/db'),
-    import('../infra/runtime'),
-    import('../infra/services'),
+    import('../app/runtime'),
+    import('../infra/addresses'),
     import('./direct'),
   ]);
   const config = loadConfig();

@@ -3,9 +3,9 @@ import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
 import { logger } from '../infra/logger';
 import { setNamespaceRetention } from '../infra/namespace';
-import { connectClient, startWorker } from '../infra/runtime';
+import { connectClient, startWorker } from '../app/runtime';
 import { ensurePurgeSchedule } from '../infra/schedules';
-import { databaseUrlOf, temporalAddressOf } from '../infra/services';
+import { databaseUrlOf, temporalAddressOf } from '../infra/addresses';
 import { installRuntime } from '../infra/telemetry';
 
 async function main() {

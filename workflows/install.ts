@@ -71,7 +71,7 @@ import {
   installStatusQuery,
   type PushMethod,
   sysinfoSyncedSignal,
-} from './definitions';
+} from './messages';
 
 /** Database writes and reads: retried until they succeed (the database may be down for a while). */
 const DB_OPTIONS: ActivityOptions = {

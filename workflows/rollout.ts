@@ -72,7 +72,7 @@ import {
   resumeRolloutUpdate,
   rolloutProgressQuery,
   rolloutWorkflowId,
-} from './definitions';
+} from './messages';
 
 /**
  * Since this patch a resume or schedule change answers once the new planned times are in PostgreSQL

@@ -1,7 +1,7 @@
 /**
- * Operations of the other admin routes: devices (api/routes/devices.ts), software with its multipart
- * upload (api/routes/software.ts), messages (api/routes/messages.ts) and the diagnostics round trip
- * (api/routes/diagnostics.ts). All behind the admin key.
+ * Operations of the other admin routes: devices (api/admin/devices.ts), software with its multipart
+ * upload (api/admin/software.ts), messages (api/admin/messages.ts) and the diagnostics round trip
+ * (api/admin/diagnostics.ts). All behind the admin key.
  */
 import {
   adminErrors as admin,

@@ -45,7 +45,7 @@ export const ADMIN = [{ adminKey: [] }];
 export const DEVICE = [{ deviceToken: [] }];
 export const PUBLIC: Json[] = [];
 
-/** What the admin router (api/auth.ts `requireAdmin`) answers before any admin route runs. */
+/** What the admin router (api/admin/admin-auth.ts `requireAdmin`) answers before any admin route runs. */
 export const adminErrors = {
   '401': error('Missing or invalid admin key'),
   '403': error('Revoked admin key'),
@@ -64,7 +64,7 @@ export const rateLimited = {
   },
 };
 
-/** What `requireDevice` (api/device-auth.ts) and the rate limit answer before any device route runs. */
+/** What `requireDevice` (api/device/device-auth.ts) and the rate limit answer before any device route runs. */
 export const deviceErrors = {
   '401': error('Missing or invalid device token'),
   ...rateLimited,

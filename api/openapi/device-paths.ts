@@ -1,7 +1,7 @@
 /**
- * Operations devices call: the device endpoints behind the device token (api/routes/device.ts,
- * mounted on /api/v1/device), the ticket links (api/routes/downloads.ts, mounted on /d: the ticket
- * is the secret) and the OMA DM session endpoint (api/dm/endpoint.ts, mounted on /dm: credentials
+ * Operations devices call: the device endpoints behind the device token (api/device/sync-and-reports.ts,
+ * mounted on /api/v1/device), the ticket links (api/device/downloads.ts, mounted on /d: the ticket
+ * is the secret) and the OMA DM session endpoint (api/device/dm.ts, mounted on /dm: credentials
  * inside SyncML).
  */
 import { body, DEVICE, deviceErrors, error, type Json, json, jsonBodyErrors, PUBLIC, pathParam, rateLimited } from './common';

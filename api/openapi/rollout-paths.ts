@@ -1,6 +1,6 @@
 /**
- * Operations of the admin rollout and installation routes (api/routes/rollouts.ts,
- * api/routes/installations.ts); their bodies are the zod schemas of domain/rollout-request.ts.
+ * Operations of the admin rollout and installation routes (api/admin/rollouts.ts,
+ * api/admin/installations.ts); their bodies are the zod schemas of domain/rollout-request.ts.
  */
 import { ALL_STATUSES } from '../../domain/status';
 import {

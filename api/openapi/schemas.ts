@@ -3,17 +3,17 @@
  *
  * Request bodies are GENERATED from the zod schemas that validate them (`z.toJSONSchema`): the rollout
  * schemas of domain/rollout-request.ts (its `apiSchemas` registry), device registration
- * (api/routes/devices.ts) and the device sync / report bodies (api/routes/device.ts). Responses have no
+ * (api/admin/devices.ts) and the device sync / report bodies (api/device/sync-and-reports.ts). Responses have no
  * validating schema: they are described here in zod (the shapes the handlers build), except the
- * multipart software upload, whose form fields are parsed by hand (api/routes/software.ts) and
+ * multipart software upload, whose form fields are parsed by hand (api/admin/software.ts) and
  * described as JSON Schema.
  */
 import { z } from 'zod';
 import * as rolloutRequest from '../../domain/rollout-request';
 import { ErrorSchema, PlatformSchema } from '../../domain/rollout-request';
-import { reportSchema, syncSchema } from '../routes/device';
-import { MAX_DEVICES_PER_REQUEST, registerSchema } from '../routes/devices';
-import { MAX_FILES_PER_SOFTWARE } from '../routes/software';
+import { reportSchema, syncSchema } from '../device/sync-and-reports';
+import { MAX_DEVICES_PER_REQUEST, registerSchema } from '../admin/devices';
+import { MAX_FILES_PER_SOFTWARE } from '../admin/software';
 import type { Json } from './common';
 
 type Meta = { id: string; description?: string };

@@ -1,7 +1,7 @@
 /**
- * Operations for operators and gateways, none behind the admin key: /health (api/routes/health.ts),
+ * Operations for operators and gateways, none behind the admin key: /health (api/health.ts),
  * /metrics (api/metrics.ts), this document and its page (api/openapi.ts), and Kannel's delivery
- * report callback (api/routes/delivery-reports.ts).
+ * report callback (api/callbacks/kannel-dlr.ts).
  */
 import { error, type Json, json, PUBLIC, queryParam } from './common';
 

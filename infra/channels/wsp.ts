@@ -8,7 +8,7 @@
  * through smsbox's sendsms (`udh` + binary `text`) instead of the PPG: Kannel's PPG encodes media
  * types it does not know as text and drops Content-Type parameters such as SEC/MAC, which OMA Client
  * Provisioning needs. Content types and push application ids use the OMNA well-known codes.
- * The OMA DM server (api/dm) builds its Package #0 and bootstrap push PDUs with the same encoder.
+ * The OMA DM server (omadm/) builds its Package #0 and bootstrap push PDUs with the same encoder.
  */
 
 /** UDH of a WAP push: information element 0x05 (application port addressing, 16 bit). */

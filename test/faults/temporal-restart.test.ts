@@ -2,7 +2,7 @@
  * Fault: the Temporal dev server is stopped in the middle of a running rollout and started again on
  * its persistent SQLite file (same port) 15 s later. Worker, API and devices carry on once it is back; nothing
  * may be lost or done twice (test/helpers/fault-scenario.ts lists the checks). The file is in WAL mode
- * (infra/dev-server.ts's default, as `npm start` runs it): what was committed before the stop is there after.
+ * (devstack/dev-server.ts's default, as `npm start` runs it): what was committed before the stop is there after.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';

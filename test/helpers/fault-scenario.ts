@@ -27,11 +27,11 @@ import { Client, Connection } from '@temporalio/client';
 import knex from 'knex';
 import { DateTime } from 'luxon';
 import { expect } from 'vitest';
-import { newSecret } from '../../api/auth';
+import { newSecret } from '../../api/admin/admin-auth';
 import { FINAL_STATUSES, STATUS } from '../../domain/status';
-import { freePort } from '../../infra/child-process';
+import { freePort } from '../../devstack/child-process';
 import type { Db } from '../../infra/db';
-import { type RolloutOutcome, rolloutWorkflowId } from '../../workflows/definitions';
+import { type RolloutOutcome, rolloutWorkflowId } from '../../workflows/messages';
 import { FaultFleet, type FleetCounters, type FleetDevice } from './fault-fleet';
 import {
   type FakeSendsms,

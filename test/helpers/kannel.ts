@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { KannelChannelConfig } from '../../infra/channels/kannel';
-import { freePort, type ManagedProcess, portOpen, startProcess, waitFor } from '../../infra/child-process';
+import { freePort, type ManagedProcess, portOpen, startProcess, waitFor } from '../../devstack/child-process';
 
 const SEARCH_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/bin', '/usr/local/bin', '/opt/kannel/sbin'];
 

@@ -13,9 +13,9 @@ import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { freePort, type ManagedProcess, portOpen, startProcess, waitFor } from '../../infra/child-process';
-import { type DevServer, startDevServer } from '../../infra/dev-server';
-import { type EmbeddedPostgres, startPostgres } from '../../infra/postgres';
+import { freePort, type ManagedProcess, portOpen, startProcess, waitFor } from '../../devstack/child-process';
+import { type DevServer, startDevServer } from '../../devstack/dev-server';
+import { type EmbeddedPostgres, startPostgres } from '../../devstack/postgres';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 

@@ -1,6 +1,6 @@
 /**
  * Workflow tests on Temporal's time-skipping test server (real server, Java, cached by
- * infra/temporal-servers.ts). Each test file gets its own server; activities may be doubles here.
+ * devstack/temporal-servers.ts). Each test file gets its own server; activities may be doubles here.
  */
 import { randomUUID } from 'node:crypto';
 import { SearchAttributeType } from '@temporalio/common';

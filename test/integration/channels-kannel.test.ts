@@ -13,7 +13,7 @@ import {
   PushRejectedError,
   parseKannelDlr,
 } from '../../infra/channels';
-import { freePort } from '../../infra/child-process';
+import { freePort } from '../../devstack/child-process';
 import { type AssembledSms, decodeSi, decodeWapPushSms, type KannelGateway, parseUdh, startKannel } from '../helpers/kannel';
 
 /** Collects delivery reports that smsbox calls back (the channel's dlrUrl). */

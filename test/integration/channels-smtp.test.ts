@@ -16,7 +16,7 @@ import {
   pushChannelConfigFromEnv,
   SmtpMailer,
 } from '../../infra/channels';
-import { freePort } from '../../infra/child-process';
+import { freePort } from '../../devstack/child-process';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp';
 
 describe('SMTP mailer (nodemailer → smtp-server)', () => {

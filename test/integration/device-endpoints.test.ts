@@ -11,12 +11,12 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTACT_RESOLUTION_S } from '../../api/device-auth';
-import { errorHandler } from '../../api/errors';
-import { deviceEndpointRoutes } from '../../api/routes/device';
-import { type Signaller, temporalSignaller } from '../../api/signals';
+import { CONTACT_RESOLUTION_S } from '../../api/device/device-auth';
+import { errorHandler } from '../../api/http/errors';
+import { deviceEndpointRoutes } from '../../api/device/sync-and-reports';
+import { type Signaller, temporalSignaller } from '../../services/signals';
 import { STATUS } from '../../domain/status';
-import { installWorkflowId } from '../../workflows/definitions';
+import { installWorkflowId } from '../../workflows/messages';
 import { type Stack, startStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 

@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_DEVICES_PER_REQUEST } from '../../api/routes/devices';
+import { MAX_DEVICES_PER_REQUEST } from '../../api/admin/devices';
 import { STATUS } from '../../domain/status';
 import { type Stack, startStack } from '../helpers/stack';
 

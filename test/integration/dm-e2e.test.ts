@@ -1,6 +1,6 @@
 /**
  * Issue 7 end to end on the dev server: the install workflow (workflows/install.ts) with the native
- * OMA DM engine (infra/dm-engine.ts) and the simulated DM client (simulator/dm-client.ts) talking to
+ * OMA DM engine (omadm/engine.ts) and the simulated DM client (simulator/dm-client.ts) talking to
  * the real `/dm` endpoint. Pushes go through the recording channel; the client reads them from the
  * `messages` table like a phone receives its SMS.
  *
@@ -16,9 +16,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
 import { createRecordingChannel } from '../../infra/channels/recording';
-import { createDmEngine } from '../../infra/dm-engine';
+import { createDmEngine } from '../../omadm/engine';
 import { RecordedPushInbox, SimulatedDmClient } from '../../simulator/dm-client';
-import { type InstallInput, type InstallResult, installWorkflowId } from '../../workflows/definitions';
+import { type InstallInput, type InstallResult, installWorkflowId } from '../../workflows/messages';
 import { type Stack, startStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 

@@ -12,11 +12,11 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import express from 'express';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorHandler } from '../../api/errors';
-import { type DownloadEvent, downloadRoutes, parseRange } from '../../api/routes/downloads';
-import { type Signaller, temporalSignaller } from '../../api/signals';
+import { errorHandler } from '../../api/http/errors';
+import { type DownloadEvent, downloadRoutes, parseRange } from '../../api/device/downloads';
+import { type Signaller, temporalSignaller } from '../../services/signals';
 import { STATUS } from '../../domain/status';
-import { installWorkflowId } from '../../workflows/definitions';
+import { installWorkflowId } from '../../workflows/messages';
 import { type Stack, startStack } from '../helpers/stack';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -17,7 +17,7 @@ import {
   installStatusQuery,
   installWorkflowId,
   sysinfoSyncedSignal,
-} from '../../workflows/definitions';
+} from '../../workflows/messages';
 import type { installWorkflow } from '../../workflows/install';
 import { type Stack, startStack } from '../helpers/stack';
 

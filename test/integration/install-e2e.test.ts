@@ -10,7 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
-import { type InstallInput, installWorkflowId } from '../../workflows/definitions';
+import { type InstallInput, installWorkflowId } from '../../workflows/messages';
 import { type Stack, startStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
-import { newSecret, sha256Hex } from '../../api/auth';
+import { newSecret, sha256Hex } from '../../api/admin/admin-auth';
 import { PLATFORMS } from '../../domain/install-options';
 import {
   adminRoutes,

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '../../api/openapi';
 import { STATUS } from '../../domain/status';
-import { installationSeq } from '../../workflows/definitions';
+import { installationSeq } from '../../workflows/messages';
 import { type Stack, startStack } from '../helpers/stack';
 
 let stack: Stack;

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
 import { createRecordingChannel } from '../../infra/channels/recording';
-import { createDmEngine } from '../../infra/dm-engine';
+import { createDmEngine } from '../../omadm/engine';
 import { httpRolloutControl, withFallback } from '../../simulator/control';
 import { directRolloutControl } from '../../simulator/direct';
 import { Fleet } from '../../simulator/fleet';

@@ -7,7 +7,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePlatforms } from '../../api/routes/software';
+import { parsePlatforms } from '../../api/admin/software';
 import { resolveStoredFile } from '../../infra/files';
 import { type Stack, startStack } from '../helpers/stack';
 

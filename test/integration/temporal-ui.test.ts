@@ -8,9 +8,9 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { STATUS } from '../../domain/status';
-import { freePort } from '../../infra/child-process';
-import { type DevServer, startDevServer } from '../../infra/dev-server';
-import { installWorkflowId } from '../../workflows/definitions';
+import { freePort } from '../../devstack/child-process';
+import { type DevServer, startDevServer } from '../../devstack/dev-server';
+import { installWorkflowId } from '../../workflows/messages';
 import { launchChromium } from '../helpers/browser';
 import { type Stack, startStack } from '../helpers/stack';
 

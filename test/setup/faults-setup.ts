@@ -3,8 +3,8 @@
  * (test/helpers/processes.ts), so this only makes sure both exist before the first scenario —
  * the Temporal CLI (built once and cached) and PostgreSQL's binaries — and fails loudly otherwise.
  */
-import { findPgBin } from '../../infra/postgres';
-import { ensureTemporalCli } from '../../infra/temporal-servers';
+import { findPgBin } from '../../devstack/postgres';
+import { ensureTemporalCli } from '../../devstack/temporal-servers';
 
 export default async function setup() {
   findPgBin();

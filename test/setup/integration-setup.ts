@@ -9,8 +9,8 @@ import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createDb, migrate } from '../../infra/db';
-import { startDevServer } from '../../infra/dev-server';
-import { startPostgres } from '../../infra/postgres';
+import { startDevServer } from '../../devstack/dev-server';
+import { startPostgres } from '../../devstack/postgres';
 import { buildWorkflowBundle } from '../../worker/worker';
 
 declare module 'vitest' {

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ensureTestServer } from '../../infra/temporal-servers';
+import { ensureTestServer } from '../../devstack/temporal-servers';
 import { buildWorkflowBundle } from '../../worker/worker';
 
 declare module 'vitest' {

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import express from 'express';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { accessLog } from '../../api/access-log';
+import { accessLog } from '../../api/http/access-log';
 
 describe('access log', () => {
   it('writes one JSON line per request with the route pattern and the rollout id of the path', async () => {

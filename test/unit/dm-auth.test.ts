@@ -17,8 +17,8 @@ import {
   verifyCred,
   verifyHmac,
   verifyMd5Digest,
-} from '../../api/dm/auth';
-import { parseSyncML } from '../../api/dm/syncml';
+} from '../../omadm/dm-auth';
+import { parseSyncML } from '../../omadm/syncml';
 
 // Independent step-by-step reference computations with node:crypto.
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest();

@@ -14,7 +14,7 @@ import {
   parseProvisioningXml,
   readDmAccount,
   serializeProvisioningXml,
-} from '../../api/dm/bootstrap';
+} from '../../omadm/bootstrap';
 
 const account: DmAccountBootstrap = {
   serverId: 'DeviceRollout',

@@ -11,7 +11,7 @@ import {
   parseNotification,
   sessionIdMatches,
   verifyNotification,
-} from '../../api/dm/notification';
+} from '../../omadm/notification';
 import { decodeUintvar, uintvar as encodeUintvar } from '../../infra/channels/wsp';
 
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest();

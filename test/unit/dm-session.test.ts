@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { computeHmacMac, computeMd5Digest, formatHmacHeader, parseHmacHeader } from '../../api/dm/auth';
+import { computeHmacMac, computeMd5Digest, formatHmacHeader, parseHmacHeader } from '../../omadm/dm-auth';
 import {
   createDeviceState,
   type DmDeviceState,
@@ -13,7 +13,7 @@ import {
   parseScomoResultCode,
   SCOMO_OPERATION_COMPLETE,
   withInstallJob,
-} from '../../api/dm/session';
+} from '../../omadm/session';
 import {
   type AlertCommand,
   type DmCommand,
@@ -23,7 +23,7 @@ import {
   type StatusCommand,
   type SyncMLMessage,
   serializeSyncML,
-} from '../../api/dm/syncml';
+} from '../../omadm/syncml';
 
 const SERVER_URI = 'https://dm.example.com/dm';
 const DEVICE = 'IMEI:351234567890123';

@@ -1,5 +1,5 @@
 /**
- * DM credentials at rest (api/dm/store.ts): the key (DM_SECRET_KEY or the generated key file), the
+ * DM credentials at rest (omadm/store.ts): the key (DM_SECRET_KEY or the generated key file), the
  * AES-256-GCM sealing bound to row and column, and the row mapping that keeps passwords out of the
  * stored state.
  */
@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDeviceState, withInstallJob } from '../../api/dm/session';
+import { createDeviceState, withInstallJob } from '../../omadm/session';
 import {
   DM_SECRET_KEY_FILE,
   type DmDeviceRecord,
@@ -20,7 +20,7 @@ import {
   recordFromRow,
   rowFromRecord,
   stripSecrets,
-} from '../../api/dm/store';
+} from '../../omadm/store';
 import { loadConfig } from '../../infra/config';
 
 const KEY_HEX = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';

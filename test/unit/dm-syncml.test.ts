@@ -13,7 +13,7 @@ import {
   type SyncMLMessage,
   SyncMLParseError,
   serializeSyncML,
-} from '../../api/dm/syncml';
+} from '../../omadm/syncml';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: published sample messages, reproduced unchanged (XML parts only).

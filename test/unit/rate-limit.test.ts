@@ -5,7 +5,7 @@
  * are forgotten by the sweep; the key count is bounded (least recently used evicted); `off`.
  */
 import { describe, expect, it } from 'vitest';
-import { TokenBuckets } from '../../api/rate-limit';
+import { TokenBuckets } from '../../api/http/rate-limit';
 import { loadConfig, parseRateLimit } from '../../infra/config';
 
 function clock(start = 1_000_000) {

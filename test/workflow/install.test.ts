@@ -25,7 +25,7 @@ import {
   installStatusQuery,
   installWorkflowId,
   sysinfoSyncedSignal,
-} from '../../workflows/definitions';
+} from '../../workflows/messages';
 import type { installWorkflow } from '../../workflows/install';
 import { createTestWorker, createTimeSkippingEnv } from '../helpers/time-skipping';
 import { writeHistory } from './install-histories';

@@ -13,7 +13,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Schedule } from '../../domain/schedule';
 import { STATUS } from '../../domain/status';
-import type { RolloutOutcome } from '../../workflows/definitions';
+import type { RolloutOutcome } from '../../workflows/messages';
 import { createTimeSkippingEnv } from '../helpers/time-skipping';
 import { bundleRolloutTestWorkflows, countBy, createRolloutWorker, FakeRolloutDb, HOUR, mondayAfter } from './rollout.harness';
 import { fakeOutcome, releaseSignal } from './rollout.workflows';

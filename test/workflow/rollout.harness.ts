@@ -16,7 +16,7 @@ import {
   type RolloutInput,
   type RolloutState,
   rolloutWorkflowId,
-} from '../../workflows/definitions';
+} from '../../workflows/messages';
 import { fakeOutcome } from './rollout.workflows';
 
 export async function bundleRolloutTestWorkflows(): Promise<string> {

@@ -20,7 +20,7 @@ import {
   type RolloutOutcome,
   resumeRolloutUpdate,
   rolloutProgressQuery,
-} from '../../workflows/definitions';
+} from '../../workflows/messages';
 import { createTimeSkippingEnv } from '../helpers/time-skipping';
 import { CURRENT_ROLLOUT_SET, writeHistory } from './install-histories';
 import {

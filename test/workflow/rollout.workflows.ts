@@ -20,7 +20,7 @@ import {
   sleep,
 } from '@temporalio/workflow';
 import { STATUS } from '../../domain/status';
-import { type InstallInput, type InstallResult, installFinishedSignal } from '../../workflows/definitions';
+import { type InstallInput, type InstallResult, installFinishedSignal } from '../../workflows/messages';
 
 export { rolloutWorkflow } from '../../workflows/rollout';
 

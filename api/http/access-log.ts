@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
-import type { Logger } from '../infra/logger';
-import { authedDevice } from './device-auth';
+import type { Logger } from '../../infra/logger';
+import { authedDevice } from '../device/device-auth';
 
 /**
  * One JSON log line per request (pino): method, matched route, status, duration, and the domain ids

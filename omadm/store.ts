@@ -9,7 +9,7 @@
  * - The key: DM_SECRET_KEY (64 hex digits = the raw key, or a passphrase of ≥ 16 characters, stretched
  *   with scrypt). Unset: a random key generated once into `DATA_DIR/dm-secret.key` (mode 0600) and read
  *   from there afterwards — API and worker must see the same key (same DATA_DIR, or set DM_SECRET_KEY).
- * - `state` (jsonb) is the protocol state of api/dm/session.ts without the passwords.
+ * - `state` (jsonb) is the protocol state of omadm/session.ts without the passwords.
  * - Rows are read under `SELECT … FOR UPDATE`: concurrent messages of one device serialize, and any API
  *   instance can serve the next message of a session.
  * Nothing here logs, and no error message carries a secret.

@@ -14,10 +14,10 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { type Request, type Response, Router } from 'express';
 import { contentTypeOf, resolveStoredFile } from '../../infra/files';
-import { downloadedSignal, installWorkflowId } from '../../workflows/definitions';
+import { downloadedSignal, installWorkflowId } from '../../workflows/messages';
 import type { ApiContext } from '../context';
-import { ApiError } from '../errors';
-import { type Signaller, type SignalOutcome, temporalSignaller } from '../signals';
+import { ApiError } from '../http/errors';
+import { type Signaller, type SignalOutcome, temporalSignaller } from '../../services/signals';
 
 /** What happened to one served request (for tests and metrics). */
 export interface DownloadEvent {
@@ -201,7 +201,7 @@ export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Rou
       ctx.log('download completed but the workflow could not be signalled', err);
       return { first: false, signalled: false };
     }
-    // from now on a download-end report of this link need not signal again (api/routes/device.ts);
+    // from now on a download-end report of this link need not signal again (api/device/sync-and-reports.ts);
     // best effort: without the stamp a report signals once more, which the workflow ignores
     if (outcome === 'sent')
       await db('push_tickets')

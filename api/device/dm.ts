@@ -7,7 +7,7 @@
  *   2. finds its device's DM record — by the account username (Source/LocName or the HMAC username),
  *      else the Source LocURI — and locks the row (`SELECT … FOR UPDATE`) for the whole message:
  *      concurrent messages of one device serialize, and any API instance serves any message;
- *   3. runs the protocol state machine (api/dm/session.ts) and stores the new state;
+ *   3. runs the protocol state machine (omadm/session.ts) and stores the new state;
  *   4. acts on its events inside the same transaction: bootstrap confirmed → `devices.bootstrapped`
  *      and the `bootstrapConfirmed` signal to the device's open install workflows; install result →
  *      the `dmInstallResult` signal to the job's workflow; log rows (`installation_log`, idempotent
@@ -22,12 +22,12 @@ import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, Router } from 'express';
 import type { Knex } from 'knex';
 import { STATUS } from '../../domain/status';
-import { bootstrapConfirmedSignal, dmInstallResultSignal, installWorkflowId } from '../../workflows/definitions';
+import { bootstrapConfirmedSignal, dmInstallResultSignal, installWorkflowId } from '../../workflows/messages';
 import type { ApiContext } from '../context';
-import { ApiError, badRequest } from '../errors';
-import { type Signaller, signalAll, temporalSignaller } from '../signals';
-import { isUuid } from '../validation';
-import { generateNonce, HMAC_HEADER, parseHmacHeader } from './auth';
+import { ApiError, badRequest } from '../http/errors';
+import { type Signaller, signalAll, temporalSignaller } from '../../services/signals';
+import { isUuid } from '../http/validation';
+import { generateNonce, HMAC_HEADER, parseHmacHeader } from '../../omadm/dm-auth';
 import {
   createDeviceState,
   type DmDeviceState,
@@ -36,15 +36,15 @@ import {
   type DmServerConfig,
   handleDmMessage,
   isScomoSuccess,
-} from './session';
-import { dmSecretBox, lockDmDeviceForMessage, saveDmDevice } from './store';
+} from '../../omadm/session';
+import { dmSecretBox, lockDmDeviceForMessage, saveDmDevice } from '../../omadm/store';
 import {
   parseSyncML,
   SYNCML_DM_WBXML_CONTENT_TYPE,
   SYNCML_DM_XML_CONTENT_TYPE,
   type SyncMLMessage,
   SyncMLParseError,
-} from './syncml';
+} from '../../omadm/syncml';
 
 export interface DmEndpointOptions {
   /** How install workflows are signalled (default: the Temporal client of the context). */

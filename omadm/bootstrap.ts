@@ -13,7 +13,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { type CpSecurity, encodeWspPush } from '../../infra/channels/wsp';
+import { type CpSecurity, encodeWspPush } from '../infra/channels/wsp';
 
 export const CP_WBXML_CONTENT_TYPE = 'application/vnd.wap.connectivity-wbxml';
 export const CP_XML_CONTENT_TYPE = 'application/vnd.wap.connectivity+xml';

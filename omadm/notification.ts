@@ -14,8 +14,8 @@
  * APPSRV AAUTHSECRET / AAUTHDATA of the DM account), nonce as raw bytes. Bits are big-endian.
  */
 
-import { encodeWspPush } from '../../infra/channels/wsp';
-import { b64, md5 } from './auth';
+import { encodeWspPush } from '../infra/channels/wsp';
+import { b64, md5 } from './dm-auth';
 
 export const NOTIFICATION_CONTENT_TYPE = 'application/vnd.syncml.notification';
 export const NOTIFICATION_APPLICATION_ID = 'x-wap-application:syncml.dm';

@@ -2,10 +2,10 @@
  * The DmEngine port (domain/ports.ts) implemented by our own OMA DM server (issue 7, docs/dm.md):
  *
  *  - `bootstrap` (M2, R2): creates the device's DM account — random client and server passwords and
- *    nonces, stored encrypted (api/dm/store.ts) — builds the OMA Client Provisioning document (w7
+ *    nonces, stored encrypted (omadm/store.ts) — builds the OMA Client Provisioning document (w7
  *    APPLICATION: PROVIDER-ID = DM_SERVER_ID, ADDR = `${PUBLIC_URL}/dm`, APPAUTH APPSRV + CLIENT, DIGEST)
  *    and sends it as a binary WAP push (`application/vnd.wap.connectivity-wbxml`). The device's first
- *    authenticated session confirms it (api/dm/endpoint.ts).
+ *    authenticated session confirms it (api/device/dm.ts).
  *  - `install` (M1): puts the SCOMO DownloadInstall job (PkgURL = the job's ticket link) into the
  *    device's DM state and sends the Package #0 trigger (`application/vnd.syncml.notification`,
  *    application id `x-wap-application:syncml.dm`, digest keyed with the server password and nonce the
@@ -19,14 +19,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { generateNonce } from '../api/dm/auth';
-import { buildBootstrapPush, buildDmBootstrapDocument } from '../api/dm/bootstrap';
-import { buildNotification, NOTIFICATION_APPLICATION_ID, NOTIFICATION_CONTENT_TYPE } from '../api/dm/notification';
-import { createDeviceState, withInstallJob } from '../api/dm/session';
-import { type DmDeviceRecord, dmSecretBox, lockDmDevice, saveDmDevice } from '../api/dm/store';
+import { generateNonce } from './dm-auth';
+import { buildBootstrapPush, buildDmBootstrapDocument } from './bootstrap';
+import { buildNotification, NOTIFICATION_APPLICATION_ID, NOTIFICATION_CONTENT_TYPE } from './notification';
+import { createDeviceState, withInstallJob } from './session';
+import { type DmDeviceRecord, dmSecretBox, lockDmDevice, saveDmDevice } from './store';
 import type { BinaryPushMessage, DmEngine, PushChannel } from '../domain/ports';
-import type { Config } from './config';
-import type { Db } from './db';
+import type { Config } from '../infra/config';
+import type { Db } from '../infra/db';
 
 export interface DmEngineOptions {
   db: Db;

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { ApiContext } from '../context';
-import { badRequest } from '../errors';
-import { decodeCursor, encodeCursor, isUuid, pageLimit, queryValue } from '../validation';
+import { badRequest } from '../http/errors';
+import { decodeCursor, encodeCursor, isUuid, pageLimit, queryValue } from '../http/validation';
 
 const CHANNELS = ['sms', 'wap', 'binary', 'mail'];
 

@@ -5,7 +5,7 @@
  */
 import { type RequestHandler, Router } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Db } from '../infra/db';
+import type { Db } from '../../infra/db';
 
 export interface ApiMetrics {
   registry: Registry;

@@ -16,8 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import type { RateLimitSetting } from '../infra/config';
-import { bearer } from './auth';
+import type { RateLimitSetting } from '../../infra/config';
+import { bearer } from '../admin/admin-auth';
 import { ApiError } from './errors';
 
 export interface TokenBucketOptions {

@@ -55,10 +55,10 @@ import {
   resumeRolloutUpdate,
   rolloutProgressQuery,
   rolloutWorkflowId,
-} from '../../workflows/definitions';
+} from '../../workflows/messages';
 import type { ApiContext } from '../context';
-import { ApiError, badRequest, conflict, notFound } from '../errors';
-import { parse, pathId, queryValue } from '../validation';
+import { ApiError, badRequest, conflict, notFound } from '../http/errors';
+import { parse, pathId, queryValue } from '../http/validation';
 
 /** Rows per INSERT when the devices are listed by id. */
 const INSERT_CHUNK = 5_000;

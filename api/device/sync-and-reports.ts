@@ -12,12 +12,12 @@
 import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
-import { downloadedSignal, downloadFailedSignal, installWorkflowId, sysinfoSyncedSignal } from '../../workflows/definitions';
+import { downloadedSignal, downloadFailedSignal, installWorkflowId, sysinfoSyncedSignal } from '../../workflows/messages';
 import type { ApiContext } from '../context';
-import { deviceOf, requireDevice } from '../device-auth';
-import { notFound } from '../errors';
-import { type Signaller, signalAll, temporalSignaller } from '../signals';
-import { inventorySchema, isUuid, parse } from '../validation';
+import { deviceOf, requireDevice } from './device-auth';
+import { notFound } from '../http/errors';
+import { type Signaller, signalAll, temporalSignaller } from '../../services/signals';
+import { inventorySchema, isUuid, parse } from '../http/validation';
 
 export interface DeviceEndpointOptions {
   /** How workflows are signalled (default: the Temporal client of the context). */

@@ -10,8 +10,8 @@
 import { Router } from 'express';
 import { ALL_STATUSES } from '../../domain/status';
 import type { ApiContext } from '../context';
-import { badRequest, notFound } from '../errors';
-import { decodeCursor, encodeCursor, pageLimit, pathId, queryValue } from '../validation';
+import { badRequest, notFound } from '../http/errors';
+import { decodeCursor, encodeCursor, pageLimit, pathId, queryValue } from '../http/validation';
 
 const TABLES = ['installing', 'installed'] as const;
 /** Most log entries returned for one job. */

@@ -23,8 +23,8 @@ import {
   type UploadedFile,
 } from '../../infra/files';
 import type { ApiContext } from '../context';
-import { ApiError, badRequest, conflict, notFound } from '../errors';
-import { decodeCursor, encodeCursor, formBoolean, pageLimit, pathId } from '../validation';
+import { ApiError, badRequest, conflict, notFound } from '../http/errors';
+import { decodeCursor, encodeCursor, formBoolean, pageLimit, pathId } from '../http/validation';
 
 /** Most file variants one software may have. */
 export const MAX_FILES_PER_SOFTWARE = 10;

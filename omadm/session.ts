@@ -49,7 +49,7 @@ import {
   parseHmacHeader,
   verifyCred,
   verifyHmac,
-} from './auth';
+} from './dm-auth';
 import {
   AlertCode,
   type AlertCommand,

@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import { pingDb } from '../../infra/db';
-import type { ApiContext } from '../context';
+import { pingDb } from '../infra/db';
+import type { ApiContext } from './context';
 
 const PROBE_TIMEOUT_MS = 3_000;
 

@@ -12,10 +12,10 @@ import { z } from 'zod';
 import { PLATFORMS } from '../../domain/install-options';
 import { normalizeMsisdn } from '../../domain/msisdn';
 import type { Db } from '../../infra/db';
-import { newSecret, sha256Hex } from '../auth';
+import { newSecret, sha256Hex } from './admin-auth';
 import type { ApiContext } from '../context';
-import { badRequest, conflict, notFound } from '../errors';
-import { decodeCursor, encodeCursor, inventorySchema, pageLimit, parse, pathId, queryValue } from '../validation';
+import { badRequest, conflict, notFound } from '../http/errors';
+import { decodeCursor, encodeCursor, inventorySchema, pageLimit, parse, pathId, queryValue } from '../http/validation';
 import { JOB_STATE_COLUMNS } from './installations';
 
 /** Most devices one registration request may carry. */

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router } from 'express';
 import { parseKannelDlr } from '../../infra/channels/kannel';
 import type { ApiContext } from '../context';
-import { ApiError } from '../errors';
+import { ApiError } from '../http/errors';
 
 const ORDER: Record<string, number> = { pending: 0, failed: 1, sent: 2, delivered: 3 };
 

@@ -6,7 +6,7 @@
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
-import { ApiError } from './errors';
+import { ApiError } from '../api/http/errors';
 
 export type SignalOutcome = 'sent' | 'not-found';
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { Db } from '../infra/db';
-import { ApiError } from './errors';
+import type { Db } from '../../infra/db';
+import { ApiError } from '../http/errors';
 
 export const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex');
 

@@ -10,9 +10,9 @@
  * exact.
  */
 import type { Request, RequestHandler } from 'express';
-import type { Db } from '../infra/db';
-import { bearer, sha256Hex } from './auth';
-import { ApiError } from './errors';
+import type { Db } from '../../infra/db';
+import { bearer, sha256Hex } from '../admin/admin-auth';
+import { ApiError } from '../http/errors';
 
 export interface AuthedDevice {
   id: string;
