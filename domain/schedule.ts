@@ -1,37 +1,7 @@
 /**
- * Scheduling of installation starts (SPEC "Scheduling", S1–S9; seed dme-install-software).
- *
- * PURE module: no I/O, no clock (`now` is always a parameter), no randomness. The rollout workflow
- * calls it from a local activity (so a worker with different tz data can never change replay), the
- * API calls it for previews (S9).
- *
- * Model
- * - A schedule selects calendar days (in `timeZone`) on or after `startDate` whose weekday is in
- *   `weekdays`. Each selected day has a half-open window [A, B) of REAL instants: A = the day's
- *   `window.start`, B = the day's `window.end` ("24:00" = the next day's 00:00), both converted from
- *   local wall time to instants in `timeZone`.
- * - With a daily quota q (`perDay`), the i-th start of a day is A + floor(i·(B−A)/q), i = 0..q−1
- *   (S5). The spacing is set by the quota, not by the number of devices left: with 100/day and 30
- *   devices, the 30 starts use the first 30 of the 100 evenly spaced slots.
- * - On the calendar day containing `now`, slots before `now` are gone and at most
- *   q − startedOnDay further starts happen (S7), whatever the previous quota was.
- * - `unlimited`: every device starts at once, at the window start of the first selected day, or at
- *   `now` if `now` is inside the window of a selected day (S6).
- *
- * Decisions
- * - Overnight windows (end before start, e.g. 22:00–06:00) are REFUSED by validation: a window
- *   spanning midnight would spread one "day's" quota over two calendar days, which makes the
- *   per-calendar-day limit of S7 ambiguous. Use end "24:00" (and/or a second rollout) instead.
- *   An empty window (end equal to start) is refused as well.
- * - DST (S8): the window's real length is used, so a day on which DST shortens (lengthens) the
- *   window spreads its quota over fewer (more) real hours. A local time that does not exist (skipped
- *   by a spring-forward gap) maps to the first instant after the gap, so nothing starts in a skipped
- *   hour; a local time that occurs twice (fall-back) maps to its first occurrence. A window that lies
- *   entirely inside a gap has zero real length on that day, and that day gets no starts.
- * - Instants are whole epoch milliseconds, rounded down (floor).
- * - Offset transitions are assumed not to come back within one day (i.e. no zone switches its
- *   offset and back again inside 24 hours) — true of the tz database; the same assumption as the
- *   Temporal proposal's disambiguation.
+ * Scheduling of installation starts (SPEC S1–S9): schedule validation and the planned start of every
+ * device. Pure: no I/O, no clock (`now` is a parameter). The model and its decisions (quota spacing,
+ * DST, overnight windows): docs/scheduling.md.
  */
 import { IANAZone } from 'luxon';
 
