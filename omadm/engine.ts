@@ -19,14 +19,15 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { generateNonce } from './dm-auth';
-import { buildBootstrapPush, buildDmBootstrapDocument } from './bootstrap';
-import { buildNotification, NOTIFICATION_APPLICATION_ID, NOTIFICATION_CONTENT_TYPE } from './notification';
-import { createDeviceState, withInstallJob } from './session';
-import { type DmDeviceRecord, dmSecretBox, lockDmDevice, saveDmDevice } from './store';
 import type { BinaryPushMessage, DmEngine, PushChannel } from '../domain/ports';
 import type { Config } from '../infra/config';
 import type { Db } from '../infra/db';
+import { buildDmBootstrapDocument } from './cp-document';
+import { buildBootstrapPush } from './cp-push';
+import { generateNonce } from './dm-auth';
+import { buildNotification, NOTIFICATION_APPLICATION_ID, NOTIFICATION_CONTENT_TYPE } from './notification';
+import { createDeviceState, withInstallJob } from './session';
+import { type DmDeviceRecord, dmSecretBox, lockDmDevice, saveDmDevice } from './store';
 
 export interface DmEngineOptions {
   db: Db;

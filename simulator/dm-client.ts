@@ -29,8 +29,10 @@
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { BinaryPushMessage, DeliveryReceipt, PushChannel, SmsMessage, WapPushMessage } from '../domain/ports';
+import { type DmAccountBootstrap, readDmAccount } from '../omadm/cp-document';
+import { CP_WBXML_CONTENT_TYPE, decodeProvisioningWbxml } from '../omadm/cp-wbxml';
 import { computeMd5Digest, decodeNonce, generateNonce } from '../omadm/dm-auth';
-import { CP_WBXML_CONTENT_TYPE, type DmAccountBootstrap, decodeProvisioningWbxml, readDmAccount } from '../omadm/bootstrap';
 import { NOTIFICATION_CONTENT_TYPE, parseNotification, verifyNotification } from '../omadm/notification';
 import { SCOMO_OPERATION_COMPLETE } from '../omadm/session';
 import {
@@ -47,7 +49,6 @@ import {
   type SyncMLMessage,
   serializeSyncML,
 } from '../omadm/syncml';
-import type { BinaryPushMessage, DeliveryReceipt, PushChannel, SmsMessage, WapPushMessage } from '../domain/ports';
 
 /** SCOMO result codes the client reports (OMA-TS-DM-SCOMO §6.3). */
 export const SCOMO_RESULT = {

@@ -1,20 +1,16 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  buildBootstrapPush,
   buildDmBootstrapDocument,
-  CP_WBXML_CONTENT_TYPE,
   type CpDocument,
-  computeBootstrapMac,
   type DmAccountBootstrap,
-  decodeProvisioningWbxml,
-  encodeProvisioningWbxml,
-  imsiKey,
   ProvisioningError,
   parseProvisioningXml,
   readDmAccount,
   serializeProvisioningXml,
-} from '../../omadm/bootstrap';
+} from '../../omadm/cp-document';
+import { buildBootstrapPush, computeBootstrapMac, imsiKey } from '../../omadm/cp-push';
+import { CP_WBXML_CONTENT_TYPE, decodeProvisioningWbxml, encodeProvisioningWbxml } from '../../omadm/cp-wbxml';
 
 const account: DmAccountBootstrap = {
   serverId: 'DeviceRollout',
