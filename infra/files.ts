@@ -11,7 +11,7 @@
  * byte is on disk).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,7 +19,7 @@ import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 
 /** What the upload engine adds to a multer file. */
-export interface StoredUpload {
+interface StoredUpload {
   /** Absolute path of the temporary file. */
   path: string;
   size: number;
@@ -50,17 +50,6 @@ export async function moveIntoStore(filesDir: string, tempPath: string, storageP
 export async function removeQuietly(p: string | undefined): Promise<void> {
   if (!p) return;
   await fs.rm(p, { force: true }).catch(() => undefined);
-}
-
-/** SHA-256 (hex) and size of a file on disk. */
-export async function hashFile(p: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(p)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
 }
 
 /**

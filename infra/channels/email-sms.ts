@@ -101,7 +101,3 @@ function unsupported(what: string): PushRejectedError {
     { code: 'unsupported', transport: TRANSPORT },
   );
 }
-
-export function createEmailSmsPushChannel(config: EmailSmsChannelConfig): EmailSmsPushChannel {
-  return new EmailSmsPushChannel(config);
-}

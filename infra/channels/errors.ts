@@ -4,14 +4,14 @@
  * Retry contract (for the Temporal activities that call a channel):
  *  - `PushRejectedError` / `MailRejectedError`: the gateway refused this message for good (bad number,
  *    bad credentials, unsupported by the transport, content it cannot transform …). Retrying the same
- *    request cannot succeed, so `nonRetryable` is true. Activities should rethrow it as a non-retryable
- *    failure (e.g. `ApplicationFailure.nonRetryable(err.message, err.name)`), or list the error
- *    names in the retry policy's `nonRetryableErrorTypes` — Temporal uses `err.name` as the type.
+ *    request cannot succeed, so `nonRetryable` is true.
  *  - `PushGatewayError` / `MailTransportError` (and any other error): the gateway is down, timed out or
- *    answered 5xx/temporary failure — retryable; the activity just lets it propagate.
+ *    answered 5xx/temporary failure — retryable.
+ * Activities around a send write `catch (err) { throw toActivityFailure(err); }`.
  */
+import { ApplicationFailure } from '@temporalio/common';
 
-export type ChannelErrorCode =
+type ChannelErrorCode =
   /** The gateway could not be reached (connection refused/reset, DNS, timeout). */
   | 'unreachable'
   /** The gateway answered with a temporary failure (HTTP 5xx, PAP 3000/4xxx, SMTP 4xx). */
@@ -80,10 +80,16 @@ export class MailTransportError extends ChannelError {
   readonly nonRetryable = false;
 }
 
-/** True for errors that a retry cannot fix (the channel's rejected classes). */
-export function isNonRetryableChannelError(err: unknown): boolean {
-  return err instanceof PushRejectedError || err instanceof MailRejectedError;
+/** True for channel errors that a retry cannot fix (the rejected classes). */
+export function isNonRetryableChannelError(err: unknown): err is PushRejectedError | MailRejectedError {
+  return err instanceof ChannelError && err.nonRetryable;
 }
 
-/** Names to put into a Temporal retry policy's `nonRetryableErrorTypes`. */
-export const NON_RETRYABLE_CHANNEL_ERRORS = ['PushRejectedError', 'MailRejectedError'] as const;
+/**
+ * The error an activity throws for a failed send: a channel error that a retry cannot fix becomes a
+ * non-retryable ApplicationFailure whose type is the error's name (`PushRejectedError` …); any other
+ * error is returned as it is, so Temporal retries the activity.
+ */
+export function toActivityFailure(err: unknown): unknown {
+  return isNonRetryableChannelError(err) ? ApplicationFailure.nonRetryable(err.message, err.name) : err;
+}

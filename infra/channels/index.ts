@@ -39,23 +39,18 @@ import { type EmailSmsChannelConfig, EmailSmsPushChannel } from './email-sms';
 import { type KannelChannelConfig, KannelPushChannel, type SiAction } from './kannel';
 import { SmtpMailer, type SmtpMailerConfig } from './mailer';
 
-export { normalizeMsisdn } from '../../domain/msisdn';
 export * from './email-sms';
 export * from './errors';
 export * from './kannel';
 export * from './mailer';
-export { isGsm7, smsLength } from './sms-text';
-export { encodeWspPush, WAP_PUSH_UDH } from './wsp';
-
-export type PushTransport = 'kannel' | 'email-sms' | 'recording';
 
 /** Kannel WAP/SMS gateway: SMS via smsbox sendsms, WAP push via the PPG, binary push via sendsms+UDH. */
-export interface KannelTransportConfig extends KannelChannelConfig {
+interface KannelTransportConfig extends KannelChannelConfig {
   transport: 'kannel';
 }
 
 /** Email-to-SMS gateway over SMTP: SMS only. */
-export interface EmailSmsTransportConfig extends EmailSmsChannelConfig {
+interface EmailSmsTransportConfig extends EmailSmsChannelConfig {
   transport: 'email-sms';
 }
 
@@ -63,7 +58,7 @@ export interface EmailSmsTransportConfig extends EmailSmsChannelConfig {
  * Messages are only recorded (development, tests). The recording channel is provided by its own
  * module; pass the instance here or as `deps.recording` of `createPushChannel`.
  */
-export interface RecordingTransportConfig {
+interface RecordingTransportConfig {
   transport: 'recording';
   channel?: PushChannel;
 }

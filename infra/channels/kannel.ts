@@ -260,10 +260,6 @@ export class KannelPushChannel implements PushChannel {
   }
 }
 
-export function createKannelPushChannel(config: KannelChannelConfig): KannelPushChannel {
-  return new KannelPushChannel(config);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Delivery reports
 
@@ -278,7 +274,7 @@ export function buildDlrUrl(base: string, idempotencyKey: string, kind: DlrKind)
   return `${literal.replace(/%/g, '%%')}&status=%d&reply=%A&to=%p&at=%T`;
 }
 
-export type DlrState = 'delivered' | 'failed' | 'buffered' | 'smsc-accepted' | 'smsc-rejected' | 'unknown';
+type DlrState = 'delivered' | 'failed' | 'buffered' | 'smsc-accepted' | 'smsc-rejected' | 'unknown';
 
 export interface KannelDeliveryReport {
   idempotencyKey: string;
@@ -381,7 +377,7 @@ function xmlEscape(s: string): string {
 }
 
 /** Finds `response-result`/`badmessage-response` code and desc in a PAP answer (Kannel writes `code ="1001"`). */
-export function parsePapResponse(xml: string): PapResult | undefined {
+function parsePapResponse(xml: string): PapResult | undefined {
   const el = /<(response-result|badmessage-response)\b([^>]*)>/i.exec(xml);
   if (!el?.[2]) return undefined;
   const attr = (name: string) => new RegExp(`\\b${name}\\s*=\\s*"([^"]*)"`, 'i').exec(el[2] ?? '')?.[1];
@@ -431,7 +427,7 @@ function gatewayError(url: URL, res: HttpResponse, papCode?: number): PushGatewa
 type QueryParam = [string, string | Buffer];
 
 /** Query string with UTF-8 strings and raw bytes (Buffers) percent-encoded; Kannel reads both. */
-export function encodeQuery(params: QueryParam[]): string {
+function encodeQuery(params: QueryParam[]): string {
   return params
     .map(([k, v]) => `${encodeURIComponent(k)}=${typeof v === 'string' ? encodeURIComponent(v) : percentBytes(v)}`)
     .join('&');

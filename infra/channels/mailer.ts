@@ -78,7 +78,3 @@ export class SmtpMailer implements Mailer {
     this.transport.close();
   }
 }
-
-export function createSmtpMailer(config: SmtpMailerConfig): SmtpMailer {
-  return new SmtpMailer(config);
-}

@@ -12,7 +12,7 @@
 import type { Knex } from 'knex';
 import type { BinaryPushMessage, DeliveryReceipt, PushChannel, SmsMessage, WapPushMessage } from '../../domain/ports';
 
-export const RECORDING_TRANSPORT = 'recording';
+const RECORDING_TRANSPORT = 'recording';
 
 const UUID_PREFIX = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?=[:/]|$)/i;
 

@@ -45,6 +45,6 @@ export function smtpResponse(err: unknown): string | undefined {
   return typeof r === 'string' ? r : undefined;
 }
 
-export function redactSmtpUrl(url: string): string {
+function redactSmtpUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -13,8 +13,6 @@
 
 /** UDH of a WAP push: information element 0x05 (application port addressing, 16 bit). */
 export const WAP_PUSH_UDH = Buffer.from([0x06, 0x05, 0x04, 0x0b, 0x84, 0x23, 0xf0]);
-export const WAP_PUSH_PORT = 2948;
-export const WAP_PUSH_SOURCE_PORT = 9200;
 
 /** OMNA WSP content type codes (WSP 1.1–1.6), value = assigned number (encoded as 0x80 | code). */
 const CONTENT_TYPES: readonly string[] = [
@@ -160,7 +158,7 @@ export function encodeWspPush(p: WspPush): Buffer {
   return Buffer.concat([Buffer.from([(p.tid ?? 0) & 0xff, 0x06]), uintvar(headerBlock.length), headerBlock, p.body]);
 }
 
-export function encodeContentType(contentType: string): Buffer {
+function encodeContentType(contentType: string): Buffer {
   const parts = contentType
     .split(';')
     .map((s) => s.trim())
@@ -195,7 +193,7 @@ function encodeParameter(name: string, value: string): Buffer {
   return Buffer.concat([textString(name), textString(value)]);
 }
 
-export function encodeApplicationId(appId: string): Buffer {
+function encodeApplicationId(appId: string): Buffer {
   const id = appId.trim();
   if (/^(0x[0-9a-f]+|\d+)$/i.test(id)) return integerValue(Number(id));
   const bare = id.replace(/^x-wap-application:/i, '');
