@@ -1,10 +1,11 @@
 /** `npm run api`: the HTTP API alone (deployment), against TEMPORAL_ADDRESS and DATABASE_URL. */
+
+import { closeServer, connectClient, startApi } from '../app/runtime';
+import { databaseUrlOf, temporalAddressOf } from '../infra/addresses';
 import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
 import { logger } from '../infra/logger';
-import { closeServer, connectClient, startApi } from '../app/runtime';
-import { databaseUrlOf, temporalAddressOf } from '../infra/addresses';
-import { ensureFirstAdminKey } from './admin/admin-auth';
+import { ensureFirstAdminKey } from '../services/secrets';
 
 async function main() {
   const config = loadConfig();

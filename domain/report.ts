@@ -18,6 +18,7 @@
  *   at all, or the last contact is before the job started) — whatever the job's status.
  */
 import { FAILURE_STATUSES, type InstallStatus, STATUS, SUCCESS_STATUSES } from './status';
+import { isoOrNull, toEpochMs } from './time';
 
 export interface ReportJob {
   deviceId: string;
@@ -71,25 +72,14 @@ export interface RolloutReport {
 
 export const NOT_STARTED = 'Not started';
 
-const toMs = (d: Date | string | null | undefined): number | undefined => {
-  if (d === null || d === undefined) return undefined;
-  const ms = d instanceof Date ? d.getTime() : Date.parse(d);
-  return Number.isFinite(ms) ? ms : undefined;
-};
-
-const toIso = (d: Date | string | null | undefined): string | null => {
-  const ms = toMs(d);
-  return ms === undefined ? null : new Date(ms).toISOString();
-};
-
 export const isSuccess = (status: string | null): boolean => !!status && SUCCESS_STATUSES.has(status as InstallStatus);
 export const isFailure = (status: string | null): boolean => !!status && FAILURE_STATUSES.has(status as InstallStatus);
 
 /** Started, and the device has not contacted the server since the job started. */
 export function notHeardFrom(job: ReportJob): boolean {
-  const started = toMs(job.startedAt);
+  const started = toEpochMs(job.startedAt);
   if (started === undefined) return false;
-  const contact = toMs(job.lastContactAt);
+  const contact = toEpochMs(job.lastContactAt);
   return contact === undefined || contact < started;
 }
 
@@ -131,7 +121,7 @@ export class ReportBuilder {
     else if (job.final && isFailure(job.status)) this.push('failed', { ...base, reason: failureReason(job) });
     else if (job.status === STATUS.cancelled) this.cancelled++;
     else this.notFinal++;
-    if (notHeardFrom(job)) this.push('notHeardFrom', { ...base, lastContactAt: toIso(job.lastContactAt) });
+    if (notHeardFrom(job)) this.push('notHeardFrom', { ...base, lastContactAt: isoOrNull(job.lastContactAt) });
     return this;
   }
 

@@ -8,7 +8,9 @@
  * the defaults are filled in; R1/R7 need the software and devices and are checked by the route.
  */
 import { z } from 'zod';
+import { DURATION_RE, parseDurationMs } from './duration';
 import { PLATFORMS, type Platform } from './install-options';
+import { ROLLOUT_STATES } from './rollout-state';
 import { PER_DAY_MAX, PER_DAY_MIN, WEEKDAYS } from './schedule';
 
 /** The API's named schemas (components of the OpenAPI document); a private registry, not zod's global one. */
@@ -16,7 +18,6 @@ export const apiSchemas = z.registry<{ id: string; description?: string }>();
 
 const TIME_RE = /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
-const DURATION_RE = /^\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)$/;
 
 /** Bounds of the per-rollout overrides of the install workflow's waits. */
 export const TIMEOUT_MIN_MS = 1_000;
@@ -185,13 +186,8 @@ export const CancelRequestSchema = z
   .strictObject({ reason: z.string().max(500).optional() })
   .register(apiSchemas, { id: 'CancelRequest' });
 
-export function parseDurationMs(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(v);
-  if (!m) throw new RangeError(`not a duration: ${v}`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
-  return Math.round(Number(m[1]) * unit);
-}
+/** Kept here for the request's users (the tests parse its durations). */
+export { parseDurationMs };
 
 /** Default early-alert threshold: 10% of the jobs, at least 1. */
 export const defaultFailureThreshold = (total: number) => Math.max(1, Math.ceil(total / 10));
@@ -201,7 +197,7 @@ export const defaultFailureThreshold = (total: number) => Math.max(1, Math.ceil(
 // ---------------------------------------------------------------------------------------------
 
 const counts = z.record(z.string(), z.number().int()).describe('Jobs per status (SPEC status strings).');
-export const RolloutStateSchema = z.enum(['scheduled', 'running', 'paused', 'completed', 'cancelled']);
+export const RolloutStateSchema = z.enum(ROLLOUT_STATES);
 
 export const RolloutCreatedSchema = z
   .object({

@@ -3,6 +3,7 @@
  * README's configuration table lists them all. Durations accept `90s`, `15m`, `2h`, `7d` or ms.
  */
 import path from 'node:path';
+import { DURATION_UNITS } from '../domain/duration';
 
 export interface Config {
   /** API port (PORT). */
@@ -79,7 +80,7 @@ export interface InstallTimeouts {
   verificationMs: number;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNITS: Record<string, number> = DURATION_UNITS;
 
 export function parseDuration(value: string, name = 'duration'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);

@@ -6,16 +6,16 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ensureFirstAdminKey } from '../api/admin/admin-auth';
+import { closeServer, connectClient, startApi, startWorker } from '../app/runtime';
+import { type DevServer, startDevServer } from '../devstack/dev-server';
+import { type EmbeddedPostgres, startPostgres } from '../devstack/postgres';
 import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
-import { type DevServer, startDevServer } from '../devstack/dev-server';
 import { logger } from '../infra/logger';
 import { setNamespaceRetention } from '../infra/namespace';
-import { type EmbeddedPostgres, startPostgres } from '../devstack/postgres';
-import { closeServer, connectClient, startApi, startWorker } from '../app/runtime';
 import { ensurePurgeSchedule } from '../infra/schedules';
 import { installRuntime } from '../infra/telemetry';
+import { ensureFirstAdminKey } from '../services/secrets';
 
 async function main() {
   const config = loadConfig();

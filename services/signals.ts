@@ -1,12 +1,12 @@
 /**
  * Signalling install workflows from the API, safely: a workflow that is already closed or was never
  * started (NOT_FOUND from the server) is not an error for a device — its report is late or early, and
- * both are harmless (D5). Any other failure (Temporal unreachable, …) is thrown as a 503 so the device
- * retries later.
+ * both are harmless (D5). Any other failure (Temporal unreachable, …) is thrown as `unavailable` (a 503: the
+ * device retries later).
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
-import { ApiError } from '../api/http/errors';
+import { unavailable } from './errors';
 
 export type SignalOutcome = 'sent' | 'not-found';
 
@@ -23,7 +23,7 @@ export function temporalSignaller(client: Client): Signaller {
         return 'sent';
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return 'not-found';
-        throw new ApiError(503, 'temporal_unavailable', 'the workflow service is unavailable; retry later');
+        throw unavailable('the workflow service is unavailable; retry later');
       }
     },
   };

@@ -4,6 +4,7 @@
  * import only workflow-safe modules.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { RolloutState } from '../domain/rollout-state';
 import type { Schedule } from '../domain/schedule';
 import type { InstallStatus } from '../domain/status';
 
@@ -85,8 +86,8 @@ export const installFinishedSignal = defineSignal<[InstallResult]>('installFinis
 // Rollout workflow: input, progress query, control updates (issue 4)
 // ---------------------------------------------------------------------------------------------
 
-/** The rollout's lifecycle (SPEC `GET /rollouts/:id`). */
-export type RolloutState = 'scheduled' | 'running' | 'paused' | 'completed' | 'cancelled';
+/** The rollout's lifecycle (SPEC `GET /rollouts/:id`): defined in domain/, part of the messages. */
+export type { RolloutState } from '../domain/rollout-state';
 
 /** Knobs of the rollout workflow (defaults in workflows/rollout.ts `ROLLOUT_TUNING_DEFAULTS`). */
 export interface RolloutTuning {

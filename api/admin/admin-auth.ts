@@ -1,14 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+/** Admin authentication of the /api/v1 routes (bearer admin keys; see services/secrets.ts for issuing them). */
+import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Db } from '../../infra/db';
+import { sha256Hex } from '../../services/secrets';
 import { ApiError } from '../http/errors';
-
-export const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex');
-
-/** A new random secret with a readable prefix (admin keys: `dra_…`, device tokens: `drd_…`). */
-export function newSecret(prefix: 'dra' | 'drd'): string {
-  return `${prefix}_${randomBytes(32).toString('base64url')}`;
-}
 
 export function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
@@ -41,20 +36,4 @@ export function requireAdmin(db: Db, envKey?: string): RequestHandler {
       next(err);
     }
   };
-}
-
-/**
- * Creates the first admin key when none exists and none is configured. Returns the key (to print
- * once) or undefined. Concurrent starts create at most one key (advisory lock).
- */
-export async function ensureFirstAdminKey(db: Db, envKey?: string): Promise<string | undefined> {
-  if (envKey) return undefined;
-  return db.transaction(async (trx) => {
-    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['admin_keys.first']);
-    const existing = await trx('admin_keys').first('id');
-    if (existing) return undefined;
-    const key = newSecret('dra');
-    await trx('admin_keys').insert({ name: 'first start', key_hash: sha256Hex(key) });
-    return key;
-  });
 }

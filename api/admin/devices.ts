@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { PLATFORMS } from '../../domain/install-options';
 import { normalizeMsisdn } from '../../domain/msisdn';
 import type { Db } from '../../infra/db';
-import { newSecret, sha256Hex } from './admin-auth';
+import { newSecret, sha256Hex } from '../../services/secrets';
 import type { ApiContext } from '../context';
 import { badRequest, conflict, notFound } from '../http/errors';
 import { decodeCursor, encodeCursor, inventorySchema, pageLimit, parse, pathId, queryValue } from '../http/validation';

@@ -11,7 +11,8 @@
  */
 import type { Request, RequestHandler } from 'express';
 import type { Db } from '../../infra/db';
-import { bearer, sha256Hex } from '../admin/admin-auth';
+import { sha256Hex } from '../../services/secrets';
+import { bearer } from '../admin/admin-auth';
 import { ApiError } from '../http/errors';
 
 export interface AuthedDevice {

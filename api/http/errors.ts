@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { ZodError } from 'zod';
+import { ServiceError, type ServiceErrorKind } from '../../services/errors';
 
 /** Every API error answers `{ error: { code, message, field? } }` (SPEC). */
 export class ApiError extends Error {
@@ -16,6 +17,19 @@ export class ApiError extends Error {
 export const badRequest = (message: string, field?: string) => new ApiError(400, 'invalid_request', message, field);
 export const notFound = (what = 'resource') => new ApiError(404, 'not_found', `${what} not found`);
 export const conflict = (message: string, field?: string) => new ApiError(409, 'conflict', message, field);
+
+/** How each kind of service error answers (the 503 is the only dependency a service reports: Temporal). */
+const SERVICE_ERRORS: Record<ServiceErrorKind, { status: number; code: string }> = {
+  invalid: { status: 400, code: 'invalid_request' },
+  'not-found': { status: 404, code: 'not_found' },
+  conflict: { status: 409, code: 'conflict' },
+  unavailable: { status: 503, code: 'temporal_unavailable' },
+};
+
+function fromService(err: ServiceError): ApiError {
+  const { status, code } = SERVICE_ERRORS[err.kind];
+  return new ApiError(status, code, err.message, err.field);
+}
 
 export function fromZod(err: ZodError): ApiError {
   const issue = err.issues[0];
@@ -35,6 +49,7 @@ const capped = (s: string) => (s.length > MAX_ERROR_TEXT ? `${s.slice(0, MAX_ERR
 export function errorHandler(log: (msg: string, err: unknown) => void): ErrorRequestHandler {
   return (err, _req, res, _next) => {
     if (res.headersSent) return;
+    if (err instanceof ServiceError) err = fromService(err);
     if (err instanceof ApiError) {
       res
         .status(err.status)

@@ -27,10 +27,10 @@ import { Client, Connection } from '@temporalio/client';
 import knex from 'knex';
 import { DateTime } from 'luxon';
 import { expect } from 'vitest';
-import { newSecret } from '../../api/admin/admin-auth';
-import { FINAL_STATUSES, STATUS } from '../../domain/status';
 import { freePort } from '../../devstack/child-process';
+import { FINAL_STATUSES, STATUS } from '../../domain/status';
 import type { Db } from '../../infra/db';
+import { newSecret } from '../../services/secrets';
 import { type RolloutOutcome, rolloutWorkflowId } from '../../workflows/messages';
 import { FaultFleet, type FleetCounters, type FleetDevice } from './fault-fleet';
 import {

@@ -10,11 +10,11 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { createApp } from '../../api/app';
-import { newSecret } from '../../api/admin/admin-auth';
+import { activityDeps, listenApi } from '../../app/runtime';
 import { freePort } from '../../devstack/child-process';
 import { type Config, loadConfig } from '../../infra/config';
 import { createDb, type Db } from '../../infra/db';
-import { activityDeps, listenApi } from '../../app/runtime';
+import { newSecret } from '../../services/secrets';
 import { createWorker } from '../../worker/worker';
 import { withDatabase } from '../setup/integration-setup';
 

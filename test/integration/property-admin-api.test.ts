@@ -12,8 +12,8 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
-import { newSecret, sha256Hex } from '../../api/admin/admin-auth';
 import { PLATFORMS } from '../../domain/install-options';
+import { newSecret, sha256Hex } from '../../services/secrets';
 import {
   adminRoutes,
   expectJsonError,
