@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isPlatform, type Platform, type SoftwareFacts } from '../domain/install-options';
 import type { InstallStatus } from '../domain/status';
+import { isNonRetryableChannelError, toActivityFailure } from '../infra/channels/errors';
 import { createRecordingChannel } from '../infra/channels/recording';
 import type { ActivityDeps } from './deps';
 
@@ -103,7 +104,7 @@ export function createInstallActivities(deps: ActivityDeps) {
     } catch {
       // called outside an activity (tests)
     }
-    const retrying = !(err as { nonRetryable?: boolean }).nonRetryable;
+    const retrying = !isNonRetryableChannelError(err);
     await deps
       .db('installation_log')
       .insert({
@@ -290,9 +291,7 @@ export function createInstallActivities(deps: ActivityDeps) {
         };
       } catch (err) {
         await logFailedPushAttempt(input, err);
-        if ((err as { nonRetryable?: boolean }).nonRetryable)
-          throw nonRetryable((err as Error).message, (err as Error).name || 'PushRejected');
-        throw err;
+        throw toActivityFailure(err);
       }
     },
 

@@ -12,6 +12,7 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { MailMessage } from '../domain/ports';
 import { type RenderedMail, ReportBuilder, type RolloutReport, renderFailureAlert, renderSummary } from '../domain/report';
+import { toActivityFailure } from '../infra/channels/errors';
 import type { ActivityDeps } from './deps';
 
 export interface NotifyResult {
@@ -95,11 +96,8 @@ export function createNotifyActivities({ db, mailer }: Pick<ActivityDeps, 'db' |
       const r = await mailer.send(msg);
       return { sent: true, duplicate: r.duplicate, to, messageId: r.messageId };
     } catch (err) {
-      if ((err as { nonRetryable?: unknown }).nonRetryable === true) {
-        // e.g. the SMTP server refused the recipients for good: retrying cannot help
-        throw ApplicationFailure.nonRetryable((err as Error).message, (err as Error).name);
-      }
-      throw err;
+      // e.g. the SMTP server refused the recipients for good: retrying cannot help
+      throw toActivityFailure(err);
     }
   }
 

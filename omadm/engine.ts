@@ -20,6 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { BinaryPushMessage, DmEngine, PushChannel } from '../domain/ports';
+import { toActivityFailure } from '../infra/channels/errors';
 import type { Config } from '../infra/config';
 import type { Db } from '../infra/db';
 import { buildDmBootstrapDocument } from './cp-document';
@@ -53,12 +54,6 @@ const newPassword = () => randomBytes(18).toString('base64url');
 
 const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 
-function rethrowChannelError(err: unknown): never {
-  const e = err as { nonRetryable?: boolean; message?: string; name?: string };
-  if (e?.nonRetryable) throw nonRetryable(e.message ?? 'the push was refused', e.name || 'PushRejected');
-  throw err;
-}
-
 export function createDmEngine(opts: DmEngineOptions): DmEngine {
   const { db, push, config } = opts;
   const box = () => dmSecretBox({ secretKey: config.dm.secretKey, dataDir: config.dataDir });
@@ -74,7 +69,7 @@ export function createDmEngine(opts: DmEngineOptions): DmEngine {
     try {
       await push.sendBinaryPush(msg);
     } catch (err) {
-      rethrowChannelError(err);
+      throw toActivityFailure(err);
     }
   }
 
