@@ -27,7 +27,8 @@ import { buildDmBootstrapDocument } from './cp-document';
 import { buildBootstrapPush } from './cp-push';
 import { generateNonce } from './dm-auth';
 import { buildNotification, NOTIFICATION_APPLICATION_ID, NOTIFICATION_CONTENT_TYPE } from './notification';
-import { createDeviceState, withInstallJob } from './session';
+import { withInstallJob } from './scomo';
+import { createDeviceState } from './session-model';
 import { type DmDeviceRecord, dmSecretBox, lockDmDevice, saveDmDevice } from './store';
 
 export interface DmEngineOptions {

@@ -18,7 +18,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync }
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import type { DmDeviceState } from './session';
+import type { DmDeviceState } from './session-model';
 
 export const DM_SECRET_KEY_FILE = 'dm-secret.key';
 const KEY_BYTES = 32;

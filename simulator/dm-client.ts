@@ -34,7 +34,7 @@ import { type DmAccountBootstrap, readDmAccount } from '../omadm/cp-document';
 import { CP_WBXML_CONTENT_TYPE, decodeProvisioningWbxml } from '../omadm/cp-wbxml';
 import { computeMd5Digest, decodeNonce, generateNonce } from '../omadm/dm-auth';
 import { NOTIFICATION_CONTENT_TYPE, parseNotification, verifyNotification } from '../omadm/notification';
-import { SCOMO_OPERATION_COMPLETE } from '../omadm/session';
+import { SCOMO_OPERATION_COMPLETE } from '../omadm/scomo';
 import {
   AlertCode,
   type DmCommand,

@@ -22,21 +22,16 @@ import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, Router } from 'express';
 import type { Knex } from 'knex';
 import { STATUS } from '../../domain/status';
-import { bootstrapConfirmedSignal, dmInstallResultSignal, installWorkflowId } from '../../workflows/messages';
-import type { ApiContext } from '../context';
-import { ApiError, badRequest } from '../http/errors';
-import { type Signaller, signalAll, temporalSignaller } from '../../services/signals';
-import { isUuid } from '../http/validation';
 import { generateNonce, HMAC_HEADER, parseHmacHeader } from '../../omadm/dm-auth';
+import { isScomoSuccess } from '../../omadm/scomo';
+import { handleDmMessage } from '../../omadm/session';
 import {
   createDeviceState,
   type DmDeviceState,
   type DmEvent,
   type DmHandleResult,
   type DmServerConfig,
-  handleDmMessage,
-  isScomoSuccess,
-} from '../../omadm/session';
+} from '../../omadm/session-model';
 import { dmSecretBox, lockDmDeviceForMessage, saveDmDevice } from '../../omadm/store';
 import {
   parseSyncML,
@@ -45,6 +40,11 @@ import {
   type SyncMLMessage,
   SyncMLParseError,
 } from '../../omadm/syncml';
+import { type Signaller, signalAll, temporalSignaller } from '../../services/signals';
+import { bootstrapConfirmedSignal, dmInstallResultSignal, installWorkflowId } from '../../workflows/messages';
+import type { ApiContext } from '../context';
+import { ApiError, badRequest } from '../http/errors';
+import { isUuid } from '../http/validation';
 
 export interface DmEndpointOptions {
   /** How install workflows are signalled (default: the Temporal client of the context). */

@@ -1,19 +1,15 @@
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { computeHmacMac, computeMd5Digest, formatHmacHeader, parseHmacHeader } from '../../omadm/dm-auth';
+import { isScomoSuccess, parseScomoResultCode, SCOMO_OPERATION_COMPLETE, withInstallJob } from '../../omadm/scomo';
+import { handleDmMessage } from '../../omadm/session';
 import {
   createDeviceState,
   type DmDeviceState,
   type DmEvent,
   type DmHandleContext,
   type DmHandleResult,
-  handleDmMessage,
-  handleDmRequest,
-  isScomoSuccess,
-  parseScomoResultCode,
-  SCOMO_OPERATION_COMPLETE,
-  withInstallJob,
-} from '../../omadm/session';
+} from '../../omadm/session-model';
 import {
   type AlertCommand,
   type DmCommand,
@@ -30,6 +26,17 @@ const DEVICE = 'IMEI:351234567890123';
 const USER = 'dev-351234567890123';
 const PASS = 'client-secret';
 const INITIAL_NONCE = Buffer.from('initial-nonce').toString('base64');
+
+/** What the endpoint (api/device/dm.ts) does with a request: parse the body, pass the raw bytes on for HMAC. */
+function handleDmRequest(
+  state: DmDeviceState,
+  body: string | Uint8Array,
+  ctx: Omit<DmHandleContext, 'transport'> & { hmacHeader?: string } = {},
+): DmHandleResult {
+  const { hmacHeader, ...rest } = ctx;
+  const transport = hmacHeader !== undefined ? { body, hmacHeader } : { body };
+  return handleDmMessage(state, parseSyncML(body), { ...rest, transport });
+}
 
 /** Deterministic nonces: n1, n2, … (base64). */
 function nonceSource(): () => string {

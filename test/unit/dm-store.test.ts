@@ -7,7 +7,9 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDeviceState, withInstallJob } from '../../omadm/session';
+import { loadConfig } from '../../infra/config';
+import { withInstallJob } from '../../omadm/scomo';
+import { createDeviceState } from '../../omadm/session-model';
 import {
   DM_SECRET_KEY_FILE,
   type DmDeviceRecord,
@@ -21,7 +23,6 @@ import {
   rowFromRecord,
   stripSecrets,
 } from '../../omadm/store';
-import { loadConfig } from '../../infra/config';
 
 const KEY_HEX = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 const tmpDirs: string[] = [];
