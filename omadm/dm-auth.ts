@@ -15,7 +15,7 @@ import type { Chal, Cred } from './syncml';
 
 export const AUTH_TYPE_BASIC = 'syncml:auth-basic';
 export const AUTH_TYPE_MD5 = 'syncml:auth-md5';
-export const AUTH_TYPE_MAC = 'syncml:auth-MAC';
+const AUTH_TYPE_MAC = 'syncml:auth-MAC';
 export const HMAC_HEADER = 'x-syncml-hmac';
 
 export type AuthScheme = 'basic' | 'md5' | 'hmac';
@@ -38,7 +38,7 @@ export function b64(b: Uint8Array): string {
 }
 
 /** B64(MD5(username:password)): the per-account secret both digests start from. */
-export function credentialHash(username: string, password: string): string {
+function credentialHash(username: string, password: string): string {
   return b64(md5(`${username}:${password}`));
 }
 
@@ -52,7 +52,7 @@ export function computeMd5Digest(username: string, password: string, nonce: Byte
 }
 
 /** Constant-time comparison of two base64 digests (false on any length/format mismatch). */
-export function digestsEqual(a: string, b: string): boolean {
+function digestsEqual(a: string, b: string): boolean {
   const x = Buffer.from(a.trim(), 'utf8');
   const y = Buffer.from(b.trim(), 'utf8');
   return x.length === y.length && timingSafeEqual(x, y);
@@ -147,7 +147,7 @@ export function schemeOfType(type: string | undefined): AuthScheme | undefined {
   }
 }
 
-export function typeOfScheme(scheme: AuthScheme): string {
+function typeOfScheme(scheme: AuthScheme): string {
   return scheme === 'basic' ? AUTH_TYPE_BASIC : scheme === 'md5' ? AUTH_TYPE_MD5 : AUTH_TYPE_MAC;
 }
 

@@ -38,18 +38,18 @@ export interface DmEngineOptions {
 }
 
 /** The DM server address put into bootstrap documents. */
-export const dmServerAddress = (publicUrl: string) => `${publicUrl.replace(/\/+$/, '')}/dm`;
+const dmServerAddress = (publicUrl: string) => `${publicUrl.replace(/\/+$/, '')}/dm`;
 
 /** The account's client username (AAUTHNAME): derived from the device id, unique, not secret. */
-export const dmClientUsername = (deviceId: string) => `dr-${deviceId.replace(/-/g, '').toLowerCase()}`;
+const dmClientUsername = (deviceId: string) => `dr-${deviceId.replace(/-/g, '').toLowerCase()}`;
 
 /** 16-bit notification session id, stable for one request key (a retried trigger carries the same). */
-export function notificationSessionId(idempotencyKey: string): number {
+function notificationSessionId(idempotencyKey: string): number {
   return createHash('sha256').update(idempotencyKey).digest().readUInt16BE(0);
 }
 
 /** SCOMO node name of an install job (./SCOMO/Download/<pkgId>): the installation id. */
-export const dmPackageId = (installationId: string) => installationId.toLowerCase();
+const dmPackageId = (installationId: string) => installationId.toLowerCase();
 
 const newPassword = () => randomBytes(18).toString('base64url');
 

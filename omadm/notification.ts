@@ -20,9 +20,9 @@ import { b64, md5 } from './dm-auth';
 export const NOTIFICATION_CONTENT_TYPE = 'application/vnd.syncml.notification';
 export const NOTIFICATION_APPLICATION_ID = 'x-wap-application:syncml.dm';
 
-export const UI_MODES = ['not-specified', 'background', 'informative', 'user-interaction'] as const;
-export type UiMode = (typeof UI_MODES)[number];
-export type Initiator = 'user' | 'server';
+const UI_MODES = ['not-specified', 'background', 'informative', 'user-interaction'] as const;
+type UiMode = (typeof UI_MODES)[number];
+type Initiator = 'user' | 'server';
 
 export interface NotificationTrigger {
   /** DM protocol version × 10 (1.2 → 12); 10 bits. Default 12. */

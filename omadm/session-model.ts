@@ -22,15 +22,7 @@ export interface DmAccountState {
   serverNonce?: string;
 }
 
-export type InstallStage =
-  | 'pending'
-  | 'adding'
-  | 'replacing'
-  | 'exec-pending'
-  | 'executing'
-  | 'accepted'
-  | 'completed'
-  | 'failed';
+type InstallStage = 'pending' | 'adding' | 'replacing' | 'exec-pending' | 'executing' | 'accepted' | 'completed' | 'failed';
 
 export interface DmInstallJob {
   /** The installation (job) id of the workflow. */
@@ -66,7 +58,7 @@ export interface OutstandingCommand {
   leaf?: string;
 }
 
-export type SessionPhase = 'auth' | 'open' | 'ended' | 'aborted' | 'failed';
+type SessionPhase = 'auth' | 'open' | 'ended' | 'aborted' | 'failed';
 
 export interface DmSessionState {
   sessionId: string;

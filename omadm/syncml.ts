@@ -13,7 +13,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 export const SYNCML_DM_XML_CONTENT_TYPE = 'application/vnd.syncml.dm+xml';
 export const SYNCML_DM_WBXML_CONTENT_TYPE = 'application/vnd.syncml.dm+wbxml';
 export const SYNCML_NAMESPACE_1_2 = 'SYNCML:SYNCML1.2';
-export const METINF_NAMESPACE = 'syncml:metinf';
+const METINF_NAMESPACE = 'syncml:metinf';
 export const VER_DTD_1_2 = '1.2';
 export const VER_PROTO_DM_1_2 = 'DM/1.2';
 
@@ -61,13 +61,13 @@ export class SyncMLParseError extends Error {
 }
 
 /** Target/Source of a header or an Item. */
-export interface LocRef {
+interface LocRef {
   locURI: string;
   locName?: string;
 }
 
 /** MetInf fields (OMA-TS-SyncML_MetaInfo 1.2) used in DM. Unknown MetInf elements are dropped. */
-export interface Meta {
+interface Meta {
   format?: string;
   type?: string;
   mark?: string;
@@ -133,13 +133,13 @@ export interface ItemCommand<N extends ItemCommandName = ItemCommandName> extend
   items: Item[];
 }
 
-export type ItemCommandName = 'Add' | 'Replace' | 'Delete' | 'Get' | 'Exec' | 'Copy';
-export type AddCommand = ItemCommand<'Add'>;
+type ItemCommandName = 'Add' | 'Replace' | 'Delete' | 'Get' | 'Exec' | 'Copy';
+type AddCommand = ItemCommand<'Add'>;
 export type ReplaceCommand = ItemCommand<'Replace'>;
-export type DeleteCommand = ItemCommand<'Delete'>;
+type DeleteCommand = ItemCommand<'Delete'>;
 export type GetCommand = ItemCommand<'Get'>;
 export type ExecCommand = ItemCommand<'Exec'>;
-export type CopyCommand = ItemCommand<'Copy'>;
+type CopyCommand = ItemCommand<'Copy'>;
 
 export interface StatusCommand extends CommandBase {
   cmd: 'Status';
@@ -167,16 +167,16 @@ export interface ResultsCommand extends CommandBase {
   items: Item[];
 }
 
-export interface ContainerCommand<N extends 'Atomic' | 'Sequence' = 'Atomic' | 'Sequence'> extends CommandBase {
+interface ContainerCommand<N extends 'Atomic' | 'Sequence' = 'Atomic' | 'Sequence'> extends CommandBase {
   cmd: N;
   meta?: Meta;
   commands: DmCommand[];
 }
-export type AtomicCommand = ContainerCommand<'Atomic'>;
-export type SequenceCommand = ContainerCommand<'Sequence'>;
+type AtomicCommand = ContainerCommand<'Atomic'>;
+type SequenceCommand = ContainerCommand<'Sequence'>;
 
 /** An element in SyncBody/Atomic/Sequence that is not a DM command this model knows. */
-export interface UnknownCommand {
+interface UnknownCommand {
   cmd: 'Unknown';
   element: string;
   cmdId?: string;
@@ -195,8 +195,6 @@ export type DmCommand =
   | AtomicCommand
   | SequenceCommand
   | UnknownCommand;
-
-export type DmCommandName = Exclude<DmCommand['cmd'], 'Unknown'>;
 
 export interface SyncMLMessage {
   /** The root's xmlns, e.g. "SYNCML:SYNCML1.2"; serialized as SYNCML:SYNCML1.2 when absent. */
