@@ -14,7 +14,6 @@
  * APPSRV AAUTHSECRET / AAUTHDATA of the DM account), nonce as raw bytes. Bits are big-endian.
  */
 
-import { encodeWspPush } from '../infra/channels/wsp';
 import { b64, md5 } from './dm-auth';
 
 export const NOTIFICATION_CONTENT_TYPE = 'application/vnd.syncml.notification';
@@ -31,10 +30,7 @@ export interface NotificationTrigger {
   initiator: Initiator;
   /** 27 reserved bits, must be 0 when sending; kept for round trips. */
   futureUse?: number;
-  /**
-   * 16 bits; the device reuses it as the SessionID of the session it opens (clients differ on
-   * decimal vs. hexadecimal text, see `sessionIdMatches`).
-   */
+  /** 16 bits; the device reuses it as the SessionID of the session it opens (as decimal or hex text). */
   sessionId: number;
   /** Server identifier (DM account ServerID), ≤ 255 bytes UTF-8. */
   serverId: string;
@@ -48,14 +44,6 @@ export class NotificationError extends Error {
 
 const HEADER_FIXED_LEN = 8;
 const DIGEST_LEN = 16;
-
-/** "1.2" → 12, 12 → 12. */
-export function encodeVersion(v: string | number): number {
-  if (typeof v === 'number') return v;
-  const m = /^(\d+)\.(\d)$/.exec(v.trim());
-  if (!m) throw new NotificationError(`bad version "${v}"`);
-  return Number(m[1]) * 10 + Number(m[2]);
-}
 
 /** trigger-hdr + trigger-body. */
 export function encodeTrigger(t: NotificationTrigger): Buffer {
@@ -147,24 +135,4 @@ export function verifyNotification(pkg0: Uint8Array, creds: { password: string; 
     trigger: p.triggerBytes,
   });
   return expected.equals(p.digest);
-}
-
-/**
- * Package #0 as a WSP push PDU (for gateways that take a raw push PDU):
- * content type application/vnd.syncml.notification (0xC4), X-Wap-Application-Id syncml.dm (0x87).
- */
-export function buildNotificationPushPdu(pkg0: Uint8Array, transactionId = 0): Buffer {
-  return encodeWspPush({
-    contentType: NOTIFICATION_CONTENT_TYPE,
-    applicationId: NOTIFICATION_APPLICATION_ID,
-    body: Buffer.from(pkg0),
-    tid: transactionId,
-  });
-}
-
-/** True when a SyncHdr SessionID text denotes the 16-bit notification sessionid (decimal or hex). */
-export function sessionIdMatches(sessionIdText: string, sessionId: number): boolean {
-  const t = sessionIdText.trim();
-  if (/^\d+$/.test(t) && Number.parseInt(t, 10) === sessionId) return true;
-  return /^[0-9a-f]+$/i.test(t) && Number.parseInt(t, 16) === sessionId;
 }

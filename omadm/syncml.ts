@@ -729,25 +729,6 @@ export function serializeSyncML(msg: SyncMLMessage, options: SerializeOptions = 
   return decl + body;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Small helpers for consumers
-// ---------------------------------------------------------------------------------------------
-
-/** All commands (including those nested in Atomic/Sequence), in document order. */
-export function flattenCommands(commands: readonly DmCommand[]): DmCommand[] {
-  const out: DmCommand[] = [];
-  for (const c of commands) {
-    out.push(c);
-    if (c.cmd === 'Atomic' || c.cmd === 'Sequence') out.push(...flattenCommands(c.commands));
-  }
-  return out;
-}
-
-/** The Item's node URI: Target for server→client commands, Source for client→server data. */
-export function itemUri(item: Item): string | undefined {
-  return item.target?.locURI ?? item.source?.locURI;
-}
-
 /** Strips the optional "Reversed-Domain-Name:" prefix some clients put in a Generic Alert Type. */
 export function normalizeAlertType(type: string | undefined): string | undefined {
   if (type === undefined) return undefined;

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   AlertCode,
   type AlertCommand,
-  flattenCommands,
+  type DmCommand,
   type GetCommand,
-  itemUri,
+  type Item,
   normalizeAlertType,
   parseSyncML,
   type ReplaceCommand,
@@ -14,6 +14,14 @@ import {
   SyncMLParseError,
   serializeSyncML,
 } from '../../omadm/syncml';
+
+/** All commands (including those nested in Atomic/Sequence), in document order. */
+function flattenCommands(commands: readonly DmCommand[]): DmCommand[] {
+  return commands.flatMap((c) => (c.cmd === 'Atomic' || c.cmd === 'Sequence' ? [c, ...flattenCommands(c.commands)] : [c]));
+}
+
+/** The Item's node URI: Target for server→client commands, Source for client→server data. */
+const itemUri = (item: Item): string | undefined => item.target?.locURI ?? item.source?.locURI;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: published sample messages, reproduced unchanged (XML parts only).
