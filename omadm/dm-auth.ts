@@ -1,14 +1,7 @@
 /**
- * OMA DM application-layer authentication (OMA-TS-DM_Security 1.2, OMA-TS-DM_Protocol 1.2 §9):
- *
- *  - `syncml:auth-basic`: Cred Data = B64(username ":" password).
- *  - `syncml:auth-md5`:   Cred Data = B64(MD5(B64(MD5(username ":" password)) ":" nonce)), where nonce
- *    is the raw bytes of the (base64-transported) NextNonce, and the username travels in
- *    SyncHdr/Source/LocName (client → server) or is implied by the server id (server → client).
- *  - HMAC (`syncml:auth-MAC`, transport header `x-syncml-hmac: algorithm=MD5, username="…", mac=…`):
- *    mac = B64(MD5(B64(MD5(username ":" password)) ":" nonce ":" B64(MD5(message body)))).
- *
- * Pure functions over node:crypto; secrets compared in constant time.
+ * OMA DM application-layer authentication (OMA-TS-DM_Security 1.2, OMA-TS-DM_Protocol 1.2 §9; M2):
+ * `syncml:auth-basic`, `syncml:auth-md5` and HMAC (`x-syncml-hmac`), nonces. Secrets are compared in
+ * constant time.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Chal, Cred } from './syncml';
@@ -43,7 +36,8 @@ function credentialHash(username: string, password: string): string {
 }
 
 /**
- * `syncml:auth-md5` digest: B64(MD5(B64(MD5(username:password)) ":" nonce)).
+ * `syncml:auth-md5` digest: B64(MD5(B64(MD5(username:password)) ":" nonce)). The client's username
+ * travels in SyncHdr/Source/LocName; the server's is its server id.
  * `nonce` is raw bytes (a string is taken as UTF-8 bytes, which is what the spec's worked example
  * with nonce "Nonce" means). Use `decodeNonce(nextNonceB64)` for a NextNonce from a Chal.
  */
@@ -62,6 +56,7 @@ export function verifyMd5Digest(digestB64: string, username: string, password: s
   return digestsEqual(digestB64, computeMd5Digest(username, password, nonce));
 }
 
+/** `syncml:auth-basic` Cred Data: B64(username ":" password). */
 export function encodeBasicCredentials(username: string, password: string): string {
   return Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
 }

@@ -1,21 +1,7 @@
 /**
- * The DmEngine port (domain/ports.ts) implemented by our own OMA DM server (issue 7, docs/dm.md):
- *
- *  - `bootstrap` (M2, R2): creates the device's DM account — random client and server passwords and
- *    nonces, stored encrypted (omadm/store.ts) — builds the OMA Client Provisioning document (w7
- *    APPLICATION: PROVIDER-ID = DM_SERVER_ID, ADDR = `${PUBLIC_URL}/dm`, APPAUTH APPSRV + CLIENT, DIGEST)
- *    and sends it as a binary WAP push (`application/vnd.wap.connectivity-wbxml`). The device's first
- *    authenticated session confirms it (api/device/dm.ts).
- *  - `install` (M1): puts the SCOMO DownloadInstall job (PkgURL = the job's ticket link) into the
- *    device's DM state and sends the Package #0 trigger (`application/vnd.syncml.notification`,
- *    application id `x-wap-application:syncml.dm`, digest keyed with the server password and nonce the
- *    device holds). The device opens a session, the endpoint installs; the result arrives later as the
- *    `dmInstallResult` signal.
- *
- * Idempotent per request key (activities are retried): a retried bootstrap re-sends the account it
- * created (never a second one), a retried install keeps the job's progress (never a second install),
- * and the push channel dedupes the message by the same key. Credentials are committed BEFORE the push
- * is sent, so what the device receives is always what the server holds. Nothing here logs a secret.
+ * The DmEngine port (domain/ports.ts) served by our own OMA DM server (M1, M2, R2; docs/dm.md):
+ * `bootstrap` creates the device's DM account and pushes it, `install` queues the SCOMO job and pushes
+ * the Package #0 trigger. The sessions themselves run in api/device/dm.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
@@ -55,6 +41,11 @@ const newPassword = () => randomBytes(18).toString('base64url');
 
 const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 
+/**
+ * Idempotent per request key (activities are retried): a retried bootstrap re-sends the account it
+ * created, a retried install keeps the job's progress, and the push channel dedupes by the same key.
+ * Credentials are committed before the push is sent, so the device gets what the server holds.
+ */
 export function createDmEngine(opts: DmEngineOptions): DmEngine {
   const { db, push, config } = opts;
   const box = () => dmSecretBox({ secretKey: config.dm.secretKey, dataDir: config.dataDir });
@@ -75,6 +66,7 @@ export function createDmEngine(opts: DmEngineOptions): DmEngine {
   }
 
   return {
+    /** New random credentials, the w7 CP document by WAP push; the first authenticated session confirms it. */
     async bootstrap(req) {
       const device = await deviceFor(req.deviceId);
       const secrets = await box();
@@ -128,6 +120,7 @@ export function createDmEngine(opts: DmEngineOptions): DmEngine {
         .update({ bootstrap_sent_at: db.raw('coalesce(bootstrap_sent_at, now())') });
     },
 
+    /** The job into the device's DM state, then Package #0; the result comes as the dmInstallResult signal. */
     async install(req) {
       const device = await deviceFor(req.deviceId);
       const secrets = await box();

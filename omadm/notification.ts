@@ -1,19 +1,8 @@
 /**
- * OMA DM Package #0: the server-initiated "General Notification Initiated Session" alert
- * (OMA-TS-DM_Notification 1.2, content type application/vnd.syncml.notification), sent to the
- * device by WAP push (X-Wap-Application-Id: x-wap-application:syncml.dm).
- *
- *   package0     = digest(128 bits) trigger
- *   trigger      = trigger-hdr trigger-body
- *   trigger-hdr  = version(10) ui-mode(2) initiator(1) future-use(27) sessionid(16)
- *                  length-identifier(8) server-identifier(length-identifier octets)
- *   trigger-body = vendor specific (may be empty)
- *   digest       = H(B64(H(server-identifier:password)):nonce:B64(H(trigger))), H = MD5
- *
- * `password` and `nonce` are the server credentials the device holds for this server (the
- * APPSRV AAUTHSECRET / AAUTHDATA of the DM account), nonce as raw bytes. Bits are big-endian.
+ * OMA DM Package #0, the trigger that makes a device open a DM session (M1; OMA-TS-DM_Notification
+ * 1.2): package0 = digest(128 bits) trigger. Sent by WAP push as application/vnd.syncml.notification
+ * to x-wap-application:syncml.dm.
  */
-
 import { b64, md5 } from './dm-auth';
 
 export const NOTIFICATION_CONTENT_TYPE = 'application/vnd.syncml.notification';
@@ -45,7 +34,12 @@ export class NotificationError extends Error {
 const HEADER_FIXED_LEN = 8;
 const DIGEST_LEN = 16;
 
-/** trigger-hdr + trigger-body. */
+/**
+ * trigger = trigger-hdr trigger-body, big-endian bits:
+ *   trigger-hdr  = version(10) ui-mode(2) initiator(1) future-use(27) sessionid(16)
+ *                  length-identifier(8) server-identifier(length-identifier octets)
+ *   trigger-body = vendor specific (may be empty)
+ */
 export function encodeTrigger(t: NotificationTrigger): Buffer {
   const version = t.version ?? 12;
   const uiMode = UI_MODES.indexOf(t.uiMode);
@@ -94,7 +88,10 @@ export function decodeTrigger(
   };
 }
 
-/** digest = MD5(B64(MD5(serverId:password)) ":" nonce ":" B64(MD5(trigger))), 16 raw bytes. */
+/**
+ * digest = MD5(B64(MD5(serverId:password)) ":" nonce ":" B64(MD5(trigger))), 16 raw bytes. `password`
+ * and `nonce` (raw bytes) are the server credentials the device holds: APPSRV AAUTHSECRET / AAUTHDATA.
+ */
 export function computeNotificationDigest(params: {
   serverId: string;
   password: string;

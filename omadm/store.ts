@@ -1,17 +1,7 @@
 /**
- * Persistence of the DM server's per-device state (table `dm_devices`, migration 20261121000006_dm)
- * and the protection of the DM credentials at rest.
- *
- * - The two passwords of a device's DM account (CLIENT: what the device presents, APPSRV: what the
- *   server presents and the key of Package #0) are needed in clear at run time (md5 digests), so they
- *   are stored AES-256-GCM encrypted (`v1.<iv>.<ciphertext>.<tag>`, base64url), bound to their row and
- *   column by the additional authenticated data: a sealed value copied to another row does not open.
- * - The key: DM_SECRET_KEY (64 hex digits = the raw key, or a passphrase of ≥ 16 characters, stretched
- *   with scrypt). Unset: a random key generated once into `DATA_DIR/dm-secret.key` (mode 0600) and read
- *   from there afterwards — API and worker must see the same key (same DATA_DIR, or set DM_SECRET_KEY).
- * - `state` (jsonb) is the protocol state of omadm/session.ts without the passwords.
- * - Rows are read under `SELECT … FOR UPDATE`: concurrent messages of one device serialize, and any API
- *   instance can serve the next message of a session.
+ * The DM server's per-device state in PostgreSQL (table `dm_devices`, migration 20261121000006_dm):
+ * the protocol state (session-model.ts) without the passwords, which are stored encrypted. Rows are
+ * read `FOR UPDATE`, so one device's messages serialize and any API instance can serve the next one.
  * Nothing here logs, and no error message carries a secret.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
@@ -69,8 +59,9 @@ async function readOrCreateKeyFile(file: string): Promise<Buffer> {
 const keyCache = new Map<string, Promise<Buffer>>();
 
 /**
- * The key that seals DM credentials: from `secretKey` (DM_SECRET_KEY) or the key file in `dataDir`
- * (created on first use). Cached per source.
+ * The key that seals DM credentials, cached per source: DM_SECRET_KEY (`secretKey`) when set, else a
+ * random key generated once into `DATA_DIR/dm-secret.key` (mode 0600) and read from there afterwards.
+ * API and worker must see the same key (same DATA_DIR, or set DM_SECRET_KEY).
  */
 export function loadDmSecretKey(opts: { secretKey?: string; dataDir: string }): Promise<Buffer> {
   const id = opts.secretKey
@@ -91,7 +82,12 @@ export class DmSecretError extends Error {
   override readonly name = 'DmSecretError';
 }
 
-/** AES-256-GCM sealing of short secrets, bound to a context string (row + column). */
+/**
+ * AES-256-GCM sealing of short secrets (`v1.<iv>.<ciphertext>.<tag>`, base64url), bound to a context
+ * string (row + column) as additional data: a sealed value copied to another row does not open. The
+ * two passwords of a DM account (CLIENT, and APPSRV which also keys Package #0) are needed in clear
+ * for md5 digests, so they are sealed rather than hashed.
+ */
 export class DmSecretBox {
   private readonly key: Buffer;
   constructor(key: Uint8Array) {

@@ -1,12 +1,6 @@
 /**
- * SyncML DM 1.2 representation (OMA-TS-DM_RepPro 1.2 / OMA-TS-SyncML_RepPro 1.2): a typed model of
- * `application/vnd.syncml.dm+xml` messages, a tolerant parser and a deterministic serializer.
- *
- * Pure: no I/O. Element names are matched without namespace prefixes (`<mi:MaxMsgSize>` and
- * `<MaxMsgSize xmlns="syncml:metinf">` are the same thing), comments are ignored, stray text between
- * commands (e.g. `...` in published samples) is ignored, and leaf values of structural elements
- * (IDs, LocURI, Meta fields) are trimmed. `Data` is kept as written (entities decoded); when a
- * `Data` element holds XML elements (e.g. a DDF/TNDS tree) its inner XML is returned as a string.
+ * Codec of SyncML DM 1.2 messages, `application/vnd.syncml.dm+xml` (OMA-TS-DM_RepPro 1.2,
+ * OMA-TS-SyncML_RepPro 1.2; M1): the typed model, a tolerant parser and a deterministic serializer.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 
@@ -534,7 +528,14 @@ function parseHeader(node: XNode): SyncHdr {
   return hdr;
 }
 
-/** Parses a SyncML DM message (XML). Throws SyncMLParseError on malformed or non-SyncML input. */
+/**
+ * Parses a SyncML DM message (XML). Throws SyncMLParseError on malformed or non-SyncML input.
+ * Tolerant: element names are matched without namespace prefixes (`<mi:MaxMsgSize>` and
+ * `<MaxMsgSize xmlns="syncml:metinf">` are the same thing), comments and stray text between commands
+ * (e.g. `...` in published samples) are ignored, and leaf values of structural elements (IDs, LocURI,
+ * Meta fields) are trimmed. `Data` is kept as written (entities decoded); when it holds XML elements
+ * (e.g. a DDF/TNDS tree) its inner XML is returned as a string.
+ */
 export function parseSyncML(input: string | Uint8Array): SyncMLMessage {
   let xml = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
   if (xml.charCodeAt(0) === 0xfeff) xml = xml.slice(1);
