@@ -1,0 +1,48 @@
+/**
+ * The DM path (R1–R3): bootstrap when needed, Installing software, the DM install (package URL = ticket
+ * link) and its result within `dmInstallMs`. Success ends the job (Installed) or goes on to verification
+ * (DME client); any failure or timeout is the reason to fall back to the push method.
+ */
+import { isCancellation } from '@temporalio/workflow';
+import { STATUS } from '../../domain/status';
+import { gateway } from './activities';
+import { bootstrap } from './bootstrap';
+import { failureMessage, formatDuration } from './format';
+import type { Delivery, InstallJob } from './state';
+import { verify } from './verification';
+
+/** Delivers by OMA DM: ends the job, or returns why it falls back. */
+export async function dmPhase(job: InstallJob, delivery: Delivery): Promise<string> {
+  const { device, software, fileId } = delivery;
+  const { installationId, timeouts } = job.input;
+  job.state.method = 'dm';
+  if (!device.bootstrapped) {
+    const fallback = await bootstrap(job, device.id);
+    if (fallback !== undefined) return fallback;
+  }
+  await job.transition(STATUS.installingSoftware, { detail: `installing ${software.name} ${software.version} by OMA DM` });
+  try {
+    await gateway('dmInstall', `OMA DM install of ${software.name} ${software.version}`, [
+      {
+        installationId,
+        deviceId: device.id,
+        fileId,
+        softwareName: software.name,
+        softwareVersion: software.version,
+        ticketLifetimeMs: timeouts.ticketLifetimeMs,
+      },
+    ]);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return `the DM install could not be started: ${failureMessage(err)}`;
+  }
+  const answered = await job.waitFor(() => job.reports.dmResult !== undefined, timeouts.dmInstallMs, 'the DM install result');
+  const result = job.reports.dmResult;
+  if (!answered || !result) return `no DM install result within ${formatDuration(timeouts.dmInstallMs)}`;
+  const said = `${result.code !== undefined ? ` (code ${result.code})` : ''}${result.detail ? `: ${result.detail}` : ''}`;
+  if (!result.success) return `the DM install failed${said}`;
+  job.note('info', `DM install succeeded${said}`);
+  if (software.kind !== 'dme-client') return job.finish(STATUS.installed, 'installed by OMA DM');
+  await job.transition(STATUS.installedWaitingForVerification, { detail: 'installed by OMA DM; waiting for a system-info sync' });
+  return verify(job, delivery, STATUS.installedVerified);
+}
