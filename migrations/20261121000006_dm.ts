@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
  *  - `client_secret` / `server_secret`: the two passwords, AES-256-GCM encrypted (DM_SECRET_KEY);
  *    both are needed in clear at run time (md5 digests, Package #0 digest), so they are encrypted,
  *    not hashed;
- *  - `state`: the protocol state (omadm/session.ts DmDeviceState) WITHOUT the passwords: nonces,
+ *  - `state`: the protocol state (omadm/session-model.ts DmDeviceState) WITHOUT the passwords: nonces,
  *    bootstrap flag, the pending SCOMO install job, the current session's scratch;
  *  - `bootstrap_key`: idempotency key of the bootstrap that created the current credentials (a retried
  *    bootstrap re-sends the same account instead of minting a new one).
