@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { planRolloutSlots } from '../../activities/rollout';
 import { defaultFailureThreshold, parseDurationMs, RolloutRequestSchema } from '../../domain/rollout-request';
 import { installationIdFor, installationSeq } from '../../workflows/messages';
-import { SeqSet } from '../../workflows/rollout';
+import { SeqSet } from '../../workflows/rollout/seq-set';
 
 const UUID = '3f2a9c1e-7b4d-4e8a-9c21-5d6e7f8a9b0c';
 

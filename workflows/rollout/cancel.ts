@@ -1,0 +1,51 @@
+/**
+ * Cancelling a rollout (the `cancel` update, S9), one step per turn of the main loop: first the jobs
+ * not started yet are marked Cancelled in Postgres; then the outstanding children are asked to cancel,
+ * one page at a time; then the rollout waits for them to report, at most `cancelGraceMs`.
+ */
+import { condition } from '@temporalio/workflow';
+import { db } from './activities';
+import { cancelInstall } from './children';
+import type { RolloutScheduler } from './scheduler';
+
+/** Whether a cancel step is left to do (else the rollout waits for the cancelled children). */
+export function cancelStepsLeft(r: RolloutScheduler): boolean {
+  const c = r.cancelRequest;
+  return c !== null && (!c.notStartedDone || c.cursor < r.cursor);
+}
+
+export async function cancelStep(r: RolloutScheduler): Promise<void> {
+  const { rolloutId, finished, tuning } = r;
+  const c = r.cancelRequest as NonNullable<RolloutScheduler['cancelRequest']>;
+  await r.flushStarted();
+  if (!c.notStartedDone) {
+    if (r.cursor < r.total) {
+      await db.cancelNotStartedInstallations({ rolloutId, fromSeq: r.cursor, reason: c.reason });
+      r.cancelNotStarted();
+    }
+    c.notStartedDone = true;
+    c.cursor = finished.low;
+    return;
+  }
+  // Cancel the outstanding children, one page at a time.
+  const from = Math.max(c.cursor, finished.low);
+  const rows = from < r.cursor ? await db.rolloutPage({ rolloutId, fromSeq: from, limit: tuning.pageSize }) : [];
+  const targets = rows.filter((row) => row.seq < r.cursor && !finished.has(row.seq));
+  for (let i = 0; i < targets.length; i += tuning.startBatchSize) {
+    await Promise.all(targets.slice(i, i + tuning.startBatchSize).map((row) => cancelInstall(rolloutId, row)));
+  }
+  const last = rows[rows.length - 1];
+  c.cursor = last && last.seq + 1 < r.cursor ? last.seq + 1 : r.cursor;
+}
+
+/** How much of the grace period for the cancelled children to report is left (ms; ≤ 0: over). */
+export function cancelGraceLeft(r: RolloutScheduler): number {
+  const c = r.cancelRequest as NonNullable<RolloutScheduler['cancelRequest']>;
+  return c.requestedAt + r.tuning.cancelGraceMs - Date.now();
+}
+
+/** Waits for the cancelled children to report (or a wake-up), at most `leftMs`. */
+export function awaitCancelledChildren(r: RolloutScheduler, leftMs: number): Promise<boolean> {
+  const woken = r.wokenUp();
+  return condition(() => r.allFinal() || woken(), leftMs);
+}

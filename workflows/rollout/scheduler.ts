@@ -1,0 +1,436 @@
+/**
+ * The rollout's state and rules (S1–S9, P3): paces the installs by the schedule — a daily quota spread
+ * evenly over the window of each selected weekday — and keeps the bookkeeping the `progress` query,
+ * the control updates and the `installFinished` signals read and change.
+ *
+ * - The device list is in Postgres (installations, seq 0 … total − 1): paged by seq through an
+ *   activity, never carried in the input or the history.
+ * - Slot instants come from the local activity `planRolloutSlots` (domain/schedule.ts). The plan is made
+ *   per page and again after pause/resume, a schedule change, a late slot and continue-as-new, always
+ *   from the per-calendar-day start counter (`startsByDay`, S7): no calendar day of the rollout's time
+ *   zone gets more starts than its quota, and a due slot is started only before the end of its own day.
+ * - Starts that fall due together (unlimited or high quotas) go concurrently in groups of
+ *   `startBatchSize`; their started marks are written to Postgres in batches.
+ * - Postgres is the source of truth for reports; the finished bitmap (`SeqSet`) only answers "is every
+ *   job final" and "which children to cancel".
+ */
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  log,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Schedule } from '../../domain/schedule';
+import { RolloutState as RolloutStateKey } from '../../domain/search-attributes';
+import { FAILURE_STATUSES, type InstallStatus, isFinal, STATUS } from '../../domain/status';
+import {
+  type InstallResult,
+  installationSeq,
+  installWorkflowId,
+  type RolloutCarry,
+  type RolloutInput,
+  type RolloutOutcome,
+  type RolloutProgress,
+  type RolloutState,
+  type RolloutTuning,
+} from '../messages';
+import { db, local, mail } from './activities';
+import { type PageRow, startInstall } from './children';
+import { SeqSet } from './seq-set';
+
+interface Slot {
+  at: number;
+  date: string;
+}
+
+interface Plan {
+  today: string;
+  slots: Slot[];
+  dayEnds: Record<string, number>;
+  /** Index in `slots` of the next slot to use. */
+  next: number;
+}
+
+export class RolloutScheduler {
+  readonly rolloutId: string;
+  readonly total: number;
+  // Carried across continue-as-new (carry.ts)
+  schedule: Schedule;
+  state: RolloutState;
+  /** Next seq to start: every job with seq < cursor has been started. */
+  cursor: number;
+  readonly counts: Record<string, number>;
+  startsByDay: Record<string, number>;
+  readonly finished: SeqSet;
+  cancelledBeforeStart: number;
+  lastStartAt: number | null;
+  cancelRequest: RolloutCarry['cancel'];
+  alertSent: boolean;
+  persistedState: RolloutState;
+  readonly runs: number;
+
+  // This run only
+  /** Seqs [cursor, cursor + inFlight) are being started right now. */
+  private inFlight = 0;
+  private startsThisRun = 0;
+  private page: PageRow[] = [];
+  private pageIdx = 0;
+  private plan: Plan | undefined;
+  private planDirty = true;
+  /** Replans asked for by resume / schedule changes, and how many of them have their planned times in Postgres. */
+  private replanRequests = 0;
+  private replanWritten = 0;
+  /**
+   * Replan from now (after resume, a schedule change, or a slot that could not be used). Otherwise a
+   * replan (next page, continue-as-new) continues after the last start, so the few seconds spent on
+   * the page fetch or the hand-over do not make the next slot "missed".
+   */
+  private replanFromNow = false;
+  /** Bumped by every handler that changes what the main loop should do. */
+  private wake = 0;
+  /** Starts made but not yet written to Postgres (flushed in batches). */
+  private unmarked: { id: string; workflowId: string; plannedAt: number; startedAt: number }[] = [];
+  /** Set when the workflow is about to return. */
+  private closed = false;
+  /** Set when the run hands over to continue-as-new. */
+  continuing = false;
+
+  constructor(
+    readonly input: RolloutInput,
+    readonly tuning: Required<RolloutTuning>,
+    carry: RolloutCarry,
+    /** The `rollout-update-waits-for-planned-times` patch applies to this execution. */
+    private readonly plannedTimesWritten: boolean,
+  ) {
+    this.rolloutId = input.rolloutId;
+    this.total = input.total;
+    this.schedule = input.schedule;
+    this.state = carry.state;
+    this.cursor = carry.cursor;
+    this.counts = { ...carry.counts };
+    this.startsByDay = { ...carry.startsByDay };
+    this.finished = SeqSet.decode(carry.finished);
+    this.cancelledBeforeStart = carry.cancelledBeforeStart;
+    this.lastStartAt = carry.lastStartAt;
+    this.cancelRequest = carry.cancel;
+    this.alertSent = carry.alertSent;
+    this.persistedState = carry.persistedState;
+    this.runs = carry.runs + 1;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What the loop and the handlers ask
+  // -------------------------------------------------------------------------------------------
+
+  finishedCount(): number {
+    return this.finished.low + this.finished.sizeAboveLow;
+  }
+
+  failures(): number {
+    return Object.entries(this.counts).reduce((n, [s, c]) => (FAILURE_STATUSES.has(s as InstallStatus) ? n + c : n), 0);
+  }
+
+  allFinal(): boolean {
+    return this.finishedCount() >= this.total;
+  }
+
+  cancelling(): boolean {
+    return this.cancelRequest !== null && !this.closed && !this.allFinal();
+  }
+
+  alertDue(): boolean {
+    return !this.alertSent && this.input.failureThreshold > 0 && this.failures() >= this.input.failureThreshold;
+  }
+
+  shouldContinueAsNew(): boolean {
+    const info = workflowInfo();
+    return (
+      this.startsThisRun >= this.tuning.startsPerRun ||
+      info.continueAsNewSuggested ||
+      info.historyLength >= this.tuning.maxHistoryEvents
+    );
+  }
+
+  /** Nothing to start now: paused, or every job started. */
+  idle(): boolean {
+    return this.state === 'paused' || this.cursor >= this.total;
+  }
+
+  /**
+   * The condition of the main loop's waits, from now on: a handler changed what to do, an alert is
+   * due, or it is time to continue as new.
+   */
+  wokenUp(): () => boolean {
+    const w = this.wake;
+    return () => this.wake !== w || this.alertDue() || this.shouldContinueAsNew();
+  }
+
+  progress(): RolloutProgress {
+    return {
+      rolloutId: this.rolloutId,
+      state: this.state,
+      counts: { ...this.counts },
+      total: this.total,
+      started: this.cursor,
+      finished: this.finishedCount(),
+      outstanding: this.cursor - (this.finishedCount() - this.cancelledBeforeStart),
+      remaining: this.cancelRequest ? 0 : this.total - this.cursor,
+      nextStartAt: this.nextStartAt(),
+      startsByDay: { ...this.startsByDay },
+      cancelling: this.cancelling(),
+      schedule: this.schedule,
+      runs: this.runs,
+    };
+  }
+
+  private nextStartAt(): string | null {
+    const { plan } = this;
+    if (this.state === 'paused' || this.cancelRequest || this.cursor >= this.total || !plan || this.planDirty) return null;
+    const s = plan.slots[plan.next];
+    return s ? new Date(s.at).toISOString() : null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The signal and the updates (validated in control.ts)
+  // -------------------------------------------------------------------------------------------
+
+  /** `installFinished`: a job of this rollout is final (duplicates and strangers are ignored). */
+  installFinished(r: InstallResult): void {
+    const seq = installationSeq(this.rolloutId, r.installationId);
+    if (seq === undefined || seq >= this.cursor + this.inFlight || seq >= this.total) {
+      log.warn('installFinished for an installation this rollout did not start: ignored', {
+        installationId: r.installationId,
+        deviceId: r.deviceId,
+        status: r.status,
+      });
+      return;
+    }
+    if (!isFinal(r.status)) {
+      log.warn('installFinished with a non-final status: ignored', { installationId: r.installationId, status: r.status });
+      return;
+    }
+    this.countFinal(seq, r.status);
+    // No wake-up here: the waits watch allFinal()/alertDue() themselves, so a result arriving while
+    // the workflow sleeps until the next slot does not cancel and restart that timer.
+  }
+
+  pause(): RolloutProgress {
+    this.state = 'paused';
+    this.wake++;
+    return this.progress();
+  }
+
+  async resume(): Promise<RolloutProgress> {
+    this.state = this.cursor > 0 ? 'running' : 'scheduled';
+    await this.replanned(); // from now, keeping today's count
+    return this.progress();
+  }
+
+  cancel(req: { reason?: string }): RolloutProgress {
+    this.cancelRequest = { requestedAt: Date.now(), notStartedDone: false, cursor: 0, reason: req?.reason };
+    this.state = 'cancelled';
+    this.wake++;
+    return this.progress();
+  }
+
+  async changeSchedule(next: Schedule): Promise<RolloutProgress> {
+    this.schedule = next;
+    await this.replanned();
+    return this.progress();
+  }
+
+  /**
+   * Asks the main loop for a new plan from now; resolves once it is made (`nextStartAt`) and, patched,
+   * written (the jobs' planned times) — or once nothing is to be planned any more, or the run is handing
+   * over to continue-as-new (that waits for the handlers, and the new run replans).
+   */
+  private replanned(): Promise<void> {
+    this.planDirty = true;
+    this.replanFromNow = true;
+    this.wake++;
+    const request = ++this.replanRequests;
+    const over = () => this.continuing || this.state === 'paused' || this.cancelRequest !== null || this.cursor >= this.total;
+    return this.plannedTimesWritten
+      ? condition(() => this.replanWritten >= request || over())
+      : condition(() => !this.planDirty || over());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Steps of the main loop
+  // -------------------------------------------------------------------------------------------
+
+  /** The RolloutState search attribute and rollouts.state follow the state. */
+  async syncState(): Promise<void> {
+    if (this.state === this.persistedState) return;
+    upsertSearchAttributes([{ key: RolloutStateKey, value: this.state }]);
+    await db.setRolloutState({ rolloutId: this.rolloutId, state: this.state, completed: false });
+    this.persistedState = this.state;
+  }
+
+  /** The early alert (P3), once, when failures reach `failureThreshold`. */
+  sendFailureAlert(): Promise<unknown> {
+    this.alertSent = true;
+    return mail
+      .sendFailureAlert({
+        rolloutId: this.rolloutId,
+        failures: this.failures(),
+        threshold: this.input.failureThreshold,
+        total: this.total,
+      })
+      .catch((err) => log.error('failure alert not sent', { error: String(err) }));
+  }
+
+  /** Writes the started marks made so far. */
+  async flushStarted(): Promise<void> {
+    if (this.unmarked.length === 0) return;
+    const items = this.unmarked;
+    this.unmarked = [];
+    await db.markInstallationsStarted({ rolloutId: this.rolloutId, items });
+  }
+
+  /** A batch of started marks is waiting to be written. */
+  manyUnmarked(): boolean {
+    return this.unmarked.length >= this.tuning.startBatchSize;
+  }
+
+  needsPlan(): boolean {
+    return this.planDirty || !this.plan || this.pageIdx >= this.page.length;
+  }
+
+  /** The next slot of the plan (after `needsPlan()` said there is one). */
+  nextSlot(): Slot | undefined {
+    const plan = this.plan as Plan;
+    return plan.slots[plan.next];
+  }
+
+  /** The plan has no slot left: make it again. */
+  planUsedUp(): void {
+    this.planDirty = true;
+  }
+
+  /** Plans the slots of the rest of the page (the next page first when this one is used up). */
+  async replan(): Promise<void> {
+    const { rolloutId } = this;
+    if (this.pageIdx >= this.page.length) {
+      this.page = await db.rolloutPage({ rolloutId, fromSeq: this.cursor, limit: this.tuning.pageSize });
+      this.pageIdx = 0;
+      if (this.page.length === 0) {
+        // The rows are gone (rollout deleted underneath us): nothing left to start.
+        log.error('no installations left to start although the rollout is not fully started', {
+          cursor: this.cursor,
+          total: this.total,
+        });
+        throw ApplicationFailure.nonRetryable(`rollout ${rolloutId}: installations from seq ${this.cursor} are missing`);
+      }
+    }
+    const request = this.replanRequests; // the requests this plan serves: their schedule is read now
+    const { lastStartAt } = this;
+    const from =
+      this.replanFromNow || lastStartAt === null
+        ? Math.max(Date.now(), lastStartAt === null ? 0 : lastStartAt + 1)
+        : Math.max(lastStartAt + 1, Date.now() - this.tuning.lateToleranceMs);
+    this.replanFromNow = false;
+    const r = await local.planRolloutSlots({
+      schedule: this.schedule,
+      now: from,
+      count: this.page.length - this.pageIdx,
+      startsByDay: this.startsByDay,
+    });
+    this.plan = { ...r, next: 0 };
+    // a request that came while planning was made with the schedule before it: plan again
+    this.planDirty = this.plannedTimesWritten && this.replanRequests !== request;
+    // S7 bookkeeping: only today and later days matter from now on
+    this.startsByDay = Object.fromEntries(Object.entries(this.startsByDay).filter(([d]) => d >= r.today));
+    await db.markInstallationsPlanned({
+      rolloutId,
+      items: r.slots.map((s, i) => ({ id: (this.page[this.pageIdx + i] as PageRow).id, plannedAt: s.at })),
+    });
+    this.replanWritten = Math.max(this.replanWritten, request);
+  }
+
+  /** Starts the due slots (at most one group), or marks the plan dirty when a slot cannot be used. */
+  async startDue(now: number): Promise<void> {
+    const { rolloutId, page, pageIdx, tuning } = this;
+    const p = this.plan as Plan;
+    const batch: { row: PageRow; slot: Slot }[] = [];
+    while (batch.length < tuning.startBatchSize && pageIdx + batch.length < page.length) {
+      const slot = p.slots[p.next + batch.length];
+      if (!slot || slot.at > now) break;
+      const dayEnd = p.dayEnds[slot.date] ?? Number.POSITIVE_INFINITY;
+      if (now >= dayEnd || now - slot.at > tuning.lateToleranceMs) {
+        // Too late for this slot (its calendar day is over, or the worker was away): replan from
+        // now with the day's count, rather than bursting or overrunning a day's quota (S7).
+        this.planDirty = true;
+        this.replanFromNow = true;
+        break;
+      }
+      batch.push({ row: page[pageIdx + batch.length] as PageRow, slot });
+    }
+    if (batch.length === 0) return;
+    this.inFlight = batch.length;
+    const results = await Promise.all(batch.map((b) => startInstall(this.input, b.row)));
+    this.inFlight = 0;
+    const at = now; // when the starts were issued (the children's Started events follow within ms)
+    for (const [i, b] of batch.entries()) {
+      if (results[i] === 'existing') log.info('install workflow already existed: counted as started', { seq: b.row.seq });
+      this.startsByDay[b.slot.date] = (this.startsByDay[b.slot.date] ?? 0) + 1;
+      this.unmarked.push({
+        id: b.row.id,
+        workflowId: installWorkflowId(rolloutId, b.row.deviceId),
+        plannedAt: b.slot.at,
+        startedAt: at,
+      });
+    }
+    this.cursor += batch.length;
+    this.pageIdx += batch.length;
+    p.next += batch.length;
+    this.startsThisRun += batch.length;
+    this.lastStartAt = at;
+    if (this.state === 'scheduled') this.state = 'running';
+    // A child that already existed may have finished before this run could hear of it (e.g. the
+    // rollout was restarted): when in doubt, Postgres is the source of truth for its final status.
+    const existing = batch.filter((_, i) => results[i] === 'existing').map((b) => b.row);
+    if (existing.length > 0) {
+      const statuses = await db.installationStatuses({ rolloutId, ids: existing.map((r) => r.id) });
+      for (const st of statuses) {
+        const row = existing.find((r) => r.id === st.id);
+        if (row && st.final && st.status) this.countFinal(row.seq, st.status);
+      }
+    }
+  }
+
+  /** The jobs not started yet are Cancelled (cancel.ts wrote their rows). */
+  cancelNotStarted(): void {
+    const n = this.total - this.cursor;
+    for (let s = this.cursor; s < this.total; s++) this.finished.add(s);
+    this.counts[STATUS.cancelled] = (this.counts[STATUS.cancelled] ?? 0) + n;
+    this.cancelledBeforeStart += n;
+  }
+
+  /** The end, once every job is final (or the cancel grace is over): state, summary mail (P1, P3). */
+  async close(): Promise<RolloutOutcome> {
+    const { rolloutId } = this;
+    await this.flushStarted();
+    await condition(allHandlersFinished);
+    const outcome: 'completed' | 'cancelled' = this.cancelRequest ? 'cancelled' : 'completed';
+    this.state = outcome;
+    this.closed = true;
+    upsertSearchAttributes([{ key: RolloutStateKey, value: this.state }]);
+    await db.setRolloutState({ rolloutId, state: this.state, completed: true });
+    this.persistedState = this.state;
+    const dbCounts = await db.rolloutCounts({ rolloutId });
+    if (this.input.notify.length > 0) {
+      await mail
+        .sendRolloutSummary({ rolloutId, outcome })
+        .catch((err) => log.error('rollout summary not sent', { error: String(err) }));
+    }
+    return { ...this.progress(), dbCounts };
+  }
+
+  /** Counts a final result once (the bitmap dedupes). */
+  private countFinal(seq: number, status: string): void {
+    if (this.finished.add(seq)) this.counts[status] = (this.counts[status] ?? 0) + 1;
+  }
+}
