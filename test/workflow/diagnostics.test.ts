@@ -1,5 +1,6 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { roundTripWorkflow } from '../../workflows/diagnostics';
 import { createTestWorker, createTimeSkippingEnv } from '../helpers/time-skipping';
 
 describe('roundTripWorkflow on the time-skipping server', () => {
@@ -20,7 +21,7 @@ describe('roundTripWorkflow on the time-skipping server', () => {
       },
     });
     const result = await worker.runUntil(
-      env.client.workflow.execute('roundTripWorkflow', { taskQueue, workflowId: 'diagnostics/t1', args: ['hello'] }),
+      env.client.workflow.execute(roundTripWorkflow, { taskQueue, workflowId: 'diagnostics/t1', args: ['hello'] }),
     );
     expect(result).toEqual({ id: '42' });
     expect(calls).toEqual([{ workflowId: 'diagnostics/t1', note: 'hello' }]);

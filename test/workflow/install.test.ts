@@ -15,6 +15,7 @@ import type { InstallContext, PushLinkInput, TransitionInput } from '../../activ
 import type { Platform } from '../../domain/install-options';
 import * as SA from '../../domain/search-attributes';
 import { type InstallStatus, STATUS } from '../../domain/status';
+import { installWorkflow } from '../../workflows/install';
 import {
   bootstrapConfirmedSignal,
   dmInstallResultSignal,
@@ -26,7 +27,6 @@ import {
   installWorkflowId,
   sysinfoSyncedSignal,
 } from '../../workflows/messages';
-import type { installWorkflow } from '../../workflows/install';
 import { createTestWorker, createTimeSkippingEnv } from '../helpers/time-skipping';
 import { writeHistory } from './install-histories';
 
@@ -188,7 +188,7 @@ describe('installWorkflow (time-skipping server)', () => {
   async function run<T>(h: ReturnType<typeof harness>, name: string | null, drive: (handle: Handle) => Promise<T>): Promise<T> {
     const { worker, taskQueue } = await createTestWorker(env, h.activities);
     return worker.runUntil(async () => {
-      const handle = await env.client.workflow.start<typeof installWorkflow>('installWorkflow', {
+      const handle = await env.client.workflow.start(installWorkflow, {
         taskQueue,
         workflowId: h.workflowId,
         args: [h.input],
@@ -572,7 +572,7 @@ describe('installWorkflow (time-skipping server)', () => {
     const parent = harness({ platform: 'symbian', useDm: false, push: 'mark' });
     const { worker, taskQueue } = await createTestWorker(env, parent.activities);
     await worker.runUntil(async () => {
-      const parentHandle = await env.client.workflow.start<typeof installWorkflow>('installWorkflow', {
+      const parentHandle = await env.client.workflow.start(installWorkflow, {
         taskQueue,
         workflowId: parent.workflowId,
         args: [parent.input],

@@ -13,10 +13,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Schedule } from '../../domain/schedule';
 import { STATUS } from '../../domain/status';
-import type { RolloutOutcome } from '../../workflows/messages';
 import { createTimeSkippingEnv } from '../helpers/time-skipping';
 import { bundleRolloutTestWorkflows, countBy, createRolloutWorker, FakeRolloutDb, HOUR, mondayAfter } from './rollout.harness';
-import { fakeOutcome, releaseSignal } from './rollout.workflows';
+import { fakeOutcome, releaseSignal, rolloutWorkflow } from './rollout.workflows';
 
 const N = 5000;
 
@@ -97,12 +96,12 @@ describe('rolloutWorkflow at fleet scale (time-skipping server)', () => {
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
     const started = Date.now();
     const { result, firstRunId, children } = await worker.runUntil(async () => {
-      const h = await env.client.workflow.start('rolloutWorkflow', {
+      const h = await env.client.workflow.start(rolloutWorkflow, {
         taskQueue,
         workflowId: fake.workflowId,
         args: [fake.input(schedule, { failureThreshold: 1000 })],
       });
-      const result = (await h.result()) as RolloutOutcome;
+      const result = await h.result();
       return { result, firstRunId: h.firstExecutionRunId, children: await releaseChildren(env, fake, devices) };
     });
     const seconds = Math.round((Date.now() - started) / 1000);
@@ -146,12 +145,12 @@ describe('rolloutWorkflow at fleet scale (time-skipping server)', () => {
     };
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
     const { result, firstRunId, children } = await worker.runUntil(async () => {
-      const h = await env.client.workflow.start('rolloutWorkflow', {
+      const h = await env.client.workflow.start(rolloutWorkflow, {
         taskQueue,
         workflowId: fake.workflowId,
         args: [fake.input(schedule, { tuning: { startsPerRun: 250, startBatchSize: 100, pageSize: 500 } })],
       });
-      const result = (await h.result()) as RolloutOutcome;
+      const result = await h.result();
       return { result, firstRunId: h.firstExecutionRunId, children: await releaseChildren(env, fake, devices) };
     });
     expect(result.counts).toEqual(countBy(devices, (d) => fakeOutcome(d).result.status));

@@ -17,7 +17,6 @@ import {
   pauseRolloutUpdate,
   ROLLOUT_REJECTION,
   type RolloutInput,
-  type RolloutOutcome,
   resumeRolloutUpdate,
   rolloutProgressQuery,
 } from '../../workflows/messages';
@@ -34,6 +33,7 @@ import {
   MINUTE,
   mondayAfter,
 } from './rollout.harness';
+import { installWorkflow, rolloutWorkflow } from './rollout.workflows';
 
 const MON_FRI: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri'];
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -66,13 +66,13 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       timeZone: 'UTC',
     };
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
-    const result = (await worker.runUntil(
-      env.client.workflow.execute('rolloutWorkflow', {
+    const result = await worker.runUntil(
+      env.client.workflow.execute(rolloutWorkflow, {
         taskQueue,
         workflowId: fake.workflowId,
         args: [fake.input(schedule)],
       }),
-    )) as RolloutOutcome;
+    );
 
     // the planned instants: Mon, Tue, Wed at 09:00 + i·48 min, i = 0…9
     const expected = [0, 1, 2].flatMap((d) =>
@@ -132,12 +132,12 @@ describe('rolloutWorkflow (time-skipping server)', () => {
   async function withRollout<T>(
     fake: FakeRolloutDb,
     input: RolloutInput,
-    body: (h: WorkflowHandle, at: (ms: number) => Promise<void>) => Promise<T>,
+    body: (h: WorkflowHandle<typeof rolloutWorkflow>, at: (ms: number) => Promise<void>) => Promise<T>,
     record?: string,
   ): Promise<T> {
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
     return worker.runUntil(async () => {
-      const h = await env.client.workflow.start('rolloutWorkflow', { taskQueue, workflowId: fake.workflowId, args: [input] });
+      const h = await env.client.workflow.start(rolloutWorkflow, { taskQueue, workflowId: fake.workflowId, args: [input] });
       const at = async (ms: number) => {
         const now = await env.currentTimeMs();
         if (ms <= now) throw new Error(`test bug: ${iso(ms)} is not after ${iso(now)}`);
@@ -191,7 +191,7 @@ describe('rolloutWorkflow (time-skipping server)', () => {
         await at(tue + 10 * HOUR);
         expect(fake.starts).toHaveLength(7);
         await h.executeUpdate(resumeRolloutUpdate);
-        return (await h.result()) as RolloutOutcome;
+        return h.result();
       },
       'pause-resume-across-midnight',
     );
@@ -246,7 +246,7 @@ describe('rolloutWorkflow (time-skipping server)', () => {
         const cut = await h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 5 }] });
         expect(cut.startsByDay[isoDay(tue)]).toBe(6);
         expect(cut.nextStartAt).toBe(iso(tue + DAY + 9 * HOUR)); // not today any more
-        return (await h.result()) as RolloutOutcome;
+        return h.result();
       },
       'quota-raise-and-cut',
     );
@@ -361,7 +361,7 @@ describe('rolloutWorkflow (time-skipping server)', () => {
         await expect
           .poll(async () => (await h.query(rolloutProgressQuery)).outstanding, { timeout: 30_000, interval: 100 })
           .toBe(1);
-        return (await h.result()) as RolloutOutcome;
+        return h.result();
       },
       'cancel-with-stubborn-child',
     );
@@ -406,7 +406,7 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       timeZone: 'UTC',
     };
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
-    const result = (await worker.runUntil(async () => {
+    const result = await worker.runUntil(async () => {
       const childInput = (seq: number) => {
         const row = fake.rows[seq]!;
         const input = fake.input(schedule);
@@ -421,19 +421,19 @@ describe('rolloutWorkflow (time-skipping server)', () => {
         };
       };
       // seq 2: already over before the rollout starts (its report went nowhere; the database has it)
-      const over = await env.client.workflow.execute('installWorkflow', {
+      const over = await env.client.workflow.execute(installWorkflow, {
         taskQueue,
         workflowId: fake.childId(devices[2]!),
         args: [childInput(2)],
       });
       fake.finalStatus.set(fake.rows[2]!.id, over.status);
       // seq 1: running when the rollout starts it
-      const running = await env.client.workflow.start('installWorkflow', {
+      const running = await env.client.workflow.start(installWorkflow, {
         taskQueue,
         workflowId: fake.childId(devices[1]!),
         args: [childInput(1)],
       });
-      const r = await env.client.workflow.execute('rolloutWorkflow', {
+      const r = await env.client.workflow.execute(rolloutWorkflow, {
         taskQueue,
         workflowId: fake.workflowId,
         args: [fake.input(schedule)],
@@ -442,7 +442,7 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       const desc = await env.client.workflow.getHandle(fake.childId(devices[1]!)).describe();
       expect(desc.runId).toBe(running.firstExecutionRunId);
       return r;
-    })) as RolloutOutcome;
+    });
     expect(fake.starts.map((s) => s.seq)).toEqual([0, 1, 2, 3]);
     expect(result).toMatchObject({
       state: 'completed',
@@ -463,13 +463,13 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       timeZone: 'UTC',
     };
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
-    const result = (await worker.runUntil(
-      env.client.workflow.execute('rolloutWorkflow', {
+    const result = await worker.runUntil(
+      env.client.workflow.execute(rolloutWorkflow, {
         taskQueue,
         workflowId: fake.workflowId,
         args: [fake.input(schedule, { failureThreshold: 2 })],
       }),
-    )) as RolloutOutcome;
+    );
     expect(result.counts).toEqual({ [STATUS.downloaded]: 8, [STATUS.installationFailed]: 4 });
     expect(fake.mails.map((m) => m.kind)).toEqual(['alert', 'summary']);
     expect(fake.mails[0]?.input).toMatchObject({ rolloutId: fake.rolloutId, failures: 2, threshold: 2, total: 12 });

@@ -2,7 +2,9 @@
  * Test-only workflow bundle entry of the rollout workflow tests: the real `rolloutWorkflow` and a
  * FAKE `installWorkflow` (registered under the real one's name), whose outcome is encoded in the
  * device id: `<name>:<minutes until final>:<ok|fail|unk|verified|stubborn>[:hold]` — e.g. `d0042:90:fail`.
- * On cancellation it reports `Cancelled`, like the real one.
+ * On cancellation it reports `Cancelled`, like the real one. (The rollout starts its children by
+ * reference to the real function; the child's workflow type is that function's name, which this bundle
+ * serves with the fake.)
  *
  * `:hold` — after reporting its final status to the rollout, the child stays open until it gets the
  * `release` signal (or 300 days passed). Needed where the rollout continues as new: Temporal's Java time-skipping test
