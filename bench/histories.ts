@@ -9,12 +9,12 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 const EventType = temporal.api.enums.v1.EventType;
 
-export function eventTypeName(e: HistoryEvent): string {
+function eventTypeName(e: HistoryEvent): string {
   const name = EventType[e.eventType ?? 0] ?? String(e.eventType);
   return name.replace(/^EVENT_TYPE_/, '');
 }
 
-export async function historyOf(client: Client, workflowId: string, runId?: string): Promise<HistoryEvent[]> {
+async function historyOf(client: Client, workflowId: string, runId?: string): Promise<HistoryEvent[]> {
   const h = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   return h.events ?? [];
 }

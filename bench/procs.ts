@@ -34,7 +34,7 @@ function readStat(pid: number): Stat | undefined {
 }
 
 /** VmRSS and VmHWM of a process, in MB (undefined when it is gone). */
-export function memoryOf(pid: number): { rssMb: number; hwmMb: number } | undefined {
+function memoryOf(pid: number): { rssMb: number; hwmMb: number } | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);

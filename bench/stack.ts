@@ -16,11 +16,11 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { freePort, type ManagedProcess, startProcess, waitFor } from '../devstack/child-process';
-import { type Config, loadConfig } from '../infra/config';
-import { createDb, type Db, migrate } from '../infra/db';
 import { type DevServer, startDevServer } from '../devstack/dev-server';
 import { type EmbeddedPostgres, startPostgres } from '../devstack/postgres';
 import { PROJECT_ROOT } from '../devstack/temporal-servers';
+import { type Config, loadConfig } from '../infra/config';
+import { createDb, type Db, migrate } from '../infra/db';
 import { ProcSampler } from './procs';
 
 export interface BenchStackOptions {

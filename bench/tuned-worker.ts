@@ -5,10 +5,10 @@
  * workflows as `worker/main.ts` (app/runtime.ts activityDeps), only the worker options differ.
  */
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../infra/config';
-import { createDb } from '../infra/db';
 import { activityDeps } from '../app/runtime';
 import { databaseUrlOf, temporalAddressOf } from '../infra/addresses';
+import { loadConfig } from '../infra/config';
+import { createDb } from '../infra/db';
 import { installRuntime } from '../infra/telemetry';
 import { createWorker } from '../worker/worker';
 

@@ -41,7 +41,7 @@ export interface DevServer {
 }
 
 /** What `dbFile` runs with unless `sqlitePragmas` says otherwise. */
-export const DEFAULT_SQLITE_PRAGMAS: Readonly<Record<string, string>> = { journal_mode: 'wal', synchronous: 'normal' };
+const DEFAULT_SQLITE_PRAGMAS: Readonly<Record<string, string>> = { journal_mode: 'wal', synchronous: 'normal' };
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const exe = await ensureTemporalCli();

@@ -16,15 +16,15 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** Releases from 1.6 carry a `replace` directive that `go install pkg@version` refuses. */
-export const TEMPORAL_CLI_VERSION = 'v1.5.1';
-export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
+const TEMPORAL_CLI_VERSION = 'v1.5.1';
+const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 const TEST_SERVER_POM = path.join(PROJECT_ROOT, 'tools', 'temporal-test-server', 'pom.xml');
 
 export type ServerExecutable = { type: 'existing-path'; path: string } | { type: 'cached-download'; downloadDir?: string };
 
-export function cacheRoot(): string {
+function cacheRoot(): string {
   if (process.env.DEVICE_ROLLOUT_CACHE) return process.env.DEVICE_ROLLOUT_CACHE;
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'device-rollout');
@@ -75,7 +75,7 @@ export async function ensureTemporalCli(): Promise<ServerExecutable> {
   return { type: 'existing-path', path: bin };
 }
 
-export async function testServerVersion(): Promise<string> {
+async function testServerVersion(): Promise<string> {
   const pom = await fs.readFile(TEST_SERVER_POM, 'utf8');
   const m = /<temporal\.test\.server\.version>([^<]+)</.exec(pom);
   if (!m?.[1]) throw new Error(`no temporal.test.server.version in ${TEST_SERVER_POM}`);

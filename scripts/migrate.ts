@@ -1,7 +1,8 @@
 /** `npm run migrate`: applies pending migrations to DATABASE_URL (default: the embedded PostgreSQL). */
+
+import { databaseUrlOf } from '../infra/addresses';
 import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
-import { databaseUrlOf } from '../infra/addresses';
 
 async function main() {
   const db = createDb(databaseUrlOf(loadConfig()));

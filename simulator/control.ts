@@ -29,7 +29,7 @@ export interface RolloutHandle {
   workflowId?: string;
 }
 
-export interface RolloutView {
+interface RolloutView {
   state?: string;
   /** Jobs per status (whatever the source reports: final and non-final). */
   counts: Record<string, number>;
@@ -58,7 +58,7 @@ export const finalCount = (counts: Record<string, number>): number =>
   Object.entries(counts).reduce((n, [s, c]) => (FINAL_STATUSES.has(s as InstallStatus) ? n + c : n), 0);
 
 /** The route is not there at all (as opposed to a 404 about a resource). */
-export const isMissingRoute = (err: unknown): boolean =>
+const isMissingRoute = (err: unknown): boolean =>
   err instanceof HttpError &&
   err.status === 404 &&
   /no route for/i.test(String((err.body as { error?: { message?: string } })?.error?.message ?? ''));

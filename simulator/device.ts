@@ -22,7 +22,7 @@ import { type DmClientKnobs, SimulatedDmClient } from './dm-client';
 import type { ApiClient } from './http';
 import type { DeviceInbox, InboxMessage } from './inbox';
 
-export const FAILURE_KNOBS = ['neverBootstraps', 'dmFails', 'ignoresSms', 'neverSyncs', 'offline'] as const;
+const FAILURE_KNOBS = ['neverBootstraps', 'dmFails', 'ignoresSms', 'neverSyncs', 'offline'] as const;
 export type FailureKnob = (typeof FAILURE_KNOBS)[number];
 
 export interface DeviceProfile {

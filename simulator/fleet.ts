@@ -67,7 +67,7 @@ export interface FleetProgress {
   registered: number;
 }
 
-export interface KnobMix {
+interface KnobMix {
   devices: number;
   expected: Record<string, number>;
   actual: Record<string, number>;
@@ -107,7 +107,7 @@ export interface FleetSummary {
 const DEFAULT_TIMING: DeviceTiming = { syncDelayMs: 2_000, offlineMs: 5_000, pollIntervalMs: 5_000, reactionMs: 500 };
 
 /** File name per platform: the platform's preferred format. */
-export function fileNameFor(platform: Platform): string {
+function fileNameFor(platform: Platform): string {
   const fmt = PLATFORM_FORMATS[platform][0] ?? 'bin';
   return `simulated-client.${fmt}`;
 }

@@ -52,7 +52,7 @@ export interface RequestOptions {
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 
-export function isLoopbackUrl(url: string): boolean {
+function isLoopbackUrl(url: string): boolean {
   try {
     return LOOPBACK.has(new URL(url).hostname);
   } catch {

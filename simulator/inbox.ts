@@ -38,7 +38,7 @@ export async function latestMessageId(api: ApiClient): Promise<number> {
 }
 
 /** Messages with id > `after` (optionally to one recipient), oldest first; at most `maxPages` pages. */
-export async function messagesSince(
+async function messagesSince(
   api: ApiClient,
   after: number,
   opts: { to?: string; pageSize?: number; maxPages?: number } = {},
@@ -66,7 +66,7 @@ export async function messagesSince(
 }
 
 /** How far behind the newest seen id each poll looks again (concurrent inserts commit out of order). */
-export const LOOKBACK_IDS = 256;
+const LOOKBACK_IDS = 256;
 
 /** Remembers delivered ids near the top; returns the messages not delivered before. */
 class Deduper {

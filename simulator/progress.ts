@@ -15,7 +15,7 @@ export interface ProgressOptions {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
-export function bar(done: number, total: number, width: number): string {
+function bar(done: number, total: number, width: number): string {
   const share = total > 0 ? Math.min(1, done / total) : 0;
   const full = Math.round(share * width);
   return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
@@ -28,7 +28,7 @@ export function statusLine(counts: Record<string, number>): string {
   return entries.length ? entries.map(([s, n]) => `${s}: ${n}`).join(' · ') : '(no job yet)';
 }
 
-export function progressText(p: FleetProgress): [string, string] {
+function progressText(p: FleetProgress): [string, string] {
   const c = p.counters;
   if (p.phase === 'registering') return [`registering devices ${p.registered}/${p.total}`, ''];
   if (p.phase === 'uploading' || p.phase === 'starting') return [`${p.phase}…`, ''];

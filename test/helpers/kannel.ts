@@ -18,13 +18,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { KannelChannelConfig } from '../../infra/channels/kannel';
 import { freePort, type ManagedProcess, portOpen, startProcess, waitFor } from '../../devstack/child-process';
+import type { KannelChannelConfig } from '../../infra/channels/kannel';
 
 const SEARCH_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/bin', '/usr/local/bin', '/opt/kannel/sbin'];
 
 /** Paths of bearerbox, smsbox and wapbox; throws a loud error when Kannel is not installed. */
-export function kannelBinaries(): { bearerbox: string; smsbox: string; wapbox: string } {
+function kannelBinaries(): { bearerbox: string; smsbox: string; wapbox: string } {
   // KANNEL_BIN_DIR: look only there (e.g. a self-built Kannel); otherwise PATH and the usual sbin dirs
   const dirs = process.env.KANNEL_BIN_DIR
     ? [process.env.KANNEL_BIN_DIR]
@@ -47,7 +47,7 @@ export function kannelBinaries(): { bearerbox: string; smsbox: string; wapbox: s
 // The test SMSC
 
 /** One SMS as bearerbox handed it to the SMSC (one part of a concatenated message). */
-export interface ReceivedSms {
+interface ReceivedSms {
   to: string;
   from: string;
   /** DCS coding: 0 GSM 7-bit (as UTF-8 text), 1 8-bit binary, 2 UCS-2; undefined if not given. */
@@ -82,9 +82,9 @@ export interface AssembledSms {
   sms: ReceivedSms[];
 }
 
-export type SmscBehaviour = 'accept' | 'fail';
+type SmscBehaviour = 'accept' | 'fail';
 
-export class TestSmsc {
+class TestSmsc {
   readonly received: ReceivedSms[] = [];
   behaviour: SmscBehaviour = 'accept';
   private server?: http.Server;
@@ -207,7 +207,7 @@ export class TestSmsc {
 }
 
 /** Query string → raw bytes per key (`+` is a space, `%XX` a byte): binary SMS survive intact. */
-export function parseRawQuery(raw: string): Map<string, Buffer> {
+function parseRawQuery(raw: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   for (const pair of raw.split('&')) {
     if (!pair) continue;
@@ -260,7 +260,7 @@ export function parseUdh(udh: Buffer | undefined): UdhInfo {
 }
 
 /** Joins concatenated parts (by receiver + reference) and decodes the text of each message. */
-export function assemble(received: ReceivedSms[]): AssembledSms[] {
+function assemble(received: ReceivedSms[]): AssembledSms[] {
   const out: AssembledSms[] = [];
   const groups = new Map<string, { first: number; parts: Map<number, ReceivedSms>; total: number; ref: number }>();
   received.forEach((sms, index) => {
@@ -356,7 +356,7 @@ export interface WapPushPdu {
 }
 
 /** Decodes a connectionless WSP Push PDU (WAP-230 §8.2.4.1). */
-export function decodeWspPush(pdu: Buffer): WapPushPdu {
+function decodeWspPush(pdu: Buffer): WapPushPdu {
   const r = new Reader(pdu);
   const tid = r.byte();
   const pduType = r.byte();

@@ -13,7 +13,7 @@ import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { freePort, type ManagedProcess, portOpen, startProcess, waitFor } from '../../devstack/child-process';
+import { freePort, type ManagedProcess, startProcess, waitFor } from '../../devstack/child-process';
 import { type DevServer, startDevServer } from '../../devstack/dev-server';
 import { type EmbeddedPostgres, startPostgres } from '../../devstack/postgres';
 
@@ -184,7 +184,7 @@ export function serviceEnv(o: {
 // Gateways
 
 /** Something that listens on a fixed port and can go away and come back. */
-export interface Restartable {
+interface Restartable {
   readonly port: number;
   up(): boolean;
   start(): Promise<void>;
@@ -220,7 +220,7 @@ function restartableHttp(port: number, handler: http.RequestListener): Restartab
 }
 
 /** One request to the fake sendsms interface. */
-export interface SendsmsRequest {
+interface SendsmsRequest {
   at: number;
   to: string;
   text: string;
@@ -283,7 +283,7 @@ export async function startFakeSendsms(opts: { port?: number; username: string; 
   return api;
 }
 
-export interface ReceivedMailSummary {
+interface ReceivedMailSummary {
   at: number;
   from: string;
   to: string[];
@@ -346,9 +346,4 @@ export async function startRestartableSmtp(opts: { port?: number } = {}): Promis
   };
   await api.start();
   return api;
-}
-
-/** Resolves once nothing listens on the port any more. */
-export async function portClosed(port: number): Promise<void> {
-  await waitFor(`port ${port} closed`, async () => !(await portOpen(port)), { timeoutMs: 30_000 });
 }

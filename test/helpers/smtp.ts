@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer, type SMTPServerAddress } from 'smtp-server';
 
-export interface ReceivedMail {
+interface ReceivedMail {
   /** SMTP envelope (MAIL FROM / RCPT TO), as opposed to the headers. */
   envelope: { from: string; to: string[] };
   /** The authenticated user, if the client logged in. */

@@ -24,7 +24,7 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
  * OperatorService.AddSearchAttributes (its TestOperatorService): register ours there, like the dev
  * server's `--search-attribute` flags do.
  */
-export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
   const searchAttributes: Record<string, temporal.api.enums.v1.IndexedValueType> = {};
   for (const key of ALL_SEARCH_ATTRIBUTES) {
     searchAttributes[key.name] = INDEXED_VALUE_TYPES[key.type];

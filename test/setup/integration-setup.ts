@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { createDb, migrate } from '../../infra/db';
 import { startDevServer } from '../../devstack/dev-server';
 import { startPostgres } from '../../devstack/postgres';
+import { createDb, migrate } from '../../infra/db';
 import { buildWorkflowBundle } from '../../worker/worker';
 
 declare module 'vitest' {
