@@ -12,13 +12,14 @@
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isPlatform, type Platform, type SoftwareFacts } from '../domain/install-options';
-import type { InstallStatus } from '../domain/status';
 import { isNonRetryableChannelError, toActivityFailure } from '../infra/channels/errors';
 import { createRecordingChannel } from '../infra/channels/recording';
+import { ServiceError } from '../services/errors';
+import { installationRow } from '../services/installations/jobs';
+import { addLogEntry, recordTransition, type TransitionInput } from '../services/installations/log';
 import type { ActivityDeps } from './deps';
 
-export type LogEvent = 'status' | 'fallback' | 'retry' | 'error' | 'report' | 'push' | 'info';
-export type DeliveryMethod = 'dm' | 'sms' | 'wap' | 'mark';
+export type { DeliveryMethod, LogEvent, TransitionInput } from '../services/installations/log';
 
 export interface InstallContext {
   installation: { id: string; rolloutId: string; deviceId: string; status: string | null; final: boolean };
@@ -34,20 +35,6 @@ export interface InstallContext {
   software: SoftwareFacts & { id: string; name: string; version: string; bundleId: string | null };
   /** A DmEngine is configured on this worker. */
   dmConfigured: boolean;
-}
-
-export interface TransitionInput {
-  installationId: string;
-  /** The workflow's transition counter: makes the log rows' entry keys. */
-  seq: number;
-  workflowId?: string;
-  /** Log rows written before the status change (fallback, push, retry, error, report, info). */
-  notes?: { event: LogEvent; message: string }[];
-  status?: { from: InstallStatus | null; to: InstallStatus; final: boolean; message?: string };
-  method?: DeliveryMethod | null;
-  /** Current details of the job (shown in lists); null clears. */
-  detail?: string | null;
-  fileId?: string | null;
 }
 
 export interface PushLinkInput {
@@ -105,17 +92,12 @@ export function createInstallActivities(deps: ActivityDeps) {
       // called outside an activity (tests)
     }
     const retrying = !isNonRetryableChannelError(err);
-    await deps
-      .db('installation_log')
-      .insert({
-        installation_id: input.installationId,
-        event: 'error',
-        message: `${input.method.toUpperCase()} push ${input.attempt}, gateway attempt ${activityAttempt} failed: ${(err as Error).message}${retrying ? ' — retrying with backoff' : ''}`,
-        entry_key: `push:${input.attempt}:gateway-attempt:${activityAttempt}`,
-      })
-      .onConflict(['installation_id', 'entry_key'])
-      .ignore()
-      .catch(() => undefined);
+    await addLogEntry(deps.db, {
+      installationId: input.installationId,
+      event: 'error',
+      message: `${input.method.toUpperCase()} push ${input.attempt}, gateway attempt ${activityAttempt} failed: ${(err as Error).message}${retrying ? ' — retrying with backoff' : ''}`,
+      entryKey: `push:${input.attempt}:gateway-attempt:${activityAttempt}`,
+    }).catch(() => undefined);
   }
 
   const { db, config } = deps;
@@ -146,7 +128,7 @@ export function createInstallActivities(deps: ActivityDeps) {
   return {
     /** The job's facts: device (platform, MSISDN, bootstrap, last inventory) and software (+ files). */
     async loadInstallContext(input: { installationId: string; deviceId: string; softwareId: string }): Promise<InstallContext> {
-      const inst = await db('installations').where({ id: input.installationId }).first();
+      const inst = await installationRow(db, input.installationId);
       if (!inst) throw nonRetryable(`installation ${input.installationId} does not exist`, 'InstallationNotFound');
       if (inst.device_id !== input.deviceId)
         throw nonRetryable(`installation ${input.installationId} is not for device ${input.deviceId}`, 'InstallationMismatch');
@@ -189,59 +171,16 @@ export function createInstallActivities(deps: ActivityDeps) {
       };
     },
 
-    /**
-     * One transition of the job: its log rows (notes, then the status change) and the job row, in one
-     * transaction. Idempotent: the rows are keyed `<seq>:<status>` / `<seq>.<i>:<event>`; when they are
-     * already there (a retry, or an older attempt that committed) nothing is written again — in
-     * particular a late stale attempt cannot overwrite a newer job row.
-     */
+    /** One transition of the job: log rows and job row in one transaction, written once (`recordTransition`). */
     async recordInstallTransition(input: TransitionInput): Promise<{ written: boolean }> {
-      const entries = [
-        ...(input.notes ?? []).map((n, i) => ({
-          event: n.event,
-          from_status: null,
-          to_status: null,
-          message: n.message,
-          entry_key: `${input.seq}.${i}:${n.event}`,
-        })),
-        ...(input.status
-          ? [
-              {
-                event: 'status',
-                from_status: input.status.from,
-                to_status: input.status.to,
-                message: input.status.message ?? null,
-                entry_key: `${input.seq}:${input.status.to}`,
-              },
-            ]
-          : []),
-      ];
-      return db.transaction(async (trx) => {
-        let written = false;
-        for (const e of entries) {
-          const rows = await trx('installation_log')
-            .insert({ installation_id: input.installationId, ...e })
-            .onConflict(['installation_id', 'entry_key'])
-            .ignore()
-            .returning('id');
-          if (rows.length > 0) written = true;
+      try {
+        return await recordTransition(db, input);
+      } catch (err) {
+        if (err instanceof ServiceError && err.kind === 'not-found') {
+          throw nonRetryable(`installation ${input.installationId} does not exist`, 'InstallationNotFound');
         }
-        if (!written && entries.length > 0) return { written: false };
-        const update: Record<string, unknown> = { updated_at: trx.fn.now() };
-        if (input.workflowId) update.workflow_id = input.workflowId;
-        if (input.method !== undefined) update.method = input.method;
-        if (input.detail !== undefined) update.detail = input.detail;
-        if (input.fileId !== undefined) update.file_id = input.fileId;
-        if (input.status) {
-          update.status = input.status.to;
-          update.final = input.status.final;
-          update.started_at = trx.raw('coalesce(started_at, now())');
-          update.ended_at = input.status.final ? trx.fn.now() : null;
-        }
-        const n = await trx('installations').where({ id: input.installationId }).update(update);
-        if (n === 0) throw nonRetryable(`installation ${input.installationId} does not exist`, 'InstallationNotFound');
-        return { written: true };
-      });
+        throw err;
+      }
     },
 
     /**

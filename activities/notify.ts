@@ -13,6 +13,7 @@ import { ApplicationFailure, log } from '@temporalio/activity';
 import type { MailMessage } from '../domain/ports';
 import { type RenderedMail, ReportBuilder, type RolloutReport, renderFailureAlert, renderSummary } from '../domain/report';
 import { toActivityFailure } from '../infra/channels/errors';
+import { reportJobsPage } from '../services/installations/views';
 import type { ActivityDeps } from './deps';
 
 export interface NotifyResult {
@@ -43,18 +44,7 @@ export async function loadRolloutReport(
   const builder = new ReportBuilder(listLimit);
   let after = -1;
   for (;;) {
-    const { rows } = await db.raw(
-      `SELECT i.seq, i.device_id, d.external_id, d.platform, i.status, i.final, i.detail, i.started_at,
-              i.ended_at, d.last_contact_at,
-              CASE WHEN i.status IN ('Installation failed', 'Unknown status') AND i.detail IS NULL THEN
-                (SELECT l.message FROM installation_log l
-                  WHERE l.installation_id = i.id AND l.message IS NOT NULL ORDER BY l.id DESC LIMIT 1)
-              END AS last_message
-         FROM installations i JOIN devices d ON d.id = i.device_id
-        WHERE i.rollout_id = ? AND i.seq > ?
-        ORDER BY i.seq LIMIT ?`,
-      [rolloutId, after, PAGE],
-    );
+    const rows = await reportJobsPage(db, rolloutId, after, PAGE);
     for (const r of rows) {
       builder.add({
         deviceId: r.device_id,
@@ -70,7 +60,7 @@ export async function loadRolloutReport(
       });
     }
     if (rows.length < PAGE) break;
-    after = rows[rows.length - 1].seq;
+    after = rows[rows.length - 1]!.seq;
   }
   return {
     report: builder.build({ rolloutId, software: { name: rollout.name, version: rollout.version }, outcome }),

@@ -1,12 +1,20 @@
 /**
  * Activities of the rollout workflow: paging the rollout's installations by seq, marking them
- * planned/started/cancelled (batched, idempotent: a retry writes the same values), the rollout's
- * state, and slot planning (a LOCAL activity: pure computation whose result is recorded in history).
+ * planned/started/cancelled (batched, idempotent: a retry writes the same values; the statements are
+ * services/installations/jobs.ts), the rollout's state, and slot planning (a LOCAL activity: pure
+ * computation whose result is recorded in history).
  */
 import { ApplicationFailure } from '@temporalio/common';
+import type { RolloutState } from '../domain/rollout-state';
 import { calendarDay, InvalidScheduleError, localTimeToInstant, planSlots, type Schedule, type Slot } from '../domain/schedule';
-import { STATUS } from '../domain/status';
-import type { RolloutState } from '../workflows/messages';
+import {
+  cancelJobsNotStarted,
+  jobStatuses,
+  markJobsPlanned,
+  markJobsStarted,
+  rolloutJobsPage,
+  rolloutStatusCounts,
+} from '../services/installations/jobs';
 import type { ActivityDeps } from './deps';
 
 export interface PlanRequest {
@@ -53,25 +61,12 @@ export function createRolloutActivities({ db }: Pick<ActivityDeps, 'db'>) {
       fromSeq: number;
       limit: number;
     }): Promise<{ id: string; seq: number; deviceId: string }[]> {
-      const rows = await db('installations')
-        .where({ rollout_id: input.rolloutId })
-        .andWhere('seq', '>=', input.fromSeq)
-        .orderBy('seq')
-        .limit(input.limit)
-        .select('id', 'seq', 'device_id');
-      return rows.map((r) => ({ id: r.id, seq: r.seq, deviceId: r.device_id }));
+      return rolloutJobsPage(db, input);
     },
 
     /** planned_at of a batch (one statement). Rewritten on every replan. */
     async markInstallationsPlanned(input: { rolloutId: string; items: { id: string; plannedAt: number }[] }): Promise<void> {
-      if (input.items.length === 0) return;
-      const json = JSON.stringify(input.items.map((i) => ({ id: i.id, planned_at: new Date(i.plannedAt).toISOString() })));
-      await db.raw(
-        `UPDATE installations i SET planned_at = v.planned_at, updated_at = now()
-           FROM jsonb_to_recordset(?::jsonb) AS v(id uuid, planned_at timestamptz)
-          WHERE i.id = v.id AND i.rollout_id = ? AND i.started_at IS NULL`,
-        [json, input.rolloutId],
-      );
+      await markJobsPlanned(db, input.rolloutId, input.items);
     },
 
     /** started_at, workflow id and a log entry of a batch of started installs (one transaction). */
@@ -79,36 +74,7 @@ export function createRolloutActivities({ db }: Pick<ActivityDeps, 'db'>) {
       rolloutId: string;
       items: { id: string; workflowId: string; plannedAt: number; startedAt: number }[];
     }): Promise<void> {
-      if (input.items.length === 0) return;
-      const json = JSON.stringify(
-        input.items.map((i) => ({
-          id: i.id,
-          workflow_id: i.workflowId,
-          planned_at: new Date(i.plannedAt).toISOString(),
-          started_at: new Date(i.startedAt).toISOString(),
-          message: `install started by the rollout (planned ${new Date(i.plannedAt).toISOString()})`,
-        })),
-      );
-      await db.transaction(async (trx) => {
-        await trx.raw(
-          `UPDATE installations i
-              SET started_at = COALESCE(i.started_at, v.started_at),
-                  planned_at = v.planned_at,
-                  workflow_id = COALESCE(i.workflow_id, v.workflow_id),
-                  updated_at = now()
-             FROM jsonb_to_recordset(?::jsonb) AS v(id uuid, workflow_id text, planned_at timestamptz, started_at timestamptz)
-            WHERE i.id = v.id AND i.rollout_id = ?`,
-          [json, input.rolloutId],
-        );
-        await trx.raw(
-          `INSERT INTO installation_log (installation_id, at, event, message, entry_key)
-           SELECT v.id, v.started_at, 'info', v.message, 'rollout-start'
-             FROM jsonb_to_recordset(?::jsonb) AS v(id uuid, started_at timestamptz, message text)
-             JOIN installations i ON i.id = v.id AND i.rollout_id = ?
-           ON CONFLICT (installation_id, entry_key) DO NOTHING`,
-          [json, input.rolloutId],
-        );
-      });
+      await markJobsStarted(db, input.rolloutId, input.items);
     },
 
     /**
@@ -120,21 +86,7 @@ export function createRolloutActivities({ db }: Pick<ActivityDeps, 'db'>) {
       fromSeq: number;
       reason?: string;
     }): Promise<{ count: number }> {
-      const message = `rollout cancelled before this install started${input.reason ? `: ${input.reason}` : ''}`;
-      return db.transaction(async (trx) => {
-        const r = await trx.raw(
-          `WITH c AS (
-             UPDATE installations
-                SET status = ?, final = true, ended_at = COALESCE(ended_at, now()), detail = ?, updated_at = now()
-              WHERE rollout_id = ? AND seq >= ? AND started_at IS NULL AND NOT final
-             RETURNING id)
-           INSERT INTO installation_log (installation_id, event, from_status, to_status, message, entry_key)
-           SELECT id, 'status', NULL, ?, ?, 'rollout-cancel' FROM c
-           ON CONFLICT (installation_id, entry_key) DO NOTHING`,
-          [STATUS.cancelled, message, input.rolloutId, input.fromSeq, STATUS.cancelled, message],
-        );
-        return { count: r.rowCount ?? 0 };
-      });
+      return cancelJobsNotStarted(db, input);
     },
 
     /** rollouts.state (and completed_at when the rollout is over). */
@@ -152,18 +104,12 @@ export function createRolloutActivities({ db }: Pick<ActivityDeps, 'db'>) {
       rolloutId: string;
       ids: string[];
     }): Promise<{ id: string; status: string | null; final: boolean }[]> {
-      if (input.ids.length === 0) return [];
-      return db('installations').where({ rollout_id: input.rolloutId }).whereIn('id', input.ids).select('id', 'status', 'final');
+      return jobStatuses(db, input.rolloutId, input.ids);
     },
 
     /** Jobs per status from Postgres (the source of truth; never-started jobs are not counted). */
     async rolloutCounts(input: { rolloutId: string }): Promise<Record<string, number>> {
-      const rows = await db('installations')
-        .where({ rollout_id: input.rolloutId })
-        .whereNotNull('status')
-        .groupBy('status')
-        .select('status', db.raw('count(*)::int as n'));
-      return Object.fromEntries(rows.map((r: { status: string; n: number }) => [r.status, r.n]));
+      return rolloutStatusCounts(db, input.rolloutId);
     },
   };
 }

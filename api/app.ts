@@ -1,23 +1,23 @@
 import express from 'express';
-import { accessLog } from './http/access-log';
 import { requireAdmin } from './admin/admin-auth';
-import type { ApiContext } from './context';
-import { dmRoutes } from './device/dm';
-import { errorHandler, notFoundHandler } from './http/errors';
-import { jsonDepthLimit } from './http/json-depth';
-import { createMetrics } from './http/metrics';
-import { openApiRoutes } from './openapi';
-import { deviceRateLimit } from './http/rate-limit';
-import { deliveryReportRoutes } from './callbacks/kannel-dlr';
-import { deviceEndpointRoutes } from './device/sync-and-reports';
 import { devicesRoutes } from './admin/devices';
 import { diagnosticsRoutes } from './admin/diagnostics';
-import { downloadRoutes } from './device/downloads';
-import { healthRoutes } from './health';
 import { installationRoutes } from './admin/installations';
 import { messagesRoutes } from './admin/messages';
 import { rolloutRoutes } from './admin/rollouts';
 import { softwareRoutes } from './admin/software';
+import { deliveryReportRoutes } from './callbacks/kannel-dlr';
+import type { ApiContext } from './context';
+import { dmRoutes } from './device/dm';
+import { downloadRoutes } from './device/downloads';
+import { deviceEndpointRoutes } from './device/sync-and-reports';
+import { healthRoutes } from './health';
+import { accessLog } from './http/access-log';
+import { errorHandler, notFoundHandler } from './http/errors';
+import { jsonDepthLimit } from './http/json-depth';
+import { createMetrics } from './http/metrics';
+import { deviceRateLimit } from './http/rate-limit';
+import { openApiRoutes } from './openapi';
 
 export type { ApiContext } from './context';
 

@@ -11,12 +11,14 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { PLATFORMS } from '../../domain/install-options';
 import { normalizeMsisdn } from '../../domain/msisdn';
+import { isoOrNull } from '../../domain/time';
 import type { Db } from '../../infra/db';
+import { jobsOfDevice } from '../../services/installations/views';
 import { newSecret, sha256Hex } from '../../services/secrets';
 import type { ApiContext } from '../context';
 import { badRequest, conflict, notFound } from '../http/errors';
 import { decodeCursor, encodeCursor, inventorySchema, pageLimit, parse, pathId, queryValue } from '../http/validation';
-import { JOB_STATE_COLUMNS } from './installations';
+import { logEntryJson } from './installations';
 
 /** Most devices one registration request may carry. */
 export const MAX_DEVICES_PER_REQUEST = 1000;
@@ -70,8 +72,6 @@ interface DeviceRow {
   silent_for_seconds: number | null;
 }
 
-const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
-
 function deviceJson(d: DeviceRow) {
   return {
     id: d.id,
@@ -81,11 +81,11 @@ function deviceJson(d: DeviceRow) {
     bootstrapped: d.bootstrapped,
     installed: d.installed ?? {},
     info: d.info ?? null,
-    lastSyncAt: iso(d.last_sync_at),
-    lastContactAt: iso(d.last_contact_at),
+    lastSyncAt: isoOrNull(d.last_sync_at),
+    lastContactAt: isoOrNull(d.last_contact_at),
     /** Seconds since the device last authenticated; null if it never did. */
     silentForSeconds: d.silent_for_seconds === null ? null : Number(d.silent_for_seconds),
-    createdAt: iso(d.created_at),
+    createdAt: isoOrNull(d.created_at),
   };
 }
 
@@ -206,32 +206,7 @@ export function devicesRoutes({ db }: ApiContext): Router {
     const id = pathId(req.params.id, 'device');
     const device = (await db('devices').where('devices.id', id).select(deviceColumns(db)).first()) as DeviceRow | undefined;
     if (!device) throw notFound('device');
-    const jobs = await db('installations as i')
-      .join('rollouts as r', 'r.id', 'i.rollout_id')
-      .join('software as s', 's.id', 'r.software_id')
-      .where('i.device_id', id)
-      .orderBy([
-        { column: 'r.created_at', order: 'desc' },
-        { column: 'i.id', order: 'asc' },
-      ])
-      .select(
-        'i.id',
-        'i.rollout_id',
-        ...JOB_STATE_COLUMNS,
-        'r.state as rollout_state',
-        's.id as software_id',
-        's.name as software_name',
-        's.version as software_version',
-      );
-    const logs = jobs.length
-      ? await db('installation_log')
-          .whereIn(
-            'installation_id',
-            jobs.map((j) => j.id),
-          )
-          .orderBy('id')
-          .select('installation_id', 'at', 'event', 'from_status', 'to_status', 'message')
-      : [];
+    const jobs = await jobsOfDevice(db, id);
     res.json({
       ...deviceJson(device),
       jobs: jobs.map((j) => ({
@@ -244,13 +219,11 @@ export function devicesRoutes({ db }: ApiContext): Router {
         method: j.method,
         detail: j.detail,
         workflowId: j.workflow_id,
-        plannedAt: iso(j.planned_at),
-        startedAt: iso(j.started_at),
-        endedAt: iso(j.ended_at),
-        updatedAt: iso(j.updated_at),
-        log: logs
-          .filter((l) => l.installation_id === j.id)
-          .map((l) => ({ at: iso(l.at), event: l.event, from: l.from_status, to: l.to_status, message: l.message })),
+        plannedAt: isoOrNull(j.planned_at),
+        startedAt: isoOrNull(j.started_at),
+        endedAt: isoOrNull(j.ended_at),
+        updatedAt: isoOrNull(j.updated_at),
+        log: j.log.map(logEntryJson),
       })),
     });
   });

@@ -5,7 +5,9 @@
  */
 import { type RequestHandler, Router } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { ACTIVE_ROLLOUT_STATES } from '../../domain/rollout-state';
 import type { Db } from '../../infra/db';
+import { rolloutJobGauges, statusCounts } from '../../services/installations/views';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -38,8 +40,7 @@ export function createMetrics(db: Db): ApiMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db('installations').whereNotNull('status').groupBy('status').select('status').count({ n: '*' });
-      for (const r of rows as Array<Record<string, unknown>>) this.set({ status: String(r.status) }, Number(r.n));
+      for (const r of await statusCounts(db)) this.set({ status: r.status }, r.n);
     },
   });
   new Gauge({
@@ -72,20 +73,10 @@ export function createMetrics(db: Db): ApiMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db('installations as i')
-        .join('rollouts as r', 'r.id', 'i.rollout_id')
-        .whereIn('r.state', ['scheduled', 'running', 'paused'])
-        .groupBy('i.rollout_id')
-        .select('i.rollout_id')
-        .count({ total: '*' })
-        .select(db.raw('count(*) filter (where i.status is not null) as started'))
-        .select(db.raw('count(*) filter (where i.final) as final'))
-        .limit(100);
-      for (const r of rows as Array<Record<string, unknown>>) {
-        const id = String(r.rollout_id);
-        this.set({ rollout_id: id, phase: 'total' }, Number(r.total));
-        this.set({ rollout_id: id, phase: 'started' }, Number(r.started));
-        this.set({ rollout_id: id, phase: 'final' }, Number(r.final));
+      for (const r of await rolloutJobGauges(db, ACTIVE_ROLLOUT_STATES)) {
+        this.set({ rollout_id: r.rolloutId, phase: 'total' }, r.total);
+        this.set({ rollout_id: r.rolloutId, phase: 'started' }, r.started);
+        this.set({ rollout_id: r.rolloutId, phase: 'final' }, r.final);
       }
     },
   });

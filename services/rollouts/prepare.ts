@@ -1,0 +1,176 @@
+/**
+ * Checking a rollout request against the database (issue 4): the schedule's rules, the software, the
+ * devices, R1 (Use DM only where it applies) and R7 (a file for every selected device) — in the order
+ * an admin fixes them; each refusal is `invalid` naming the field. Used by `POST /rollouts`,
+ * `/rollouts/preview` and the simulator's direct start.
+ */
+import {
+  chooseFile,
+  dmApplicability,
+  effectivePushMethod,
+  type Platform,
+  type SoftwareFacts,
+} from '../../domain/install-options';
+import type { RolloutRequest } from '../../domain/rollout-request';
+import { normalizeSchedule, type PreviewPlan, previewPlan, type Schedule, validateSchedule } from '../../domain/schedule';
+import type { Db } from '../../infra/db';
+import { invalid } from '../errors';
+import type { JobSelection } from '../installations/jobs';
+
+/** How many device names an error message lists at most. */
+const NAMED = 10;
+
+type Selection =
+  | { kind: 'ids'; ids: string[]; platformOf: Map<string, Platform>; externalOf: Map<string, string> }
+  | (JobSelection & { kind: 'filter' });
+
+export interface PreparedRollout {
+  body: RolloutRequest;
+  schedule: Schedule;
+  software: { id: string; name: string; version: string };
+  facts: SoftwareFacts;
+  selection: Selection;
+  total: number;
+  /** Selected devices per platform. */
+  platforms: Map<Platform, number>;
+  /** The file each selected platform gets (R7). */
+  fileByPlatform: Map<Platform, string>;
+  push: 'sms' | 'wap' | 'mark';
+}
+
+const list = (xs: string[], total = xs.length) =>
+  `${xs.slice(0, NAMED).join(', ')}${total > Math.min(xs.length, NAMED) ? ` and ${total - Math.min(xs.length, NAMED)} more` : ''}`;
+
+/** The first error of a schedule as the request names it (`schedule.<field>`), if any. */
+export function scheduleError(schedule: Schedule) {
+  const e = validateSchedule(schedule)[0];
+  return e ? invalid(`schedule.${e.field}: ${e.message}`, `schedule.${e.field}`) : undefined;
+}
+
+/**
+ * Everything `POST /rollouts` and `/rollouts/preview` check after the body's shape: the schedule, the
+ * software, the devices, R1, R7. `db` may be a transaction (one snapshot for the check and the insert).
+ */
+export async function prepareRollout(db: Db, body: RolloutRequest, now: number): Promise<PreparedRollout> {
+  const schedule = normalizeSchedule(body.schedule, now);
+  const badSchedule = scheduleError(schedule);
+  if (badSchedule) throw badSchedule;
+
+  const sw = await db('software')
+    .where({ id: body.softwareId })
+    .first('id', 'name', 'version', 'kind', 'platforms', 'in_house_ios');
+  if (!sw) throw invalid(`softwareId: no software with id ${body.softwareId}`, 'softwareId');
+  const files = await db('software_files').where({ software_id: sw.id }).orderBy('created_at').select('id', 'format');
+  const facts: SoftwareFacts = {
+    kind: sw.kind,
+    platforms: sw.platforms,
+    inHouseIos: sw.in_house_ios,
+    files: files.map((f: { id: string; format: string }) => ({ id: f.id, format: f.format })),
+  };
+
+  // The devices: which platforms, how many.
+  const platforms = new Map<Platform, number>();
+  let selection: Selection;
+  let total: number;
+  if (body.devices.ids) {
+    const ids = body.devices.ids.map((i) => i.toLowerCase());
+    const seen = new Set<string>();
+    const dups: string[] = [];
+    for (const i of ids) {
+      if (seen.has(i)) dups.push(i);
+      seen.add(i);
+    }
+    if (dups.length > 0) throw invalid(`devices.ids: listed more than once: ${list([...new Set(dups)])}`, 'devices.ids');
+    const rows: { id: string; platform: Platform; external_id: string }[] = await db('devices')
+      .whereIn('id', ids)
+      .select('id', 'platform', 'external_id');
+    const platformOf = new Map(rows.map((r) => [r.id, r.platform]));
+    const externalOf = new Map(rows.map((r) => [r.id, r.external_id]));
+    const unknown = ids.filter((i) => !platformOf.has(i));
+    if (unknown.length > 0) throw invalid(`devices.ids: no such device(s): ${list(unknown)}`, 'devices.ids');
+    for (const r of rows) platforms.set(r.platform, (platforms.get(r.platform) ?? 0) + 1);
+    selection = { kind: 'ids', ids, platformOf, externalOf };
+    total = ids.length;
+  } else {
+    const platform = body.devices.filter?.platform;
+    const q = db('devices').groupBy('platform').select('platform', db.raw('count(*)::int as n'));
+    if (platform) q.where({ platform });
+    for (const r of (await q) as { platform: Platform; n: number }[]) platforms.set(r.platform, r.n);
+    total = [...platforms.values()].reduce((a, b) => a + b, 0);
+    if (total === 0) {
+      throw invalid(
+        `devices.filter: no registered device matches${platform ? ` (platform ${platform})` : ''}`,
+        platform ? 'devices.filter.platform' : 'devices.filter',
+      );
+    }
+    selection = { kind: 'filter', platform };
+  }
+
+  const namesOf = async (p: Platform): Promise<string[]> => {
+    if (selection.kind === 'ids') {
+      return selection.ids
+        .filter((i) => selection.platformOf.get(i) === p)
+        .slice(0, NAMED)
+        .map((i) => selection.externalOf.get(i) ?? i);
+    }
+    const rows = await db('devices').where({ platform: p }).orderBy(['created_at', 'id']).limit(NAMED).select('external_id');
+    return rows.map((r: { external_id: string }) => r.external_id);
+  };
+
+  // R1: Use DM only where it applies — for the software, and on every selected platform.
+  if (body.options.useDm) {
+    const sw1 = dmApplicability(facts);
+    if (!sw1.ok) throw invalid(`options.useDm: ${sw1.reason}`, 'options.useDm');
+    for (const [p, n] of platforms) {
+      const a = dmApplicability(facts, p);
+      if (!a.ok) {
+        throw invalid(
+          `options.useDm: ${a.reason} — ${n} selected device(s): ${list(await namesOf(p), n)}; select those devices in a rollout without Use DM`,
+          'options.useDm',
+        );
+      }
+    }
+  }
+
+  // R7 (and platform support): a file for every selected device.
+  const fileByPlatform = new Map<Platform, string>();
+  const refused: string[] = [];
+  for (const [p, n] of platforms) {
+    const c = chooseFile(facts, p);
+    if (c.ok) fileByPlatform.set(p, c.fileId);
+    else refused.push(`${n} ${p} device(s) (${list(await namesOf(p), n)}): ${c.reason}`);
+  }
+  if (refused.length > 0) throw invalid(`devices: cannot install on ${refused.join('; ')}`, 'devices');
+
+  return {
+    body,
+    schedule,
+    software: { id: sw.id, name: sw.name, version: sw.version },
+    facts,
+    selection,
+    total,
+    platforms,
+    fileByPlatform,
+    push: effectivePushMethod(facts, body.options.push),
+  };
+}
+
+/** `POST /rollouts/preview`: the plan of a checked request and the devices of its first `limit` slots. */
+export async function previewRollout(
+  db: Db,
+  body: RolloutRequest,
+  limit: number,
+  now: number,
+): Promise<{ prepared: PreparedRollout; plan: PreviewPlan; deviceIds: string[] }> {
+  const p = await prepareRollout(db, body, now);
+  const plan = previewPlan(p.schedule, p.total, now);
+  const listed = Math.min(limit, p.total);
+  let deviceIds: string[];
+  if (p.selection.kind === 'ids') deviceIds = p.selection.ids.slice(0, listed);
+  else {
+    const q = db('devices').orderBy(['created_at', 'id']).limit(listed).select('id');
+    if (p.selection.platform) q.where({ platform: p.selection.platform });
+    deviceIds = (await q).map((d: { id: string }) => d.id);
+  }
+  return { prepared: p, plan, deviceIds };
+}
