@@ -1,7 +1,8 @@
 import { Router } from 'express';
+import { isUuid } from '../../domain/uuid';
 import type { ApiContext } from '../context';
 import { badRequest } from '../http/errors';
-import { decodeCursor, encodeCursor, isUuid, pageLimit, queryValue } from '../http/validation';
+import { decodeCursor, encodeCursor, pageLimit, queryValue } from '../http/validation';
 
 const CHANNELS = ['sms', 'wap', 'binary', 'mail'];
 

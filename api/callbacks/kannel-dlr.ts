@@ -1,10 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router } from 'express';
 import { parseKannelDlr } from '../../infra/channels/kannel';
+import { recordDeliveryReport } from '../../services/delivery-reports';
 import type { ApiContext } from '../context';
 import { ApiError } from '../http/errors';
-
-const ORDER: Record<string, number> = { pending: 0, failed: 1, sent: 2, delivered: 3 };
 
 function sameToken(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;
@@ -15,8 +14,7 @@ function sameToken(given: unknown, expected: string): boolean {
 /**
  * `GET /callbacks/kannel/dlr` — Kannel's delivery reports (the `dlr-url` the Kannel channel puts on
  * every message: key, kind, status=%d, reply=%A, to=%p, at=%T, plus `token` when KANNEL_DLR_TOKEN is
- * set). Records the state on the message and an entry in the job's log. Duplicate reports are
- * harmless (one log entry per key and report type).
+ * set), recorded by services/delivery-reports.ts; duplicate reports are harmless. An unknown message is a 404.
  */
 export function deliveryReportRoutes({ db, config }: ApiContext): Router {
   const r = Router();
@@ -26,25 +24,7 @@ export function deliveryReportRoutes({ db, config }: ApiContext): Router {
     }
     const dlr = parseKannelDlr(req.query as Record<string, string>);
     if (!dlr) throw new ApiError(400, 'invalid_request', 'not a delivery report: key and status are required');
-    const msg = await db('messages')
-      .where({ idempotency_key: dlr.idempotencyKey })
-      .first('id', 'state', 'installation_id', 'channel');
-    if (!msg) throw new ApiError(404, 'not_found', 'unknown message');
-    const next =
-      dlr.state === 'delivered' ? 'delivered' : dlr.state === 'failed' || dlr.state === 'smsc-rejected' ? 'failed' : undefined;
-    if (next && (ORDER[next] ?? 0) > (ORDER[msg.state] ?? 0)) await db('messages').where({ id: msg.id }).update({ state: next });
-    if (msg.installation_id) {
-      await db('installation_log')
-        .insert({
-          installation_id: msg.installation_id,
-          event: 'push',
-          message: `delivery report (${msg.channel}): ${dlr.state}${dlr.reply ? ` — ${dlr.reply}` : ''}`,
-          entry_key: `dlr:${dlr.idempotencyKey}:${dlr.type}`,
-          ...(dlr.at ? { at: dlr.at } : {}),
-        })
-        .onConflict(['installation_id', 'entry_key'])
-        .ignore();
-    }
+    await recordDeliveryReport(db, dlr);
     res.json({ ok: true, state: dlr.state });
   });
   return r;

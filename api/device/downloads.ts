@@ -6,18 +6,17 @@
  *    `Digest: sha-256=<base64>` and `Repr-Digest`. Expired or revoked → 410; unknown → 404 that
  *    reveals nothing (malformed tickets get the same answer).
  *  - `GET /d/:ticket/manifest.plist`: the itms-services manifest of an in-house iOS app (R6).
- * A response that served the last byte and finished is a completed download: the ticket is marked
- * (`downloaded_at`, first time only) and only that first completion signals the install workflow
- * `downloaded` (source 'download') — exactly once however often the link is fetched.
+ * A response that served the last byte and finished is a completed download (services/downloads.ts):
+ * only the first completion signals the install workflow `downloaded` (source 'download').
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { type Request, type Response, Router } from 'express';
 import { contentTypeOf, resolveStoredFile } from '../../infra/files';
-import { downloadedSignal, installWorkflowId } from '../../workflows/messages';
+import { completeDownload, findTicket, type TicketRow } from '../../services/downloads';
+import { type Signaller, temporalSignaller } from '../../services/signals';
 import type { ApiContext } from '../context';
 import { ApiError } from '../http/errors';
-import { type Signaller, type SignalOutcome, temporalSignaller } from '../../services/signals';
 
 /** What happened to one served request (for tests and metrics). */
 export interface DownloadEvent {
@@ -42,28 +41,6 @@ export interface DownloadOptions {
 const TICKET_RE = /^[A-Za-z0-9_-]{8,200}$/;
 
 const unknownTicket = () => new ApiError(404, 'not_found', 'download link not found');
-
-interface TicketRow {
-  ticket: string;
-  installation_id: string;
-  /** 0: the DM package URL of the job (fetched by the device's DM client), 1…: push attempts. */
-  attempt: number | null;
-  expired: boolean;
-  revoked_at: Date | null;
-  file_name: string;
-  format: string;
-  size: string | number;
-  sha256: string;
-  storage_path: string;
-  file_created_at: Date;
-  name: string;
-  version: string;
-  in_house_ios: boolean;
-  bundle_id: string | null;
-  rollout_id: string;
-  device_id: string;
-  workflow_id: string | null;
-}
 
 export type ByteRange = { start: number; end: number };
 
@@ -136,79 +113,17 @@ export function iosManifest(m: { url: string; bundleId: string; version: string;
 
 export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Router {
   const { db, config } = ctx;
-  const signaller = opts.signaller ?? temporalSignaller(ctx.temporal);
+  const completion = { db, signaller: opts.signaller ?? temporalSignaller(ctx.temporal), log: ctx.log };
   const r = Router();
 
   /** The ticket's row, or the 404/410 error. */
   async function validTicket(raw: unknown): Promise<TicketRow> {
     if (typeof raw !== 'string' || !TICKET_RE.test(raw)) throw unknownTicket();
-    const row = (await db('push_tickets as t')
-      .join('software_files as f', 'f.id', 't.file_id')
-      .join('software as s', 's.id', 'f.software_id')
-      .join('installations as i', 'i.id', 't.installation_id')
-      .where('t.ticket', raw)
-      .first(
-        't.ticket',
-        't.installation_id',
-        't.attempt',
-        db.raw('t.expires_at <= now() as expired'),
-        't.revoked_at',
-        'f.file_name',
-        'f.format',
-        'f.size',
-        'f.sha256',
-        'f.storage_path',
-        'f.created_at as file_created_at',
-        's.name',
-        's.version',
-        's.in_house_ios',
-        's.bundle_id',
-        'i.rollout_id',
-        'i.device_id',
-        'i.workflow_id',
-      )) as TicketRow | undefined;
+    const row = await findTicket(db, raw);
     if (!row) throw unknownTicket();
     if (row.revoked_at) throw new ApiError(410, 'gone', 'this download link is no longer valid');
     if (row.expired) throw new ApiError(410, 'gone', 'this download link has expired');
     return row;
-  }
-
-  /**
-   * First completion of the ticket: mark it and signal the workflow; later completions do nothing.
-   * The DM package link (attempt 0) is only marked: the DM install reports its own result
-   * (dmInstallResult), and a `downloaded` signal would be taken for the push path's download.
-   */
-  async function completed(row: TicketRow): Promise<{ first: boolean; signalled: boolean }> {
-    const marked = await db('push_tickets')
-      .where({ ticket: row.ticket })
-      .whereNull('downloaded_at')
-      .update({ downloaded_at: db.fn.now() })
-      .returning('downloaded_at');
-    const at = marked[0]?.downloaded_at as Date | undefined;
-    if (!at) return { first: false, signalled: false };
-    if (row.attempt === 0) return { first: true, signalled: false };
-    const workflowId = row.workflow_id ?? installWorkflowId(row.rollout_id, row.device_id);
-    let outcome: SignalOutcome;
-    try {
-      outcome = await signaller.signal(workflowId, downloadedSignal, {
-        ticket: row.ticket,
-        at: new Date(at).toISOString(),
-        source: 'download',
-      });
-    } catch (err) {
-      // not delivered: unmark, so that the next completed fetch signals instead
-      await db('push_tickets').where({ ticket: row.ticket }).update({ downloaded_at: null });
-      ctx.log('download completed but the workflow could not be signalled', err);
-      return { first: false, signalled: false };
-    }
-    // from now on a download-end report of this link need not signal again (api/device/sync-and-reports.ts);
-    // best effort: without the stamp a report signals once more, which the workflow ignores
-    if (outcome === 'sent')
-      await db('push_tickets')
-        .where({ ticket: row.ticket })
-        .update({ download_signalled_at: db.fn.now() })
-        .catch((err: unknown) => ctx.log('could not record that the download was signalled', err));
-    return { first: true, signalled: true };
   }
 
   r.get('/:ticket/manifest.plist', async (req, res) => {
@@ -282,7 +197,7 @@ export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Rou
     let outcome = { first: false, signalled: false };
     if (finished && end === size - 1) {
       try {
-        outcome = await completed(row);
+        outcome = await completeDownload(completion, row);
       } catch (err) {
         ctx.log('could not record a completed download', err);
       }

@@ -3,6 +3,7 @@
  * like an unknown id), opaque cursors and page limits.
  */
 import { z } from 'zod';
+import { isUuid } from '../../domain/uuid';
 import { ApiError, badRequest, fromZod, notFound } from './errors';
 
 /** Parses with a zod schema; a failure is a 400 naming the first offending field. */
@@ -11,10 +12,6 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<
   if (!r.success) throw fromZod(r.error);
   return r.data;
 }
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export const isUuid = (s: unknown): s is string => typeof s === 'string' && UUID_RE.test(s);
 
 /** A path id: anything that is not a uuid cannot exist, so it is the same 404 as an unknown id. */
 export function pathId(value: unknown, what: string): string {
