@@ -62,7 +62,7 @@ export function parseRateLimit(value: string, name = 'rate limit'): RateLimitSet
 }
 
 /** OMA DM server settings (DM_SERVER_ID, DM_SECRET_KEY, DM_MAX_MESSAGE_SIZE). */
-export interface DmSettings {
+interface DmSettings {
   /** Server identifier: PROVIDER-ID of the bootstrap, server-identifier of Package #0. */
   serverId: string;
   /** Key that encrypts DM credentials at rest; unset: generated once into DATA_DIR/dm-secret.key. */
