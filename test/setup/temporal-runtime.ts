@@ -1,7 +1,6 @@
 // Per test process: the Temporal SDK logs only errors (expected activity retries in fault and outage
 // tests are warnings; TEMPORAL_LOG_LEVEL=WARN shows them). SDK Core's warnings are forwarded to the
 // same logger and shown, except the known harmless ones below, which repeat once per test worker.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SdkComponent } from '@temporalio/common';
 import { DefaultLogger, type Logger, type LogLevel, type LogMetadata, Runtime } from '@temporalio/worker';
 
@@ -37,27 +36,12 @@ class TestLogger implements Logger {
   }
 }
 
-/**
- * The SDK shuts the Runtime down once no worker, client or server uses it, which aborts Core's log
- * forwarder (it pushes every 10 ms): a replay's "Failing workflow task" warning, logged just before
- * its worker stops, would be lost. Waiting a little before that shutdown lets the last logs through.
- */
-function delayIdleShutdown(): void {
-  const runtime = Runtime.prototype as unknown as { shutdownIfIdle(): Promise<void> };
-  const shutdownIfIdle = runtime.shutdownIfIdle;
-  runtime.shutdownIfIdle = async function (this: Runtime) {
-    await sleep(50);
-    return shutdownIfIdle.call(this);
-  };
-}
-
 try {
   Runtime.install({
     logger: new TestLogger(),
     // Core's default filter (WARN for Core, ERROR for the rest), forwarded instead of printed by Core
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
   });
-  delayIdleShutdown();
 } catch {
   // already installed in this process
 }
