@@ -30,7 +30,7 @@ module.exports = {
       'workflows-type-activities-only',
       '^workflows/',
       ['domain', 'workflows', 'activities'],
-      'Workflows name their activities with `import type` (as Temporal\'s samples do): no activity code enters the workflow bundle, and no other layer is typed in.',
+      "Workflows name their activities with `import type` (as Temporal's samples do): no activity code enters the workflow bundle, and no other layer is typed in.",
     ),
     only(
       'activities-below-services',
