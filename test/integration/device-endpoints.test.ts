@@ -8,15 +8,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTACT_RESOLUTION_S } from '../../api/device/device-auth';
-import { errorHandler } from '../../api/http/errors';
 import { deviceEndpointRoutes } from '../../api/device/sync-and-reports';
-import { type Signaller, temporalSignaller } from '../../services/signals';
+import { errorHandler } from '../../api/http/errors';
 import { STATUS } from '../../domain/status';
+import { type Signaller, temporalSignaller } from '../../services/signals';
 import { installWorkflowId } from '../../workflows/messages';
+import { recordedSignals, startSignalRecorder } from '../helpers/signal-recorder';
 import { type Stack, startStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 
@@ -106,24 +106,9 @@ async function seedJob(s: JobSeed): Promise<{ rolloutId: string; jobId: string; 
 
 /** Holds the job's install workflow id on a task queue nobody polls: its history records every signal. */
 async function recorder(rolloutId: string, deviceId: string): Promise<WorkflowHandle> {
-  const h = await stack.client.workflow.start('installWorkflow', {
-    taskQueue: `nobody-polls-${randomUUID()}`,
-    workflowId: installWorkflowId(rolloutId, deviceId),
-    args: [],
-  });
+  const h = await startSignalRecorder(stack.client, installWorkflowId(rolloutId, deviceId));
   recorders.push(h);
   return h;
-}
-
-async function signals(h: WorkflowHandle, name?: string): Promise<{ name: string; arg: any }[]> {
-  const history = await h.fetchHistory();
-  return (history.events ?? [])
-    .map((e) => e.workflowExecutionSignaledEventAttributes)
-    .filter((a): a is NonNullable<typeof a> => !!a && (!name || a.signalName === name))
-    .map((a) => ({
-      name: a.signalName!,
-      arg: a.input?.payloads?.[0] ? defaultPayloadConverter.fromPayload(a.input.payloads[0] as any) : undefined,
-    }));
 }
 
 const sync = (token: string | null, body: unknown) => stack.api('POST', '/api/v1/device/sync', body, token);
@@ -260,18 +245,18 @@ describe('POST /api/v1/device/sync', () => {
     expect(row.last_sync_at).toBeInstanceOf(Date);
 
     for (const h of [h1, h2]) {
-      const s = await signals(h);
+      const s = await recordedSignals(h);
       expect(s).toHaveLength(1);
       expect(s[0]).toMatchObject({ name: 'sysinfoSynced', arg: { installed } });
       expect(Date.parse(s[0]!.arg.at)).toBe(row.last_sync_at.getTime());
     }
-    expect(await signals(hDone)).toEqual([]);
-    expect(await signals(hOther)).toEqual([]);
+    expect(await recordedSignals(hDone)).toEqual([]);
+    expect(await recordedSignals(hOther)).toEqual([]);
 
     // a duplicate sync is harmless: same inventory, one more signal per open job
     expect((await sync(device.token, { installed })).status).toBe(200);
     expect((await stack.db('devices').where({ id: device.id }).first()).info).toEqual({ os: 'Windows Mobile 6.1', freeMb: 12 });
-    expect(await signals(h1, 'sysinfoSynced')).toHaveLength(2);
+    expect(await recordedSignals(h1, 'sysinfoSynced')).toHaveLength(2);
   });
 
   it('a late sync (queued on the device, older than the stored one) never overwrites the newer inventory', async () => {
@@ -383,7 +368,7 @@ describe('POST /api/v1/device/reports', () => {
     let res = await report(device.token, begin);
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ accepted: true, duplicate: false });
-    expect(await signals(h)).toEqual([]);
+    expect(await recordedSignals(h)).toEqual([]);
 
     const failure = { jobId: job.jobId, phase: 'download-end', result: 'failure', detail: 'connection lost at 40%' };
     expect((await report(device.token, failure)).status).toBe(202);
@@ -406,7 +391,7 @@ describe('POST /api/v1/device/reports', () => {
       ['report', `device report: download-end success (reported at ${end.reportedAt})`],
       ['report', 'device report: post-install failure: {"exitCode":5}'],
     ]);
-    expect(await signals(h)).toEqual([
+    expect(await recordedSignals(h)).toEqual([
       { name: 'downloadFailed', arg: { phase: 'download-end', detail: 'connection lost at 40%' } },
       { name: 'downloaded', arg: { source: 'report', at: end.reportedAt } },
       { name: 'downloadFailed', arg: { phase: 'post-install', detail: '{"exitCode":5}' } },
@@ -415,7 +400,7 @@ describe('POST /api/v1/device/reports', () => {
     // the same result again later (another attempt, another time) is a new entry
     res = await report(device.token, { ...failure, reportedAt: new Date().toISOString() });
     expect(res.body.duplicate).toBe(false);
-    expect(await signals(h, 'downloadFailed')).toHaveLength(3);
+    expect(await recordedSignals(h, 'downloadFailed')).toHaveLength(3);
   });
 
   it('download-end success is not signalled again when the download of the latest push link signalled it', async () => {
@@ -453,17 +438,17 @@ describe('POST /api/v1/device/reports', () => {
     await served(dmLink);
     await served(push1);
     expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
-    expect(await signals(h, 'downloaded')).toHaveLength(1);
+    expect(await recordedSignals(h, 'downloaded')).toHaveLength(1);
 
     // the latest link's last byte served, its signal not (yet) delivered: the report signals
     await served(push2, false);
     expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
-    expect(await signals(h, 'downloaded')).toHaveLength(2);
+    expect(await recordedSignals(h, 'downloaded')).toHaveLength(2);
 
     // that completion signalled: the report is logged, not signalled
     await served(push2);
     expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
-    expect(await signals(h, 'downloaded')).toHaveLength(2);
+    expect(await recordedSignals(h, 'downloaded')).toHaveLength(2);
     expect(await stack.db('installation_log').where({ installation_id: job.jobId, event: 'report' })).toHaveLength(3);
   });
 
@@ -557,15 +542,15 @@ describe('POST /api/v1/device/reports', () => {
       expect(first.status).toBe(503);
       expect(((await first.json()) as any).error.code).toBe('temporal_unavailable');
       expect(await entries()).toEqual([{ message: 'device report: download-end success', signalled_at: null }]);
-      expect(await signals(h, 'downloaded')).toHaveLength(0);
+      expect(await recordedSignals(h, 'downloaded')).toHaveLength(0);
       const retry = await post(end);
       expect(retry.status).toBe(202);
       expect(((await retry.json()) as any).duplicate).toBe(false);
-      expect(await signals(h, 'downloaded')).toHaveLength(1);
+      expect(await recordedSignals(h, 'downloaded')).toHaveLength(1);
       expect((await entries())[0]?.signalled_at).toBeInstanceOf(Date);
       // once delivered, a repeat is a duplicate: nothing new
       expect(((await (await post(end)).json()) as any).duplicate).toBe(true);
-      expect(await signals(h, 'downloaded')).toHaveLength(1);
+      expect(await recordedSignals(h, 'downloaded')).toHaveLength(1);
       expect(await entries()).toHaveLength(1);
 
       // 2. the signal hangs (Temporal unreachable) and the device gives up waiting: its repeat is
@@ -577,7 +562,7 @@ describe('POST /api/v1/device/reports', () => {
       const repeat = await post(failure);
       expect(repeat.status).toBe(202);
       expect(((await repeat.json()) as any).duplicate).toBe(false);
-      expect(await signals(h, 'downloadFailed')).toEqual([
+      expect(await recordedSignals(h, 'downloadFailed')).toEqual([
         { name: 'downloadFailed', arg: { phase: 'post-install', detail: 'exit 3' } },
       ]);
       release();

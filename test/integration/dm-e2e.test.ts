@@ -18,6 +18,7 @@ import { STATUS } from '../../domain/status';
 import { createRecordingChannel } from '../../infra/channels/recording';
 import { createDmEngine } from '../../omadm/engine';
 import { RecordedPushInbox, SimulatedDmClient } from '../../simulator/dm-client';
+import { installWorkflow } from '../../workflows/install';
 import { type InstallInput, type InstallResult, installWorkflowId } from '../../workflows/messages';
 import { type Stack, startStack } from '../helpers/stack';
 import { until } from '../helpers/until';
@@ -94,7 +95,7 @@ async function start(
     options: { useDm: true, push: 'sms', maxPushAttempts: 1 },
     timeouts: { bootstrapMs: 60_000, dmInstallMs: 60_000, ticketLifetimeMs: 600_000, verificationMs: 120_000, ...timeouts },
   };
-  const handle = await stack.client.workflow.start('installWorkflow', {
+  const handle = await stack.client.workflow.start(installWorkflow, {
     taskQueue: stack.config.taskQueue,
     workflowId: installWorkflowId(rollout.id, deviceId),
     args: [input],

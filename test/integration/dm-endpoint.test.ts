@@ -11,7 +11,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
@@ -30,6 +29,7 @@ import { SYNCML_DM_XML_CONTENT_TYPE, serializeSyncML } from '../../omadm/syncml'
 import type { Signaller } from '../../services/signals';
 import { RecordedPushInbox, SimulatedDmClient } from '../../simulator/dm-client';
 import { installWorkflowId } from '../../workflows/messages';
+import { recordedSignals, startSignalRecorder } from '../helpers/signal-recorder';
 import { type Stack, startStack } from '../helpers/stack';
 
 let stack: Stack;
@@ -104,11 +104,7 @@ async function newJob(softwareId: string): Promise<Job> {
     .db('installations')
     .insert({ rollout_id: rollout.id, device_id: device.id, seq: 0, status: STATUS.waitingForBootstrap, method: 'dm' })
     .returning('id');
-  const recorder = await stack.client.workflow.start('installWorkflow', {
-    taskQueue: `nobody-polls-${randomUUID()}`,
-    workflowId: installWorkflowId(rollout.id, device.id),
-    args: [],
-  });
+  const recorder = await startSignalRecorder(stack.client, installWorkflowId(rollout.id, device.id));
   recorders.push(recorder);
   return {
     deviceId: device.id,
@@ -128,17 +124,6 @@ function newClient(job: Job, knobs: ConstructorParameters<typeof SimulatedDmClie
     rewriteUrl: toLoopback,
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
   });
-}
-
-async function signals(h: WorkflowHandle): Promise<{ name: string; arg: any }[]> {
-  const history = await h.fetchHistory();
-  return (history.events ?? [])
-    .map((e) => e.workflowExecutionSignaledEventAttributes)
-    .filter((a): a is NonNullable<typeof a> => !!a)
-    .map((a) => ({
-      name: a.signalName!,
-      arg: a.input?.payloads?.[0] ? defaultPayloadConverter.fromPayload(a.input.payloads[0] as any) : undefined,
-    }));
 }
 
 async function logKeys(installationId: string): Promise<{ entry_key: string; event: string; message: string }[]> {
@@ -216,7 +201,7 @@ describe('bootstrap (M2)', () => {
     expect((row.state as any).bootstrapped).toBe(true);
 
     // the waiting workflow got bootstrapConfirmed, and the job's log says so
-    expect((await signals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
+    expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
     const log = await logKeys(job.installationId);
     expect(log).toHaveLength(1);
     expect(log[0]).toMatchObject({ event: 'info', entry_key: expect.stringMatching(/^dm:bootstrap-confirmed:/) });
@@ -225,7 +210,7 @@ describe('bootstrap (M2)', () => {
     // a later session of the same device is an ordinary one: no second confirmation
     const again = await client.checkIn();
     expect(again).toMatchObject({ headerCodes: [212], outcome: 'completed' });
-    expect((await signals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
+    expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
   });
 
   it('keeps the credentials encrypted at rest and out of the stored state', async () => {
@@ -318,7 +303,7 @@ describe('authentication (syncml:auth-md5)', () => {
     const row = await dmRow(job.deviceId);
     expect(row.bootstrapped_at).toBeNull();
     expect(row.device_uri).toBeNull();
-    expect(await signals(job.recorder)).toEqual([]);
+    expect(await recordedSignals(job.recorder)).toEqual([]);
     const log = await logKeys(job.installationId);
     expect(log).toHaveLength(1);
     expect(log[0]).toMatchObject({ event: 'error', entry_key: expect.stringMatching(/^dm:auth-failed:/) });
@@ -327,7 +312,7 @@ describe('authentication (syncml:auth-md5)', () => {
     // the refusal is per session: the right password works in the next one
     client.knobs.wrongPassword = false;
     expect((await client.checkIn()).headerCodes).toEqual([212]);
-    expect((await signals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
+    expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
   });
 
   it('authenticates by HMAC (x-syncml-hmac over the raw body) when the account uses it, and signs the reply', async () => {
@@ -470,7 +455,7 @@ describe('SCOMO install (M1)', () => {
     });
 
     // the workflow got the result; the job's log has the DM steps
-    const sig = await signals(job.recorder);
+    const sig = await recordedSignals(job.recorder);
     expect(sig.map((s) => s.name)).toEqual(['bootstrapConfirmed', 'dmInstallResult']);
     expect(sig[1]!.arg).toEqual({ success: true, code: 1200, detail: 'SCOMO OperationComplete result code 1200 (Successful)' });
     const keys = (await logKeys(job.installationId)).map((l) => l.entry_key);
@@ -485,14 +470,14 @@ describe('SCOMO install (M1)', () => {
     expect(await job.inbox.poll()).toEqual([]);
     expect(((await dmRow(job.deviceId)).state as any).install).toMatchObject({ stage: 'completed', resultCode: 1200 });
     expect(await client.checkIn()).toMatchObject({ commands: [], outcome: 'completed' });
-    expect((await signals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed', 'dmInstallResult']);
+    expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed', 'dmInstallResult']);
   });
 
   it('reports a failed install (SCOMO 1405) as dmInstallResult success=false', async () => {
     const { job, client, trigger } = await installed({ failInstall: true });
     await client.receivePush(trigger);
     expect(client.events.at(-1)).toMatchObject({ type: 'install-reported', code: 1405 });
-    const sig = await signals(job.recorder);
+    const sig = await recordedSignals(job.recorder);
     expect(sig.at(-1)).toEqual({
       name: 'dmInstallResult',
       arg: { success: false, code: 1405, detail: 'SCOMO OperationComplete result code 1405 (Install failed)' },
@@ -506,7 +491,7 @@ describe('SCOMO install (M1)', () => {
     await stack.db('push_tickets').where({ installation_id: job.installationId }).update({ revoked_at: stack.db.fn.now() });
     await client.receivePush(trigger);
     expect(client.events.find((e) => e.type === 'download')).toMatchObject({ status: 410, ok: false });
-    expect((await signals(job.recorder)).at(-1)!.arg).toMatchObject({ success: false, code: 1402 });
+    expect((await recordedSignals(job.recorder)).at(-1)!.arg).toMatchObject({ success: false, code: 1402 });
   });
 
   it('a device that ignores the trigger leaves the job pending; its next session resumes the install', async () => {
@@ -515,10 +500,13 @@ describe('SCOMO install (M1)', () => {
     await client.receivePush(trigger);
     expect(client.events.at(-1)).toMatchObject({ type: 'trigger-accepted' });
     expect(((await dmRow(job.deviceId)).state as any).install.stage).toBe('pending');
-    expect((await signals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
+    expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
     client.knobs.neverAnswer = false;
     await client.checkIn();
-    expect((await signals(job.recorder)).at(-1)).toMatchObject({ name: 'dmInstallResult', arg: { success: true, code: 1200 } });
+    expect((await recordedSignals(job.recorder)).at(-1)).toMatchObject({
+      name: 'dmInstallResult',
+      arg: { success: true, code: 1200 },
+    });
   });
 
   it('drops a queued install the workflow gave up on (fallback): the device does not install it later', async () => {
@@ -533,7 +521,7 @@ describe('SCOMO install (M1)', () => {
     expect(await client.checkIn()).toMatchObject({ commands: [], outcome: 'completed' });
     expect(client.events.some((e) => e.type === 'download')).toBe(false);
     expect((await dmRow(job.deviceId)).state).not.toHaveProperty('install');
-    expect((await signals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
+    expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
   });
 
   it('serves the messages of one session from two API instances (state in Postgres)', async () => {
@@ -565,7 +553,7 @@ describe('SCOMO install (M1)', () => {
     await job.inbox.deliverNext(client);
     expect(used.size).toBe(2);
     expect(client.sessions.every((s) => s.outcome === 'completed')).toBe(true);
-    expect((await signals(job.recorder)).at(-1)).toMatchObject({ name: 'dmInstallResult', arg: { success: true } });
+    expect((await recordedSignals(job.recorder)).at(-1)).toMatchObject({ name: 'dmInstallResult', arg: { success: true } });
   });
 });
 
@@ -600,7 +588,7 @@ describe('HTTP', () => {
     expect(ta).toBe(tb);
     expect(ta).toContain('<Data>212</Data>');
     expect(a.headers.get('content-type')).toMatch(/^application\/vnd\.syncml\.dm\+xml/);
-    expect((await signals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
+    expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
   });
 
   it('a signal that cannot be delivered rolls the message back (503); the retransmission succeeds', async () => {

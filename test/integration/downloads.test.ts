@@ -5,18 +5,18 @@
  * the iOS manifest. Signals are observed in the history of a recorder workflow holding the job's
  * install workflow id on a task queue no worker polls.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import express from 'express';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorHandler } from '../../api/http/errors';
 import { type DownloadEvent, downloadRoutes, parseRange } from '../../api/device/downloads';
-import { type Signaller, temporalSignaller } from '../../services/signals';
+import { errorHandler } from '../../api/http/errors';
 import { STATUS } from '../../domain/status';
+import { type Signaller, temporalSignaller } from '../../services/signals';
 import { installWorkflowId } from '../../workflows/messages';
+import { recordedSignals, startSignalRecorder } from '../helpers/signal-recorder';
 import { type Stack, startStack } from '../helpers/stack';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -133,21 +133,9 @@ async function seedTicket(
 }
 
 async function recorder(rolloutId: string, deviceId: string): Promise<WorkflowHandle> {
-  const h = await stack.client.workflow.start('installWorkflow', {
-    taskQueue: `nobody-polls-${randomUUID()}`,
-    workflowId: installWorkflowId(rolloutId, deviceId),
-    args: [],
-  });
+  const h = await startSignalRecorder(stack.client, installWorkflowId(rolloutId, deviceId));
   recorders.push(h);
   return h;
-}
-
-async function signals(h: WorkflowHandle): Promise<{ name: string; arg: any }[]> {
-  const history = await h.fetchHistory();
-  return (history.events ?? [])
-    .map((e) => e.workflowExecutionSignaledEventAttributes)
-    .filter((a): a is NonNullable<typeof a> => !!a)
-    .map((a) => ({ name: a.signalName!, arg: defaultPayloadConverter.fromPayload(a.input!.payloads![0] as any) }));
 }
 
 async function downloadedAt(ticket: string): Promise<Date | null> {
@@ -191,7 +179,7 @@ describe('an interrupted download resumes with Range and is signalled exactly on
     const broken = await served((e) => e.ticket === ticket);
     expect(broken).toMatchObject({ status: 200, finished: false, firstCompletion: false, signalled: false });
     expect(await downloadedAt(ticket)).toBeNull();
-    expect(await signals(h)).toEqual([]);
+    expect(await recordedSignals(h)).toEqual([]);
 
     // 2. the device resumes from the interrupted byte
     const resumed = await fetch(url, { headers: { range: `bytes=${got}-`, 'if-range': etag } });
@@ -209,7 +197,7 @@ describe('an interrupted download resumes with Range and is signalled exactly on
     const marked = await downloadedAt(ticket);
     expect(marked).toBeInstanceOf(Date);
     expect(await signalledAt(ticket)).toBeInstanceOf(Date);
-    const sig = await signals(h);
+    const sig = await recordedSignals(h);
     expect(sig).toEqual([{ name: 'downloaded', arg: { ticket, source: 'download', at: marked!.toISOString() } }]);
 
     // 3. fetched again in full: served, but neither marked again nor signalled again
@@ -219,7 +207,7 @@ describe('an interrupted download resumes with Range and is signalled exactly on
     const third = await served((e) => e.ticket === ticket && e.status === 200 && e.finished);
     expect(third.firstCompletion).toBe(false);
     expect((await downloadedAt(ticket))!.getTime()).toBe(marked!.getTime());
-    expect(await signals(h)).toHaveLength(1);
+    expect(await recordedSignals(h)).toHaveLength(1);
   });
 });
 
@@ -241,7 +229,7 @@ describe('completion is counted once under concurrency and only when the last by
     const mine = events.filter((e) => e.ticket === ticket);
     expect(mine.filter((e) => e.finished)).toHaveLength(6);
     expect(mine.filter((e) => e.firstCompletion)).toHaveLength(1);
-    expect((await signals(h)).filter((s) => s.name === 'downloaded')).toHaveLength(1);
+    expect((await recordedSignals(h)).filter((s) => s.name === 'downloaded')).toHaveLength(1);
   });
 
   it('a range that ends before the last byte is not a completed download; the one serving the last byte is', async () => {
@@ -258,7 +246,7 @@ describe('completion is counted once under concurrency and only when the last by
       firstCompletion: true,
       signalled: true,
     });
-    expect(await signals(h)).toHaveLength(1);
+    expect(await recordedSignals(h)).toHaveLength(1);
   });
 
   it('the DM package link (attempt 0) is marked downloaded but does not signal the push path', async () => {
@@ -268,7 +256,7 @@ describe('completion is counted once under concurrency and only when the last by
     expect(await served((e) => e.ticket === ticket)).toMatchObject({ finished: true, firstCompletion: true, signalled: false });
     expect(await downloadedAt(ticket)).toBeInstanceOf(Date);
     expect(await signalledAt(ticket)).toBeNull();
-    expect(await signals(h)).toEqual([]);
+    expect(await recordedSignals(h)).toEqual([]);
   });
 
   it('a completion whose signal fails gives its mark back; the next complete fetch signals', async () => {
@@ -280,13 +268,13 @@ describe('completion is counted once under concurrency and only when the last by
     // neither downloaded nor signalled: a download-end report of the device will signal instead
     expect(await downloadedAt(ticket)).toBeNull();
     expect(await signalledAt(ticket)).toBeNull();
-    expect(await signals(h)).toEqual([]);
+    expect(await recordedSignals(h)).toEqual([]);
 
     await (await fetch(`${observedUrl}/d/${ticket}`)).arrayBuffer();
     expect(await served((e) => e.ticket === ticket && e.signalled)).toMatchObject({ firstCompletion: true });
     expect(await downloadedAt(ticket)).toBeInstanceOf(Date);
     expect(await signalledAt(ticket)).toBeInstanceOf(Date);
-    expect(await signals(h)).toHaveLength(1);
+    expect(await recordedSignals(h)).toHaveLength(1);
   });
 });
 

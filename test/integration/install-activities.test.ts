@@ -11,6 +11,7 @@ import type { DmEngine } from '../../domain/ports';
 import * as SA from '../../domain/search-attributes';
 import { STATUS } from '../../domain/status';
 import { createRecordingChannel, recordedMessages } from '../../infra/channels/recording';
+import { installWorkflow } from '../../workflows/install';
 import {
   downloadedSignal,
   type InstallInput,
@@ -18,7 +19,6 @@ import {
   installWorkflowId,
   sysinfoSyncedSignal,
 } from '../../workflows/messages';
-import type { installWorkflow } from '../../workflows/install';
 import { type Stack, startStack } from '../helpers/stack';
 
 const DAY = 86_400_000;
@@ -414,7 +414,7 @@ describe('install activities on PostgreSQL', () => {
       options: { useDm: false, push: 'sms', maxPushAttempts: 3 },
       timeouts: { bootstrapMs: 3_600_000, dmInstallMs: 7_200_000, ticketLifetimeMs: 7 * DAY, verificationMs: 14 * DAY },
     };
-    const handle = await stack.client.workflow.start<typeof installWorkflow>('installWorkflow', {
+    const handle = await stack.client.workflow.start(installWorkflow, {
       taskQueue: stack.config.taskQueue,
       workflowId: installWorkflowId(rollout.id, device.id),
       args: [input],

@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
+import { installWorkflow } from '../../workflows/install';
 import { type InstallInput, installWorkflowId } from '../../workflows/messages';
 import { type Stack, startStack } from '../helpers/stack';
 import { until } from '../helpers/until';
@@ -74,14 +75,14 @@ describe('install end to end over HTTP (issue 3)', () => {
       options: { useDm: false, push: 'mark', maxPushAttempts: 1 },
       timeouts: stack.config.timeouts,
     };
-    const handle = await stack.client.workflow.start('installWorkflow', {
+    const handle = await stack.client.workflow.start(installWorkflow, {
       taskQueue: stack.config.taskQueue,
       workflowId,
       args: [input],
     });
     // a duplicate start is refused
     await expect(
-      stack.client.workflow.start('installWorkflow', { taskQueue: stack.config.taskQueue, workflowId, args: [input] }),
+      stack.client.workflow.start(installWorkflow, { taskQueue: stack.config.taskQueue, workflowId, args: [input] }),
     ).rejects.toThrow(/already started/i);
 
     const jobOf = async () => {
