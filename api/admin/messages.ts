@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { isUuid } from '../../domain/uuid';
+import { listMessages } from '../../services/messages';
 import type { ApiContext } from '../context';
 import { badRequest } from '../http/errors';
 import { decodeCursor, encodeCursor, pageLimit, queryValue } from '../http/validation';
@@ -23,33 +24,17 @@ export function messagesRoutes({ db }: ApiContext): Router {
     if (channel && !CHANNELS.includes(channel)) throw badRequest(`channel: must be one of ${CHANNELS.join(', ')}`, 'channel');
     if (installationId && !isUuid(installationId)) throw badRequest('installationId: not an installation id', 'installationId');
     const cursor = decodeCursor(q, 1);
-    const rows = await db('messages')
-      .modify((b) => {
-        if (to) b.where({ recipient: to });
-        if (channel) b.where({ channel });
-        if (installationId) b.where({ installation_id: installationId });
-        if (cursor) b.where('id', '<', Number(cursor[0]));
-      })
-      .orderBy('id', 'desc')
-      .limit(limit + 1)
-      .select(
-        'id',
-        'idempotency_key',
-        'channel',
-        'transport',
-        'recipient',
-        'content_type',
-        'body',
-        'payload',
-        'state',
-        'installation_id',
-        'created_at',
-        'sent_at',
-      );
+    const rows = await listMessages(db, {
+      to,
+      channel,
+      installationId,
+      beforeId: cursor ? Number(cursor[0]) : undefined,
+      limit: limit + 1,
+    });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     res.json({
-      messages: page.map((m: Record<string, any>) => ({
+      messages: page.map((m) => ({
         id: String(m.id),
         channel: m.channel,
         transport: m.transport,

@@ -8,22 +8,13 @@
  *    (sha256/size of the first file).
  *  - `GET /api/v1/software?limit=&cursor=`, `GET /api/v1/software/:id`.
  */
-import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { type RequestHandler, Router } from 'express';
 import multer from 'multer';
 import { formatOf, PLATFORMS, type Platform } from '../../domain/install-options';
-import {
-  hashingDiskStorage,
-  moveIntoStore,
-  removeQuietly,
-  resolveStoredFile,
-  softwareFileStoragePath,
-  type UploadedFile,
-} from '../../infra/files';
+import { hashingDiskStorage, removeQuietly, type UploadedFile } from '../../infra/files';
+import { addSoftware, type FileRow, findSoftware, listSoftware, type SoftwareRow } from '../../services/software';
 import type { ApiContext } from '../context';
-import { ApiError, badRequest, conflict, notFound } from '../http/errors';
+import { ApiError, badRequest, notFound } from '../http/errors';
 import { decodeCursor, encodeCursor, formBoolean, pageLimit, pathId } from '../http/validation';
 
 /** Most file variants one software may have. */
@@ -133,26 +124,6 @@ function cleanFileName(name: string): string {
   return base.slice(-255);
 }
 
-interface SoftwareRow {
-  id: string;
-  name: string;
-  version: string;
-  kind: string;
-  platforms: string[];
-  in_house_ios: boolean;
-  bundle_id: string | null;
-  created_at: Date;
-}
-
-interface FileRow {
-  id: string;
-  software_id: string;
-  file_name: string;
-  format: string;
-  size: string | number;
-  sha256: string;
-}
-
 function softwareJson(s: SoftwareRow, files: FileRow[]) {
   const own = files.filter((f) => f.software_id === s.id);
   return {
@@ -175,7 +146,6 @@ export function softwareRoutes({ db, config }: ApiContext): Router {
 
   r.post('/software', uploadFiles(config.filesDir, config.softwareMaxBytes), async (req, res) => {
     const files = ((req.files as UploadedFile[] | undefined) ?? []).slice();
-    const stored: string[] = [];
     try {
       if (!req.is('multipart/form-data')) {
         throw badRequest('file: required; send multipart/form-data with one or more "file" parts', 'file');
@@ -213,54 +183,24 @@ export function softwareRoutes({ db, config }: ApiContext): Router {
         if (!platforms.includes('ios')) throw badRequest('platforms: an in-house iOS app must target ios', 'platforms');
       }
 
-      const existing = await db('software').where({ name, version }).first('id');
-      if (existing) throw conflict(`software "${name}" version "${version}" already exists (id ${existing.id})`, 'version');
-
-      const id = randomUUID();
-      const rows = described.map((d, i) => {
-        const fileId = randomUUID();
-        return {
-          id: fileId,
-          software_id: id,
-          file_name: d.fileName,
+      const created = await addSoftware(db, config.filesDir, {
+        name,
+        version,
+        kind,
+        platforms,
+        inHouseIos,
+        bundleId,
+        files: described.map((d) => ({
+          tempPath: d.upload.path,
+          fileName: d.fileName,
           format: d.format,
           size: d.upload.size,
           sha256: d.upload.sha256,
-          storage_path: softwareFileStoragePath(id, fileId, d.format),
-          // upload order (the first file is the software's main file)
-          created_at: db.raw('now() + make_interval(secs => ?)', [i / 1_000_000]),
-          temp: d.upload.path,
-        };
+        })),
       });
-      for (const row of rows) {
-        await moveIntoStore(config.filesDir, row.temp, row.storage_path);
-        stored.push(resolveStoredFile(config.filesDir, row.storage_path));
-      }
-      try {
-        await db.transaction(async (trx) => {
-          await trx('software').insert({
-            id,
-            name,
-            version,
-            kind,
-            platforms,
-            in_house_ios: inHouseIos,
-            bundle_id: bundleId ?? null,
-          });
-          await trx('software_files').insert(rows.map(({ temp: _temp, ...row }) => row));
-        });
-      } catch (err: any) {
-        if (err?.code === '23505') throw conflict(`software "${name}" version "${version}" already exists`, 'version');
-        throw err;
-      }
-      stored.length = 0; // committed: keep the files
-      const created = (await db('software').where({ id }).first()) as SoftwareRow;
-      const fileRows = (await db('software_files').where({ software_id: id }).orderBy('created_at')) as FileRow[];
-      res.status(201).json(softwareJson(created, fileRows));
+      res.status(201).json(softwareJson(created.software, created.files));
     } finally {
-      await Promise.all([...files.map((f) => removeQuietly(f.path)), ...stored.map((p) => removeQuietly(p))]);
-      // the refused software's own directory (its files are gone now)
-      if (stored.length > 0) await fs.rmdir(path.dirname(stored[0]!)).catch(() => undefined);
+      await Promise.all(files.map((f) => removeQuietly(f.path)));
     }
   });
 
@@ -268,45 +208,18 @@ export function softwareRoutes({ db, config }: ApiContext): Router {
     const query = req.query as Record<string, unknown>;
     const limit = pageLimit(query);
     const cursor = decodeCursor(query, 2);
-    const q = db('software')
-      .select('*', db.raw('created_at::text as created_key'))
-      .orderBy([
-        { column: 'created_at', order: 'asc' },
-        { column: 'id', order: 'asc' },
-      ])
-      .limit(limit + 1);
-    if (cursor) q.whereRaw('(created_at, id) > (?::timestamptz, ?::uuid)', [String(cursor[0]), String(cursor[1])]);
-    let rows: (SoftwareRow & { created_key: string })[];
-    try {
-      rows = await q;
-    } catch (err: any) {
-      if (err?.code === '22P02' || err?.code === '22007' || err?.code === '22008') {
-        throw badRequest('cursor: not a cursor returned by this list', 'cursor');
-      }
-      throw err;
-    }
-    const page = rows.slice(0, limit);
-    const files = page.length
-      ? ((await db('software_files')
-          .whereIn(
-            'software_id',
-            page.map((s) => s.id),
-          )
-          .orderBy('created_at')) as FileRow[])
-      : [];
-    const last = page[page.length - 1];
-    res.json({
-      software: page.map((s) => softwareJson(s, files)),
-      nextCursor: rows.length > limit && last ? encodeCursor([last.created_key, last.id]) : null,
+    const { software, files, nextKey } = await listSoftware(db, {
+      limit,
+      after: cursor ? [String(cursor[0]), String(cursor[1])] : undefined,
     });
+    res.json({ software: software.map((s) => softwareJson(s, files)), nextCursor: nextKey ? encodeCursor(nextKey) : null });
   });
 
   r.get('/software/:id', async (req, res) => {
     const id = pathId(req.params.id, 'software');
-    const s = (await db('software').where({ id }).first()) as SoftwareRow | undefined;
-    if (!s) throw notFound('software');
-    const files = (await db('software_files').where({ software_id: id }).orderBy('created_at')) as FileRow[];
-    res.json(softwareJson(s, files));
+    const found = await findSoftware(db, id);
+    if (!found) throw notFound('software');
+    res.json(softwareJson(found.software, found.files));
   });
 
   return r;
