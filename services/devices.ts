@@ -1,7 +1,7 @@
 /**
  * The device registry (SPEC "HTTP API"): registering a batch of devices (one INSERT; each device's
  * token returned once, only its SHA-256 stored), paging them in registration order, one device with
- * its health (last contact, last sync).
+ * its health (last contact, last sync), and a device's token checked on each of its requests.
  */
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../infra/db';
@@ -144,4 +144,43 @@ export async function listDevices(
 /** One device, if registered. */
 export async function findDevice(db: Db, id: string): Promise<DeviceRow | undefined> {
   return (await db('devices').where('devices.id', id).select(deviceColumns(db)).first()) as DeviceRow | undefined;
+}
+
+/** `last_contact_at` is kept to this many seconds: a newer contact within them writes nothing. */
+export const CONTACT_RESOLUTION_S = 60;
+
+/**
+ * The recorded contact is stale: older than the resolution, or older than the start of one of the
+ * device's jobs — also while that start is not written yet: the rollout writes its start marks in
+ * batches, after the install has begun, and the device may already be answering its push. Such a job
+ * (status set, not final, no `started_at`) makes the first contact after each of its changes count.
+ */
+const STALE_CONTACT = `(last_contact_at IS NULL OR last_contact_at < now() - make_interval(secs => ${CONTACT_RESOLUTION_S})
+  OR EXISTS (SELECT 1 FROM installations i WHERE i.device_id = devices.id AND (i.started_at > devices.last_contact_at
+    OR (i.started_at IS NULL AND i.status IS NOT NULL AND NOT i.final AND i.updated_at > devices.last_contact_at))))`;
+
+/** A device as its authenticated requests see it. */
+export interface AuthedDevice {
+  id: string;
+  externalId: string;
+  platform: string;
+}
+
+/**
+ * The device of a token, if any, and its contact recorded. The contact is written at most once per
+ * `CONTACT_RESOLUTION_S` (a device makes several requests per install; a write per request was a
+ * fifth of all row writes) — except that the first contact after one of the device's jobs started is
+ * always written (even before the rollout has written that start): the rollout report's "not heard
+ * from" (P1) compares `last_contact_at` with the job's start and stays exact.
+ */
+export async function authenticateDevice(db: Db, token: string): Promise<AuthedDevice | undefined> {
+  const d = (await db('devices')
+    .where({ token_hash: sha256Hex(token) })
+    .first('id', 'external_id', 'platform', db.raw(`${STALE_CONTACT} as stale`))) as
+    | { id: string; external_id: string; platform: string; stale: boolean }
+    | undefined;
+  if (!d) return undefined;
+  // conditional again: of concurrent requests only one writes
+  if (d.stale) await db('devices').where({ id: d.id }).whereRaw(STALE_CONTACT).update({ last_contact_at: db.fn.now() });
+  return { id: d.id, externalId: d.external_id, platform: d.platform };
 }

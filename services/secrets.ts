@@ -1,6 +1,6 @@
 /**
  * The secrets DeviceRollout issues — admin keys (`dra_…`) and device tokens (`drd_…`) — of which only
- * the SHA-256 is stored, and the first admin key made on a first start.
+ * the SHA-256 is stored, the first admin key made on a first start, and the check of an admin key.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../infra/db';
@@ -26,4 +26,13 @@ export async function ensureFirstAdminKey(db: Db, envKey?: string): Promise<stri
     await trx('admin_keys').insert({ name: 'first start', key_hash: sha256Hex(key) });
     return key;
   });
+}
+
+/** A stored admin key: 'valid', 'revoked', or undefined when no such key was issued. */
+export async function adminKeyStatus(db: Db, key: string): Promise<'valid' | 'revoked' | undefined> {
+  const row = await db('admin_keys')
+    .where({ key_hash: sha256Hex(key) })
+    .first('id', 'revoked_at');
+  if (!row) return undefined;
+  return row.revoked_at ? 'revoked' : 'valid';
 }

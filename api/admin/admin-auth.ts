@@ -2,7 +2,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Db } from '../../infra/db';
-import { sha256Hex } from '../../services/secrets';
+import { adminKeyStatus, sha256Hex } from '../../services/secrets';
 import { ApiError } from '../http/errors';
 
 export function bearer(header: string | undefined): string | undefined {
@@ -26,11 +26,9 @@ export function requireAdmin(db: Db, envKey?: string): RequestHandler {
       const key = bearer(req.header('authorization'));
       if (!key) throw new ApiError(401, 'unauthorized', 'missing admin key: send Authorization: Bearer <admin key>');
       if (envKey && sameSecret(key, envKey)) return next();
-      const row = await db('admin_keys')
-        .where({ key_hash: sha256Hex(key) })
-        .first('id', 'revoked_at');
-      if (!row) throw new ApiError(401, 'unauthorized', 'invalid admin key');
-      if (row.revoked_at) throw new ApiError(403, 'forbidden', 'this admin key has been revoked');
+      const status = await adminKeyStatus(db, key);
+      if (!status) throw new ApiError(401, 'unauthorized', 'invalid admin key');
+      if (status === 'revoked') throw new ApiError(403, 'forbidden', 'this admin key has been revoked');
       next();
     } catch (err) {
       next(err);

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
+import { roundTrip } from '../../services/diagnostics';
 import type { ApiContext } from '../context';
 
 /**
@@ -10,21 +10,12 @@ import type { ApiContext } from '../context';
 export function diagnosticsRoutes({ db, temporal, config }: ApiContext): Router {
   const r = Router();
   r.post('/diagnostics/round-trip', async (_req, res) => {
-    const workflowId = `diagnostics/${randomUUID()}`;
-    const handle = await temporal.workflow.start('roundTripWorkflow', {
-      taskQueue: config.taskQueue,
-      workflowId,
-      args: ['round trip'],
-      workflowExecutionTimeout: '30s',
-    });
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000).unref());
-    const result = await Promise.race([handle.result() as Promise<{ id: string }>, timeout]);
+    const result = await roundTrip({ db, temporal, taskQueue: config.taskQueue });
     if (result === 'timeout') {
       res.status(504).json({ error: { code: 'worker_unavailable', message: 'no worker completed the round trip within 20 s' } });
       return;
     }
-    const row = await db('diagnostics').where({ workflow_id: workflowId }).first();
-    res.json({ workflowId, runId: handle.firstExecutionRunId, id: result.id, note: row?.note, writtenAt: row?.written_at });
+    res.json(result);
   });
   return r;
 }
