@@ -49,3 +49,13 @@ export async function listMessages(
       'sent_at',
     );
 }
+
+/** Messages per channel and state (/metrics). */
+export async function messageCounts(db: Db): Promise<{ channel: string; state: string; n: number }[]> {
+  const rows = await db('messages').groupBy('channel', 'state').select('channel', 'state').count({ n: '*' });
+  return (rows as Array<Record<string, unknown>>).map((r) => ({
+    channel: String(r.channel),
+    state: String(r.state),
+    n: Number(r.n),
+  }));
+}

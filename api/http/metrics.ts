@@ -8,6 +8,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { ACTIVE_ROLLOUT_STATES } from '../../domain/rollout-state';
 import type { Db } from '../../infra/db';
 import { rolloutJobGauges, statusCounts } from '../../services/installations/views';
+import { messageCounts } from '../../services/messages';
+import { rolloutStateCounts } from '../../services/rollouts/progress';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -50,9 +52,7 @@ export function createMetrics(db: Db): ApiMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db('messages').groupBy('channel', 'state').select('channel', 'state').count({ n: '*' });
-      for (const r of rows as Array<Record<string, unknown>>)
-        this.set({ channel: String(r.channel), state: String(r.state) }, Number(r.n));
+      for (const r of await messageCounts(db)) this.set({ channel: r.channel, state: r.state }, r.n);
     },
   });
   new Gauge({
@@ -62,8 +62,7 @@ export function createMetrics(db: Db): ApiMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db('rollouts').groupBy('state').select('state').count({ n: '*' });
-      for (const r of rows as Array<Record<string, unknown>>) this.set({ state: String(r.state) }, Number(r.n));
+      for (const r of await rolloutStateCounts(db)) this.set({ state: r.state }, r.n);
     },
   });
   new Gauge({

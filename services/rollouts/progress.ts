@@ -40,6 +40,12 @@ export async function findRollout(db: Db, id: string): Promise<RolloutRow> {
   return row;
 }
 
+/** Rollouts per state (/metrics). */
+export async function rolloutStateCounts(db: Db): Promise<{ state: string; n: number }[]> {
+  const rows = await db('rollouts').groupBy('state').select('state').count({ n: '*' });
+  return (rows as Array<Record<string, unknown>>).map((r) => ({ state: String(r.state), n: Number(r.n) }));
+}
+
 /** The progress PostgreSQL knows of. */
 export interface StoredProgress {
   counts: Record<string, number>;
