@@ -65,16 +65,16 @@ export interface PushLinkResult {
 }
 
 /** The download link of a ticket (R5). */
-export const ticketUrl = (publicUrl: string, ticket: string) => `${publicUrl}/d/${ticket}`;
+const ticketUrl = (publicUrl: string, ticket: string) => `${publicUrl}/d/${ticket}`;
 
 /** R6: the iOS over-the-air install link naming the ticket's manifest. */
-export const manifestLink = (publicUrl: string, ticket: string) =>
+const manifestLink = (publicUrl: string, ticket: string) =>
   `itms-services://?action=download-manifest&url=${encodeURIComponent(`${ticketUrl(publicUrl, ticket)}/manifest.plist`)}`;
 
 /** 32 random bytes, base64url (43 characters). */
-export const newTicket = () => randomBytes(32).toString('base64url');
+const newTicket = () => randomBytes(32).toString('base64url');
 
-export const pushIdempotencyKey = (installationId: string, attempt: number) => `${installationId}:push:${attempt}`;
+const pushIdempotencyKey = (installationId: string, attempt: number) => `${installationId}:push:${attempt}`;
 
 const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 

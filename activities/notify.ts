@@ -26,11 +26,11 @@ export interface NotifyResult {
 }
 
 /** How many entries each list of the mail shows at most (the totals stay exact). */
-export const REPORT_LIST_LIMIT = 200;
+const REPORT_LIST_LIMIT = 200;
 const PAGE = 5000;
 
 /** Builds the report of a rollout from Postgres, paging its jobs by seq. */
-export async function loadRolloutReport(
+async function loadRolloutReport(
   db: ActivityDeps['db'],
   rolloutId: string,
   outcome: RolloutReport['outcome'],

@@ -3,7 +3,7 @@
 /** Milliseconds per unit. */
 export const DURATION_UNITS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
-export type DurationUnit = keyof typeof DURATION_UNITS;
+type DurationUnit = keyof typeof DURATION_UNITS;
 
 /** A number and a unit, as the rollout request takes them ("90s", "1.5h"). */
 export const DURATION_RE = /^\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)$/;

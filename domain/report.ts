@@ -46,7 +46,7 @@ export interface ReportEntry {
   lastContactAt?: string | null;
 }
 
-export interface ReportList {
+interface ReportList {
   /** How many jobs belong to the list (exact). */
   total: number;
   /** The first `listLimit` of them, in job order. */
@@ -72,8 +72,8 @@ export interface RolloutReport {
 
 export const NOT_STARTED = 'Not started';
 
-export const isSuccess = (status: string | null): boolean => !!status && SUCCESS_STATUSES.has(status as InstallStatus);
-export const isFailure = (status: string | null): boolean => !!status && FAILURE_STATUSES.has(status as InstallStatus);
+const isSuccess = (status: string | null): boolean => !!status && SUCCESS_STATUSES.has(status as InstallStatus);
+const isFailure = (status: string | null): boolean => !!status && FAILURE_STATUSES.has(status as InstallStatus);
 
 /** Started, and the device has not contacted the server since the job started. */
 export function notHeardFrom(job: ReportJob): boolean {

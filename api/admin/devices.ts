@@ -22,7 +22,7 @@ import { logEntryJson } from './installations';
 export const MAX_DEVICES_PER_REQUEST = 1000;
 
 /** One device of a registration request (also the OpenAPI `DeviceRegistration` schema's items). */
-export const deviceSchema = z.strictObject({
+const deviceSchema = z.strictObject({
   externalId: z
     .string()
     .trim()

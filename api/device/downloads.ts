@@ -76,7 +76,7 @@ const xml = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 
 /** The itms-services manifest (R6): the .ipa link, bundle id, version, title. */
-export function iosManifest(m: { url: string; bundleId: string; version: string; title: string }): string {
+function iosManifest(m: { url: string; bundleId: string; version: string; title: string }): string {
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">

@@ -34,7 +34,7 @@ export const syncSchema = z.object({
   reportedAt,
 });
 
-export const REPORT_PHASES = ['download-begin', 'download-end', 'post-install'] as const;
+const REPORT_PHASES = ['download-begin', 'download-end', 'post-install'] as const;
 
 /** `POST /api/v1/device/reports` (validates the request; the OpenAPI document is generated from it). */
 export const reportSchema = z.object({

@@ -16,7 +16,6 @@ export class ApiError extends Error {
 
 export const badRequest = (message: string, field?: string) => new ApiError(400, 'invalid_request', message, field);
 export const notFound = (what = 'resource') => new ApiError(404, 'not_found', `${what} not found`);
-export const conflict = (message: string, field?: string) => new ApiError(409, 'conflict', message, field);
 
 /** How each kind of service error answers (the 503 is the only dependency a service reports: Temporal). */
 const SERVICE_ERRORS: Record<ServiceErrorKind, { status: number; code: string }> = {
@@ -42,7 +41,7 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
 };
 
 /** Messages may quote the client's input (e.g. a 100 kB time zone): never echo more than this. */
-export const MAX_ERROR_TEXT = 1000;
+const MAX_ERROR_TEXT = 1000;
 const capped = (s: string) => (s.length > MAX_ERROR_TEXT ? `${s.slice(0, MAX_ERROR_TEXT - 1)}…` : s);
 
 /** Never a stack trace in a response; unexpected errors are logged and answered as 500 internal. */

@@ -47,7 +47,7 @@ export async function rolloutStateCounts(db: Db): Promise<{ state: string; n: nu
 }
 
 /** The progress PostgreSQL knows of. */
-export interface StoredProgress {
+interface StoredProgress {
   counts: Record<string, number>;
   started: number;
   remaining: number;

@@ -47,7 +47,7 @@ import {
   type TemporalProcess,
 } from './processes';
 
-export interface ScenarioContext {
+interface ScenarioContext {
   dir: string;
   pg: PostgresProcess;
   temporal: TemporalProcess;
