@@ -34,7 +34,7 @@ import { RolloutScheduler } from './rollout/scheduler';
  */
 export const PLANNED_TIMES_PATCH = 'rollout-update-waits-for-planned-times';
 
-export const ROLLOUT_TUNING_DEFAULTS: Required<RolloutTuning> = {
+const ROLLOUT_TUNING_DEFAULTS: Required<RolloutTuning> = {
   pageSize: 500,
   startBatchSize: 100,
   startsPerRun: 1000,

@@ -27,13 +27,13 @@ const protojson: {
 } = protoRequire('protobufjs/ext/protojson');
 const historyType = (patchProtobufRoot(proto) as any).lookupType('temporal.api.history.v1.History');
 
-export const HISTORIES_DIR = path.join(__dirname, 'histories');
+const HISTORIES_DIR = path.join(__dirname, 'histories');
 /**
  * One directory per shape of the install workflow's histories; a released shape's histories stay and
  * keep replaying. `v1`: before the `install-local-db-activities` patch; `v2`: since (new recordings).
  */
 export const HISTORY_SETS = ['v1', 'v2'] as const;
-export const CURRENT_SET = 'v2' satisfies (typeof HISTORY_SETS)[number];
+const CURRENT_SET = 'v2' satisfies (typeof HISTORY_SETS)[number];
 /**
  * The rollout workflow's histories (with pause, resume, schedule changes and cancel). `rollout-v1`:
  * before the `rollout-update-waits-for-planned-times` patch; `rollout-v2`: since.
@@ -42,11 +42,11 @@ export const ROLLOUT_HISTORY_SETS = ['rollout-v1', 'rollout-v2'] as const;
 export const CURRENT_ROLLOUT_SET = 'rollout-v2' satisfies (typeof ROLLOUT_HISTORY_SETS)[number];
 export type HistorySet = (typeof HISTORY_SETS)[number] | (typeof ROLLOUT_HISTORY_SETS)[number];
 
-export function historyToJson(history: History): unknown {
+function historyToJson(history: History): unknown {
   return protojson.toJson(historyType, proto.temporal.api.history.v1.History.fromObject(history));
 }
 
-export function historyFromJson(json: unknown): History {
+function historyFromJson(json: unknown): History {
   const h = protojson.fromJson(historyType, json, { ignoreUnknownFields: true });
   if (!h) throw new TypeError('invalid history');
   return h as History;
