@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../devstack/child-process';
 import {
   createPushChannel,
   type KannelDeliveryReport,
@@ -13,7 +14,6 @@ import {
   PushRejectedError,
   parseKannelDlr,
 } from '../../infra/channels';
-import { freePort } from '../../devstack/child-process';
 import { type AssembledSms, decodeSi, decodeWapPushSms, type KannelGateway, parseUdh, startKannel } from '../helpers/kannel';
 
 /** Collects delivery reports that smsbox calls back (the channel's dlrUrl). */

@@ -3,6 +3,7 @@
  * SMTP server (smtp-server), mails read back with mailparser.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../devstack/child-process';
 import type { PushChannel } from '../../domain/ports';
 import {
   createMailer,
@@ -16,7 +17,6 @@ import {
   pushChannelConfigFromEnv,
   SmtpMailer,
 } from '../../infra/channels';
-import { freePort } from '../../devstack/child-process';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp';
 
 describe('SMTP mailer (nodemailer → smtp-server)', () => {
