@@ -5,7 +5,8 @@
  *
  * The schemas check shapes and ranges with messages naming the field; the schedule's semantic rules
  * (real dates, IANA zones, window order) are `validateSchedule` of domain/schedule.ts, applied after
- * the defaults are filled in; R1/R7 need the software and devices and are checked by the route.
+ * the defaults are filled in; R1/R7 need the software and devices and are checked by
+ * services/rollouts/prepare.ts.
  */
 import { z } from 'zod';
 import { DURATION_RE, parseDurationMs } from './duration';
