@@ -8,12 +8,12 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities';
 import { createApp } from '../api/app';
 import { answerClientErrorsAsJson } from '../api/http/client-errors';
-import { createWorker } from '../worker/worker';
 import { configuredMailer, configuredPushChannel } from '../infra/channels/configured';
 import type { Config } from '../infra/config';
 import type { Db } from '../infra/db';
-import { createDmEngine } from '../omadm/engine';
 import { type Logger, logError } from '../infra/logger';
+import { createDmEngine } from '../omadm/engine';
+import { createWorker } from '../worker/worker';
 
 export async function connectClient(config: Config, address: string): Promise<Client> {
   const connection = await Connection.connect({ address });

@@ -61,7 +61,7 @@ export const DM_CAPABLE_PLATFORMS: readonly Platform[] = [
 ];
 
 /** Platforms to which a DME client may be installed by DM (R1: Symbian and Windows Mobile). */
-export const DME_CLIENT_DM_PLATFORMS: readonly Platform[] = ['symbian', 'windows-mobile-pocketpc', 'windows-mobile-smartphone'];
+const DME_CLIENT_DM_PLATFORMS: readonly Platform[] = ['symbian', 'windows-mobile-pocketpc', 'windows-mobile-smartphone'];
 
 export type Applicability = { ok: true } | { ok: false; reason: string };
 

@@ -117,7 +117,7 @@ export function normalizeSchedule(partial: PartialSchedule | undefined, now: num
 }
 
 /** True for a time zone name the runtime knows (IANA names such as 'Europe/Berlin', 'UTC'). */
-export function isValidTimeZone(tz: unknown): tz is string {
+function isValidTimeZone(tz: unknown): tz is string {
   // Offsets such as "+01:00" are accepted by some Intl versions, but are not IANA zones.
   return typeof tz === 'string' && tz.trim() === tz && !/^[+-]/.test(tz) && IANAZone.isValidZone(tz);
 }

@@ -35,7 +35,7 @@ const PRE_RANKS: Record<string, number> = {
   cr: 5,
 };
 
-export function tokenizeVersion(version: string): Token[] {
+function tokenizeVersion(version: string): Token[] {
   const parts =
     version
       .trim()

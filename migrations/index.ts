@@ -18,7 +18,7 @@ interface Migration {
 }
 
 // biome-ignore format: one migration per line, in order
-export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
+const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['20261121000001_core', core],
   ['20261121000002_install', install],
   ['20261121000003_device_http', deviceHttp],

@@ -24,12 +24,11 @@
  * failure code), `neverAnswer` (receive pushes but open no session), `noCredentialsFirst` (first
  * message of each session without Cred → the server's 407 challenge), `sessionAfterBootstrap`.
  *
- * Pushes reach it from the recording channel's `messages` table (`RecordedPushInbox`) or from a
- * PushChannel double (`CapturingPushChannel`). Pure TypeScript over fetch: no Temporal, no express.
+ * Pushes reach it from the recording channel's `messages` table (`RecordedPushInbox`). Pure
+ * TypeScript over fetch: no Temporal, no express.
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { BinaryPushMessage, DeliveryReceipt, PushChannel, SmsMessage, WapPushMessage } from '../domain/ports';
 import { type DmAccountBootstrap, readDmAccount } from '../omadm/cp-document';
 import { CP_WBXML_CONTENT_TYPE, decodeProvisioningWbxml } from '../omadm/cp-wbxml';
 import { computeMd5Digest, decodeNonce, generateNonce } from '../omadm/dm-auth';
@@ -51,7 +50,7 @@ import {
 } from '../omadm/syncml';
 
 /** SCOMO result codes the client reports (OMA-TS-DM-SCOMO §6.3). */
-export const SCOMO_RESULT = {
+const SCOMO_RESULT = {
   success: 1200,
   downloadFailed: 1402,
   installFailed: 1405,
@@ -669,70 +668,5 @@ export class RecordedPushInbox {
     const p = await this.next(opts);
     await client.receivePush(p);
     return p;
-  }
-}
-
-/**
- * A PushChannel double: binary pushes go to the simulated client registered for the MSISDN (handed
- * over asynchronously, after the send returned, as a network would); SMS and WAP pushes are kept.
- * Optionally forwards everything to another channel (e.g. the recording channel) first.
- */
-export class CapturingPushChannel implements PushChannel {
-  readonly sms: SmsMessage[] = [];
-  readonly wap: WapPushMessage[] = [];
-  readonly binary: BinaryPushMessage[] = [];
-  private readonly clients = new Map<string, SimulatedDmClient>();
-  private readonly seen = new Set<string>();
-  /** Sessions started by deliveries (await `settled()` to let them finish). */
-  private running: Promise<unknown>[] = [];
-
-  constructor(private readonly forward?: PushChannel) {}
-
-  register(msisdn: string, client: SimulatedDmClient): void {
-    this.clients.set(msisdn, client);
-  }
-
-  /** Resolves when every delivery started so far has been handled by its client. */
-  async settled(): Promise<void> {
-    while (this.running.length > 0) {
-      const batch = this.running.splice(0);
-      await Promise.allSettled(batch);
-    }
-  }
-
-  private receipt(key: string): DeliveryReceipt {
-    const duplicate = this.seen.has(key);
-    this.seen.add(key);
-    return duplicate
-      ? { transport: 'capturing', duplicate: true }
-      : { transport: 'capturing', providerId: randomBytes(4).toString('hex') };
-  }
-
-  async sendSms(msg: SmsMessage): Promise<DeliveryReceipt> {
-    const r = this.forward ? await this.forward.sendSms(msg) : this.receipt(msg.idempotencyKey);
-    if (!r.duplicate) this.sms.push(msg);
-    return r;
-  }
-
-  async sendWapPush(msg: WapPushMessage): Promise<DeliveryReceipt> {
-    const r = this.forward ? await this.forward.sendWapPush(msg) : this.receipt(msg.idempotencyKey);
-    if (!r.duplicate) this.wap.push(msg);
-    return r;
-  }
-
-  async sendBinaryPush(msg: BinaryPushMessage): Promise<DeliveryReceipt> {
-    const r = this.forward ? await this.forward.sendBinaryPush(msg) : this.receipt(msg.idempotencyKey);
-    if (r.duplicate) return r;
-    this.binary.push(msg);
-    const client = this.clients.get(msg.to);
-    if (client) {
-      const push: ReceivedPush = {
-        contentType: msg.contentType,
-        body: Buffer.from(msg.body),
-        applicationId: msg.applicationId ?? null,
-      };
-      this.running.push(new Promise((resolve) => setImmediate(resolve)).then(() => client.receivePush(push)));
-    }
-    return r;
   }
 }

@@ -1,11 +1,12 @@
 /** `npm run worker`: the Temporal worker alone (deployment), against TEMPORAL_ADDRESS and DATABASE_URL. */
+
+import { connectClient, startWorker } from '../app/runtime';
+import { databaseUrlOf, temporalAddressOf } from '../infra/addresses';
 import { loadConfig } from '../infra/config';
 import { createDb, migrate } from '../infra/db';
 import { logger } from '../infra/logger';
 import { setNamespaceRetention } from '../infra/namespace';
-import { connectClient, startWorker } from '../app/runtime';
 import { ensurePurgeSchedule } from '../infra/schedules';
-import { databaseUrlOf, temporalAddressOf } from '../infra/addresses';
 import { installRuntime } from '../infra/telemetry';
 
 async function main() {

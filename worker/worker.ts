@@ -4,7 +4,7 @@ import type { ActivityDeps } from '../activities';
 import { createActivities } from '../activities';
 
 /** A directory: the bundler resolves its index (.ts under tsx/vitest, .js when compiled). */
-export const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
+const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;

@@ -12,7 +12,7 @@ interface ParserError extends Error {
 }
 
 /** The status and error code for a parser error; undefined when the client is gone (no answer). */
-export function clientErrorResponse(err: ParserError): { status: number; code: string; message: string } | undefined {
+function clientErrorResponse(err: ParserError): { status: number; code: string; message: string } | undefined {
   switch (err.code) {
     case 'ECONNRESET':
     case 'EPIPE':
@@ -27,7 +27,7 @@ export function clientErrorResponse(err: ParserError): { status: number; code: s
 }
 
 /** The raw HTTP/1.1 response written on the socket (the connection is closed after it). */
-export function clientErrorBytes(r: { status: number; code: string; message: string }): string {
+function clientErrorBytes(r: { status: number; code: string; message: string }): string {
   const body = JSON.stringify({ error: { code: r.code, message: r.message } });
   return [
     `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? 'Error'}`,

@@ -7,10 +7,10 @@
 import type { RequestHandler } from 'express';
 import { badRequest } from './errors';
 
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 
 /** The first top-level key (or index) under which `value` is nested deeper than `max`; null if none. */
-export function tooDeep(value: unknown, max = MAX_JSON_DEPTH): { field: string | undefined } | null {
+function tooDeep(value: unknown, max = MAX_JSON_DEPTH): { field: string | undefined } | null {
   if (value === null || typeof value !== 'object') return null;
   // iterative: the point is not to recurse on hostile input
   const stack: Array<{ v: object; depth: number; top: string | undefined }> = [{ v: value, depth: 1, top: undefined }];

@@ -11,9 +11,9 @@
 import { z } from 'zod';
 import * as rolloutRequest from '../../domain/rollout-request';
 import { ErrorSchema, PlatformSchema } from '../../domain/rollout-request';
-import { reportSchema, syncSchema } from '../device/sync-and-reports';
 import { MAX_DEVICES_PER_REQUEST, registerSchema } from '../admin/devices';
 import { MAX_FILES_PER_SOFTWARE } from '../admin/software';
+import { reportSchema, syncSchema } from '../device/sync-and-reports';
 import type { Json } from './common';
 
 type Meta = { id: string; description?: string };
