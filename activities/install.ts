@@ -1,5 +1,5 @@
 /**
- * Activities of the install workflow (issue 3): the only I/O of an installation job.
+ * Activities of the install workflow: the only I/O of an installation job.
  * Every one is idempotent — Temporal retries activities, and a retry must never write a second log
  * row, mint a second ticket or send a second message:
  * - `recordInstallTransition`: job row + log rows in one transaction, log rows keyed by the workflow's

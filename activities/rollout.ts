@@ -78,7 +78,7 @@ export function createRolloutActivities({ db }: Pick<ActivityDeps, 'db'>) {
     },
 
     /**
-     * Cancel (issue 4): every installation from `fromSeq` on that was never started becomes
+     * Cancel: every installation from `fromSeq` on that was never started becomes
      * `Cancelled` (final), with a log entry. One statement each, whatever the size.
      */
     async cancelNotStartedInstallations(input: {

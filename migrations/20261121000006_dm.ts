@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Native OMA DM server (issue 7): one row per device that has a DM account on this server.
+ * Native OMA DM server: one row per device that has a DM account on this server.
  *  - `client_username`: the account's AAUTHNAME (CLIENT level), unique: the endpoint finds the device
  *    by it (SyncHdr Source/LocName or the x-syncml-hmac username);
  *  - `device_uri`: the SyncHdr Source LocURI the device authenticated with (e.g. IMEI:…), learned at

@@ -1,7 +1,7 @@
 /**
  * The DmEngine port (domain/ports.ts) served by our own OMA DM server (M1, M2, R2; docs/dm.md):
  * `bootstrap` creates the device's DM account and pushes it, `install` queues the SCOMO job and pushes
- * the Package #0 trigger. The sessions themselves run in api/device/dm.ts.
+ * the Package #0 trigger. The sessions themselves run in services/dm-sessions.ts (`POST /dm`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';

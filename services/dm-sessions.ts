@@ -1,5 +1,5 @@
 /**
- * One OMA DM message of a device (issue 7, docs/dm.md), the session state machine (omadm/session.ts)
+ * One OMA DM message of a device (docs/dm.md), the session state machine (omadm/session.ts)
  * run against the device's DM record, which is locked (`SELECT … FOR UPDATE`) for the whole message:
  * concurrent messages of one device serialize, and any API instance serves any message. The events
  * are acted on in the same transaction: bootstrap confirmed → `devices.bootstrapped` and the

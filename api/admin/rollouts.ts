@@ -1,5 +1,5 @@
 /**
- * Admin rollout API (SPEC "HTTP API", issue 4) — the request parsed here, the work done by
+ * Admin rollout API (SPEC "HTTP API") — the request parsed here, the work done by
  * services/rollouts/:
  *  - `POST /api/v1/rollouts` validates every field (zod schema of domain/rollout-request.ts, then the
  *    schedule rules, R1, R7), writes the rollout and all its jobs and starts the rollout workflow

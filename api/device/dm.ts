@@ -1,5 +1,5 @@
 /**
- * The OMA DM session endpoint (issue 7, docs/dm.md): `POST /dm`, `application/vnd.syncml.dm+xml`.
+ * The OMA DM session endpoint (docs/dm.md): `POST /dm`, `application/vnd.syncml.dm+xml`.
  *
  * Devices authenticate inside SyncML (syncml:auth-md5 on the SyncHdr, or HMAC via `x-syncml-hmac`),
  * never with bearer tokens. Each message is parsed here (malformed → HTTP 400; WBXML or another media

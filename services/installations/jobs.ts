@@ -134,7 +134,7 @@ export async function markJobsStarted(
 }
 
 /**
- * Cancel (issue 4): every job from `fromSeq` on that was never started becomes `Cancelled` (final),
+ * Cancel: every job from `fromSeq` on that was never started becomes `Cancelled` (final),
  * with a log entry. One statement, whatever the size.
  */
 export async function cancelJobsNotStarted(

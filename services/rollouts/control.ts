@@ -1,5 +1,5 @@
 /**
- * Controlling a running rollout (issue 4): pause, resume, cancel and schedule changes are Updates of
+ * Controlling a running rollout: pause, resume, cancel and schedule changes are Updates of
  * its workflow. A request the workflow rejects is `conflict` (state) or `invalid` (schedule) with the
  * workflow's reason; a workflow that has ended is `conflict`; Temporal out of reach is `unavailable`.
  */

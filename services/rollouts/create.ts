@@ -1,5 +1,5 @@
 /**
- * Creating a rollout (issue 4): the rollout row and ALL its jobs written in one snapshot with the
+ * Creating a rollout: the rollout row and ALL its jobs written in one snapshot with the
  * check (repeatable read: the devices checked are the devices written), then the rollout workflow
  * started. A workflow that cannot be started leaves no rollout behind.
  */

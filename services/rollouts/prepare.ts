@@ -1,5 +1,5 @@
 /**
- * Checking a rollout request against the database (issue 4): the schedule's rules, the software, the
+ * Checking a rollout request against the database: the schedule's rules, the software, the
  * devices, R1 (Use DM only where it applies) and R7 (a file for every selected device) — in the order
  * an admin fixes them; each refusal is `invalid` naming the field. Used by `POST /rollouts`,
  * `/rollouts/preview` and the simulator's direct start.
