@@ -33,7 +33,7 @@ export interface PlanResult {
   dayEnds: Record<string, number>;
 }
 
-/** Pure: the slot plan of the next `count` starts (local activity; see workflows/rollout.ts). */
+/** Pure: the slot plan of the next `count` starts (local activity; see workflows/rollout/scheduler.ts). */
 export function planRolloutSlots(req: PlanRequest): PlanResult {
   try {
     const today = calendarDay(req.now, req.schedule.timeZone);

@@ -116,7 +116,7 @@ export interface RolloutCarry {
   counts: Record<string, number>;
   /** Starts per calendar day (schedule time zone), today and later only (S7). */
   startsByDay: Record<string, number>;
-  /** Seqs whose final result arrived (see `SeqSet` in workflows/rollout.ts). */
+  /** Seqs whose final result arrived (see `SeqSet` in workflows/rollout/seq-set.ts). */
   finished: { base: number; hex: string };
   /** How many of the final results are "cancelled before start" (no child ever ran). */
   cancelledBeforeStart: number;
@@ -194,7 +194,7 @@ export const ROLLOUT_REJECTION = { conflict: 'RolloutConflict', invalidSchedule:
  * Installation ids of a rollout encode their seq: the rollout id's first 24 characters (8-4-4-4-,
  * ~70 random bits of a v4 uuid, so ids of different rollouts never meet) followed by the seq as 12
  * hex digits. The rollout workflow thus maps an `installFinished` signal to its seq without any
- * lookup and keeps its "finished" bookkeeping as a bitmap over seq (bounded, see workflows/rollout.ts).
+ * lookup and keeps its "finished" bookkeeping as a bitmap over seq (bounded, see workflows/rollout/seq-set.ts).
  */
 export function installationIdFor(rolloutId: string, seq: number): string {
   return `${rolloutId.slice(0, 24).toLowerCase()}${seq.toString(16).padStart(12, '0')}`;
