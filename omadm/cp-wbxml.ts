@@ -3,12 +3,12 @@
  * pages 0 and 1; public id 0x0B "-//WAPFORUM//DTD PROV 1.0//EN", UTF-8): the body of the bootstrap push.
  */
 import { type CpCharacteristic, type CpDocument, ProvisioningError } from './cp-document';
+import { ByteReader, ByteWriter, tableString as readTableString, WB } from './wbxml';
 
 export const CP_WBXML_CONTENT_TYPE = 'application/vnd.wap.connectivity-wbxml';
 const CP_PUBLIC_ID = 0x0b;
 const CP_PUBLIC_ID_TEXT = '-//WAPFORUM//DTD PROV 1.0//EN';
 
-const WB = { SWITCH_PAGE: 0x00, END: 0x01, ENTITY: 0x02, STR_I: 0x03, LITERAL: 0x04, STR_T: 0x83, OPAQUE: 0xc3 } as const;
 const TAGS: Readonly<Record<string, number>> = { 'wap-provisioningdoc': 0x05, characteristic: 0x06, parm: 0x07 };
 const TAG_NAMES: ReadonlyMap<number, string> = new Map([
   [0x05, 'wap-provisioningdoc'],
@@ -215,28 +215,6 @@ const ATTR_PAGES: readonly AttrPage[] = [
   buildPage(PAGE1_NAMES, PAGE1_TYPES, PAGE1_VALUES, []),
 ];
 
-class ByteWriter {
-  private readonly parts: number[] = [];
-  byte(...b: number[]): void {
-    this.parts.push(...b);
-  }
-  mbUint(n: number): void {
-    const out = [n & 0x7f];
-    let v = n >>> 7;
-    while (v > 0) {
-      out.unshift((v & 0x7f) | 0x80);
-      v >>>= 7;
-    }
-    this.parts.push(...out);
-  }
-  strI(s: string): void {
-    this.byte(WB.STR_I, ...Buffer.from(s, 'utf8'), 0x00);
-  }
-  toBuffer(): Buffer {
-    return Buffer.from(this.parts);
-  }
-}
-
 /**
  * Encodes a provisioning document as WBXML 1.3, public id 0x0B, charset UTF-8, no string table.
  * Attribute names/values use the ProvCont tokens; inside an APPLICATION characteristic the
@@ -310,49 +288,10 @@ export function encodeProvisioningWbxml(doc: CpDocument): Buffer {
   return w.toBuffer();
 }
 
-class ByteReader {
-  pos = 0;
-  constructor(private readonly buf: Buffer) {}
-  get done(): boolean {
-    return this.pos >= this.buf.length;
-  }
-  peek(): number {
-    if (this.done) throw new ProvisioningError('unexpected end of WBXML');
-    return this.buf[this.pos] as number;
-  }
-  byte(): number {
-    const b = this.peek();
-    this.pos++;
-    return b;
-  }
-  mbUint(): number {
-    let v = 0;
-    for (let i = 0; i < 5; i++) {
-      const b = this.byte();
-      v = v * 128 + (b & 0x7f);
-      if ((b & 0x80) === 0) return v;
-    }
-    throw new ProvisioningError('mb_u_int32 too long');
-  }
-  cstr(): string {
-    const end = this.buf.indexOf(0, this.pos);
-    if (end < 0) throw new ProvisioningError('unterminated string');
-    const s = this.buf.subarray(this.pos, end).toString('utf8');
-    this.pos = end + 1;
-    return s;
-  }
-  bytes(n: number): Buffer {
-    if (this.pos + n > this.buf.length) throw new ProvisioningError('truncated WBXML');
-    const b = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return b;
-  }
-}
+const provisioningError = (message: string): Error => new ProvisioningError(message);
 
 function tableString(table: Buffer, index: number): string {
-  const end = table.indexOf(0, index);
-  if (index >= table.length || end < 0) throw new ProvisioningError(`bad string table index ${index}`);
-  return table.subarray(index, end).toString('utf8');
+  return readTableString(table, index, provisioningError);
 }
 
 interface WElement {
@@ -363,7 +302,7 @@ interface WElement {
 
 /** Decodes ProvCont WBXML (public id 0x0B or 0x24/string "-//WAPFORUM//DTD PROV 1.0//EN"). */
 export function decodeProvisioningWbxml(input: Uint8Array): CpDocument {
-  const r = new ByteReader(Buffer.from(input));
+  const r = new ByteReader(Buffer.from(input), provisioningError);
   const version = r.byte();
   if (version > 0x03) throw new ProvisioningError(`unsupported WBXML version 0x${version.toString(16)}`);
   let publicId = r.mbUint();

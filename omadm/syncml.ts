@@ -203,8 +203,8 @@ export interface SyncMLMessage {
 // Parsing
 // ---------------------------------------------------------------------------------------------
 
-/** Generic element tree built from fast-xml-parser's ordered output. */
-interface XNode {
+/** Generic element tree, built from fast-xml-parser's ordered output or decoded from WBXML. */
+export interface XNode {
   name: string;
   attrs: Record<string, string>;
   /** Children in document order; text nodes have name '#text'. */
@@ -551,9 +551,13 @@ export function parseSyncML(input: string | Uint8Array): SyncMLMessage {
   }
   const roots = tree.filter((n) => n.name !== '#text');
   const root = roots[0];
-  if (!root || roots.length !== 1 || root.name !== 'SyncML') {
-    throw new SyncMLParseError('root element must be <SyncML>');
-  }
+  if (!root || roots.length !== 1) throw new SyncMLParseError('root element must be <SyncML>');
+  return messageFromTree(root);
+}
+
+/** Reads the model from a `<SyncML>` element tree (the XML and the WBXML codec share this). */
+export function messageFromTree(root: XNode): SyncMLMessage {
+  if (root.name !== 'SyncML') throw new SyncMLParseError('root element must be <SyncML>');
   const hdrNode = child(root, 'SyncHdr');
   const bodyNode = child(root, 'SyncBody');
   if (!hdrNode) throw new SyncMLParseError('<SyncHdr> is missing');
@@ -572,7 +576,8 @@ export function parseSyncML(input: string | Uint8Array): SyncMLMessage {
 // Serialization
 // ---------------------------------------------------------------------------------------------
 
-interface W {
+/** Element tree written by the serializers (XML here, WBXML in syncml-wbxml.ts). */
+export interface W {
   name: string;
   attrs?: Record<string, string>;
   text?: string;
@@ -710,6 +715,15 @@ function headerW(h: SyncHdr): W {
   );
 }
 
+/** The `<SyncML>` element tree of a message, elements in DTD order. */
+export function messageToTree(msg: SyncMLMessage): W {
+  return el(
+    'SyncML',
+    [headerW(msg.header), el('SyncBody', [...msg.commands.map(commandW), ...(msg.final ? [el('Final')] : [])])],
+    { xmlns: msg.namespace ?? SYNCML_NAMESPACE_1_2 },
+  );
+}
+
 export interface SerializeOptions {
   /** Emit `<?xml version="1.0" encoding="UTF-8"?>` (default true). */
   declaration?: boolean;
@@ -719,12 +733,7 @@ export interface SerializeOptions {
 
 /** Serializes a message to `application/vnd.syncml.dm+xml` (UTF-8 text). */
 export function serializeSyncML(msg: SyncMLMessage, options: SerializeOptions = {}): string {
-  const root = el(
-    'SyncML',
-    [headerW(msg.header), el('SyncBody', [...msg.commands.map(commandW), ...(msg.final ? [el('Final')] : [])])],
-    { xmlns: msg.namespace ?? SYNCML_NAMESPACE_1_2 },
-  );
-  const body = render(root, options.indent, 0);
+  const body = render(messageToTree(msg), options.indent, 0);
   const decl =
     options.declaration === false ? '' : `<?xml version="1.0" encoding="UTF-8"?>${options.indent === undefined ? '' : '\n'}`;
   return decl + body;

@@ -20,6 +20,7 @@ import {
   type SyncMLMessage,
   serializeSyncML,
 } from '../../omadm/syncml';
+import { decodeSyncMLWbxml, encodeSyncMLWbxml } from '../../omadm/syncml-wbxml';
 
 const SERVER_URI = 'https://dm.example.com/dm';
 const DEVICE = 'IMEI:351234567890123';
@@ -109,6 +110,10 @@ class ScriptedClient {
     if (next) this.nonce = next;
     // The reply must itself be valid SyncML that parses to the same model.
     expect(parseSyncML(result.replyXml)).toEqual(result.reply);
+    // Both messages survive the WBXML codec unchanged (one model, two codecs).
+    for (const m of [msg, result.reply]) {
+      expect(decodeSyncMLWbxml(encodeSyncMLWbxml(m))).toEqual({ ...m, namespace: 'SYNCML:SYNCML1.2' });
+    }
     return result;
   }
 

@@ -14,6 +14,7 @@ import {
   SyncMLParseError,
   serializeSyncML,
 } from '../../omadm/syncml';
+import { decodeSyncMLWbxml, encodeSyncMLWbxml } from '../../omadm/syncml-wbxml';
 
 /** All commands (including those nested in Atomic/Sequence), in document order. */
 function flattenCommands(commands: readonly DmCommand[]): DmCommand[] {
@@ -617,6 +618,25 @@ describe('serializeSyncML', () => {
         '<Final/></SyncBody></SyncML>',
     );
     expect(roundTrip(msg)).toEqual({ ...msg, namespace: 'SYNCML:SYNCML1.2' });
+  });
+
+  it('round-trips every fixture through WBXML (with and without string table, both public id forms)', () => {
+    for (const xml of [
+      MS_MDM_CLIENT_INIT,
+      MS_MDM_SERVER_REPLY,
+      MS_MDM_CLIENT_RESULTS,
+      MS_DOCS_STRUCTURE_GET,
+      MS_DOCS_UNENROLL_GENERIC_ALERT,
+      OMA_PKG1_SERVER_INITIATED,
+      CLIENT_1201_WITH_DOCTYPE,
+    ]) {
+      const m = { ...parseSyncML(xml), namespace: 'SYNCML:SYNCML1.2' };
+      const wbxml = encodeSyncMLWbxml(m);
+      expect(decodeSyncMLWbxml(wbxml)).toEqual(m);
+      expect(decodeSyncMLWbxml(encodeSyncMLWbxml(m, { stringTable: false, numericPublicId: true }))).toEqual(m);
+      // binary is smaller than the XML text
+      expect(wbxml.length).toBeLessThan(Buffer.byteLength(serializeSyncML(m)));
+    }
   });
 
   it('omits Final and the declaration on request', () => {
