@@ -14,6 +14,7 @@ import { STATUS } from '../../domain/status';
 import {
   cancelRolloutUpdate,
   changeScheduleUpdate,
+  installFinishedSignal,
   pauseRolloutUpdate,
   ROLLOUT_REJECTION,
   type RolloutInput,
@@ -475,5 +476,40 @@ describe('rolloutWorkflow (time-skipping server)', () => {
     expect(fake.mails[0]?.input).toMatchObject({ rolloutId: fake.rolloutId, failures: 2, threshold: 2, total: 12 });
     // unlimited: every start at the first window start, in one batch
     expect(new Set(fake.starts.map((s) => s.plannedAt))).toEqual(new Set([mon.ms + 9 * HOUR]));
+  });
+  /** Resolves with the workflow's result, or rejects after `ms` of real time (a workflow task failing for ever). */
+  function resultWithin<T>(p: Promise<T>, ms: number): Promise<T> {
+    return Promise.race([
+      p,
+      new Promise<T>((_, reject) =>
+        setTimeout(() => reject(new Error(`no result within ${ms} ms (workflow task failing?)`)), ms),
+      ),
+    ]);
+  }
+
+  it('a malformed installFinished signal (no id, null payload, no status) is logged and ignored: the rollout completes', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const devices = ['d0:30:ok', 'd1:30:fail'];
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 'unlimited',
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const result = await withRollout(fake, fake.input(schedule), async (h) => {
+      await h.signal(installFinishedSignal, null as never);
+      await h.signal(installFinishedSignal, {} as never);
+      await h.signal(installFinishedSignal, { installationId: 42, status: STATUS.downloaded } as never);
+      await h.signal(installFinishedSignal, { installationId: fake.rows[0]!.id } as never);
+      return resultWithin(h.result(), 60_000);
+    });
+    expect(result).toMatchObject({ state: 'completed', finished: 2 });
+    expect(result.counts).toEqual({ [STATUS.downloaded]: 1, [STATUS.installationFailed]: 1 });
+    const failedTasks = (await env.client.workflow.getHandle(fake.workflowId).fetchHistory()).events?.filter(
+      (e) => e.workflowTaskFailedEventAttributes,
+    );
+    expect(failedTasks).toEqual([]);
   });
 });

@@ -198,6 +198,12 @@ export class RolloutScheduler {
 
   /** `installFinished`: a job of this rollout is final (duplicates and strangers are ignored). */
   installFinished(r: InstallResult): void {
+    // A malformed payload is logged and ignored: a signal handler that throws fails the workflow task
+    // for ever (it is retried with the same signal).
+    if (typeof r !== 'object' || r === null || typeof r.installationId !== 'string' || typeof r.status !== 'string') {
+      log.warn('malformed installFinished signal: ignored', { payload: safeJson(r) });
+      return;
+    }
     const seq = installationSeq(this.rolloutId, r.installationId);
     if (seq === undefined || seq >= this.cursor + this.inFlight || seq >= this.total) {
       log.warn('installFinished for an installation this rollout did not start: ignored', {
@@ -432,5 +438,14 @@ export class RolloutScheduler {
   /** Counts a final result once (the bitmap dedupes). */
   private countFinal(seq: number, status: string): void {
     if (this.finished.add(seq)) this.counts[status] = (this.counts[status] ?? 0) + 1;
+  }
+}
+
+/** A short printable form of an untrusted payload, for logs. */
+function safeJson(v: unknown): string {
+  try {
+    return String(JSON.stringify(v)).slice(0, 200);
+  } catch {
+    return String(v).slice(0, 200);
   }
 }
