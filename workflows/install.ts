@@ -46,11 +46,16 @@ import {
 
 /** Workflow patch: database activities run as local activities; fewer search-attribute upserts. */
 export const LOCAL_DB_ACTIVITIES_PATCH = 'install-local-db-activities';
+/** Workflow patch: every signal payload is checked; a malformed one is logged in the job's log and ignored. */
+const CHECKED_SIGNALS_PATCH = 'install-signal-payloads-checked';
 
 export async function installWorkflow(input: InstallInput): Promise<InstallResult> {
   const { workflowId } = workflowInfo();
   // Decided once, first thing: executions started before the patch keep their old commands.
-  const job = new InstallJob(input, workflowId, patched(LOCAL_DB_ACTIVITIES_PATCH));
+  const job = new InstallJob(input, workflowId, {
+    localDb: patched(LOCAL_DB_ACTIVITIES_PATCH),
+    checkedSignals: patched(CHECKED_SIGNALS_PATCH),
+  });
   const { reports } = job;
 
   setHandler(installStatusQuery, () => job.snapshot());

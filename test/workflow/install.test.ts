@@ -675,6 +675,41 @@ describe('installWorkflow (time-skipping server)', () => {
     expect(h.transitions[0]?.seq).toBe(1);
   });
 
+  it('malformed signal payloads are logged and ignored; the job goes on (issue 13 item 4)', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    const r = await run(h, 'malformed-signals-ignored', async (handle) => {
+      await h.reached(STATUS.installingSoftware);
+      // what a buggy or hostile sender could put on the wire: before the fix, the handler threw and the
+      // workflow task failed for ever
+      const raw = handle as unknown as { signal(name: string, ...args: unknown[]): Promise<void> };
+      await raw.signal('dmInstallResult', null);
+      await raw.signal('dmInstallResult', { success: 'yes' });
+      await raw.signal('downloaded', 'x');
+      await raw.signal('downloadFailed', null);
+      await raw.signal('downloadFailed', { phase: 42 });
+      await raw.signal('sysinfoSynced', { installed: 5 });
+      await raw.signal('sysinfoSynced');
+      await expect
+        .poll(() => handle.query(installStatusQuery), POLL)
+        .toMatchObject({ status: STATUS.installingSoftware, waitingFor: 'the DM install result' });
+      await handle.signal(dmInstallResultSignal, { success: true, code: 1200 });
+      await h.reached(STATUS.installedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.installedVerified);
+    expect(h.statuses()).toEqual([STATUS.installingSoftware, STATUS.installedWaitingForVerification, STATUS.installedVerified]);
+    expect(h.log().filter((l) => l.includes('malformed'))).toEqual([
+      'error: ignored a malformed dmInstallResult signal: expected { success: boolean, code?: number, detail?: string }, got null',
+      'error: ignored a malformed dmInstallResult signal: expected { success: boolean, code?: number, detail?: string }, got {"success":"yes"}',
+      'error: ignored a malformed downloaded signal: expected { source: "download" | "report", ticket?, at? }, got "x"',
+      'error: ignored a malformed downloadFailed signal: expected { phase: "download-begin" | "download-end" | "post-install", detail? }, got null',
+      'error: ignored a malformed downloadFailed signal: expected { phase: "download-begin" | "download-end" | "post-install", detail? }, got {"phase":42}',
+      'error: ignored a malformed sysinfoSynced signal: expected { installed: { <name>: <version> } }, got {"installed":5}',
+      'error: ignored a malformed sysinfoSynced signal: expected { installed: { <name>: <version> } }, got undefined',
+    ]);
+  }, 60_000);
+
   it('sets the search attributes and the current details', async () => {
     const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
     await run(h, null, async (handle) => {

@@ -11,6 +11,25 @@ export interface DmInstallResult {
   detail?: string;
 }
 
+/** A signal payload the handlers cannot use: said in the job's log (when `describe` is given), never thrown. */
+export type MalformedSignal = (signal: string, why: string) => void;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const optionalString = (v: unknown) => v === undefined || typeof v === 'string';
+const DOWNLOAD_SOURCES = new Set(['download', 'report']);
+const REPORT_PHASES = new Set(['download-begin', 'download-end', 'post-install']);
+
+/** A payload for the log: short, whatever it is. */
+function shown(v: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
 export class DeviceReports {
   /** The first authenticated DM session confirmed the bootstrap (M2). */
   bootstrapConfirmed = false;
@@ -27,6 +46,14 @@ export class DeviceReports {
   /** The last version of the job's software a sync reported. */
   lastReported: string | undefined;
 
+  /**
+   * Set (since the `install-signal-payloads-checked` patch): every payload is checked, a malformed
+   * one is ignored and reported here. Unset (executions from before): the old leniency, except that a
+   * payload that would throw (`dmInstallResult(null)`) is ignored too — a throwing handler fails the
+   * workflow task for ever.
+   */
+  malformed: MalformedSignal | undefined;
+
   private software: InstallContext['software'] | undefined;
   /** Syncs that arrived before the job knew its software. */
   private readonly earlySyncs: Record<string, string>[] = [];
@@ -35,22 +62,54 @@ export class DeviceReports {
     this.bootstrapConfirmed = true;
   }
 
-  onDmInstallResult(r: DmInstallResult): void {
-    this.dmResult ??= { success: !!r.success, code: r.code, detail: r.detail };
+  onDmInstallResult(r: unknown): void {
+    const ok =
+      isObject(r) &&
+      typeof r.success === 'boolean' &&
+      (r.code === undefined || (typeof r.code === 'number' && Number.isFinite(r.code))) &&
+      optionalString(r.detail);
+    if (this.rejected(ok, 'dmInstallResult', 'expected { success: boolean, code?: number, detail?: string }', r)) return;
+    if (!isObject(r)) return; // unpatched executions: lenient, but null would throw
+    const { success, code, detail } = r as Partial<DmInstallResult>;
+    this.dmResult ??= { success: !!success, code, detail };
   }
 
-  onDownloaded(d: { source?: 'download' | 'report'; ticket?: string } | undefined): void {
-    this.downloaded ??= { source: d?.source ?? 'download', ticket: d?.ticket };
+  onDownloaded(d: unknown): void {
+    const ok = isObject(d) && DOWNLOAD_SOURCES.has(d.source as string) && optionalString(d.ticket) && optionalString(d.at);
+    if (this.rejected(ok, 'downloaded', 'expected { source: "download" | "report", ticket?, at? }', d)) return;
+    const p = isObject(d) ? (d as { source?: 'download' | 'report'; ticket?: string }) : undefined;
+    this.downloaded ??= { source: p?.source ?? 'download', ticket: p?.ticket };
   }
 
-  onDownloadFailed(f: { phase?: string; detail?: string } | undefined): void {
-    const text = `${f?.phase ?? 'unknown phase'} failed${f?.detail ? `: ${f.detail}` : ''}`;
-    if (f?.phase === 'post-install') this.postInstallFailure ??= text;
+  onDownloadFailed(f: unknown): void {
+    const ok = isObject(f) && REPORT_PHASES.has(f.phase as string) && optionalString(f.detail);
+    const expected = 'expected { phase: "download-begin" | "download-end" | "post-install", detail? }';
+    if (this.rejected(ok, 'downloadFailed', expected, f)) return;
+    const p = isObject(f) ? (f as { phase?: string; detail?: string }) : undefined;
+    const text = `${p?.phase ?? 'unknown phase'} failed${p?.detail ? `: ${p.detail}` : ''}`;
+    if (p?.phase === 'post-install') this.postInstallFailure ??= text;
     else this.lastDownloadFailure = text;
   }
 
-  onSysinfoSynced(s: { installed?: Record<string, string> } | undefined): void {
-    if (s?.installed && typeof s.installed === 'object') this.noteSync(s.installed);
+  onSysinfoSynced(s: unknown): void {
+    const installed = isObject(s) ? s.installed : undefined;
+    if (!this.malformed) {
+      if (installed && typeof installed === 'object') this.noteSync(installed as Record<string, string>);
+      return;
+    }
+    const version = (v: unknown) => v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+    const ok = isObject(installed) && Object.values(installed).every(version);
+    if (this.rejected(ok, 'sysinfoSynced', 'expected { installed: { <name>: <version> } }', s)) return;
+    const versions: Record<string, string> = {};
+    for (const [k, v] of Object.entries(installed as Record<string, unknown>)) if (v !== null) versions[k] = String(v);
+    this.noteSync(versions);
+  }
+
+  /** Since the patch: a payload that is not `ok` is reported and ignored (true). */
+  private rejected(ok: boolean, signal: string, expected: string, payload: unknown): boolean {
+    if (ok || !this.malformed) return false;
+    this.malformed(signal, `${expected}, got ${shown(payload)}`);
+    return true;
   }
 
   /** The job's software is known: the syncs that came before it count now. */

@@ -4,7 +4,7 @@
  * activity (job row + log rows, idempotent by the transition counter `seq`).
  */
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import { condition, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { condition, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import type { InstallContext, LogEvent } from '../../activities/install';
 import * as SA from '../../domain/search-attributes';
 import { type InstallStatus, isFinal, STATUS } from '../../domain/status';
@@ -28,6 +28,17 @@ export interface Delivery {
   fileId: string;
 }
 
+/**
+ * The workflow patches an execution runs with, decided once at its start (workflows/install.ts):
+ * executions started before a patch keep their old commands (the replay tests' older sets).
+ */
+export interface InstallPatches {
+  /** `install-local-db-activities`: database activities run as local activities. */
+  localDb: boolean;
+  /** `install-signal-payloads-checked`: malformed signal payloads are ignored and logged. */
+  checkedSignals: boolean;
+}
+
 export class InstallJob {
   readonly state: InstallState;
   readonly reports = new DeviceReports();
@@ -42,14 +53,23 @@ export class InstallJob {
   /** Search attributes that go with the next upsert (patched executions: the ids and software, once known). */
   private pendingAttributes: SearchAttributeUpdatePair[] = [];
 
+  /** Whether the `install-local-db-activities` patch applies to this execution. */
+  readonly local: boolean;
+
   constructor(
     readonly input: InstallInput,
     readonly workflowId: string,
-    /** Whether the `install-local-db-activities` patch applies to this execution. */
-    readonly local: boolean,
+    readonly patches: InstallPatches,
   ) {
+    this.local = patches.localDb;
     this.state = { installationId: input.installationId, status: null, method: null, pushAttempts: 0 };
-    this.db = databaseActivities(local);
+    this.db = databaseActivities(this.local);
+    if (patches.checkedSignals) {
+      this.reports.malformed = (signal, why) => {
+        log.warn('ignored a malformed signal', { signal, why, installationId: input.installationId });
+        this.note('error', `ignored a malformed ${signal} signal: ${why}`);
+      };
+    }
   }
 
   /** The `status` query's answer. */
