@@ -4,13 +4,14 @@
  * …/Operations/DownloadInstall with a Correlator; Exec 202 is `installAccepted`, the Generic Alert
  * OperationComplete with that Correlator is `installResult`.
  */
-import type {
-  DmDeviceState,
-  DmEvent,
-  DmInstallJob,
-  DmSessionState,
-  OutstandingCommand,
-  OutstandingPurpose,
+import {
+  type DmDeviceState,
+  type DmEvent,
+  type DmInstallJob,
+  type DmSessionState,
+  type OutstandingCommand,
+  type OutstandingPurpose,
+  PENDING_MSG_ID,
 } from './session-model';
 import type { ReplyBuilder } from './session-reply';
 import {
@@ -169,7 +170,7 @@ export function failInstall(
   s: DmDeviceState,
   events: DmEvent[],
   code: number,
-  source: 'exec-status' | 'add-status' | 'replace-status' | 'no-status',
+  source: 'exec-status' | 'add-status' | 'replace-status' | 'no-status' | 'object-too-large',
 ): void {
   const job = s.install;
   if (!job || job.stage === 'failed' || job.stage === 'completed') return;
@@ -236,9 +237,12 @@ export function handleServerCommandStatus(s: DmDeviceState, ses: DmSessionState,
 
 /** The client refused the server's credentials for message `msgRef`: nothing in it was executed. */
 export function requeueRejected(s: DmDeviceState, ses: DmSessionState, msgRef: string): void {
-  const rejected = ses.outstanding.filter((o) => o.msgId === msgRef);
+  // The rest of that package (not sent yet) goes too: the whole package is built again.
+  const isRejected = (o: OutstandingCommand) => o.msgId === msgRef || o.msgId === PENDING_MSG_ID;
+  const rejected = ses.outstanding.filter(isRejected);
   if (rejected.length === 0) return;
-  ses.outstanding = ses.outstanding.filter((o) => o.msgId !== msgRef);
+  delete ses.pending;
+  ses.outstanding = ses.outstanding.filter((o) => !isRejected(o));
   const job = s.install;
   if (!job) return;
   if (rejected.some((o) => o.purpose === 'scomo-add')) job.stage = 'pending';

@@ -4,7 +4,10 @@
  * and the result of handling it.
  */
 import type { AuthScheme } from './dm-auth';
-import type { Item, SyncMLMessage } from './syncml';
+import type { DmCommand, Item, SyncMLMessage } from './syncml';
+
+/** How a message travels: `application/vnd.syncml.dm+xml` or `application/vnd.syncml.dm+wbxml`. */
+export type DmEncoding = 'xml' | 'wbxml';
 
 export interface DmAccountState {
   /** Client credentials (bootstrap APPAUTH CLIENT): AAUTHNAME / AAUTHSECRET. */
@@ -49,6 +52,7 @@ export type OutstandingPurpose = 'scomo-add' | 'scomo-replace' | 'scomo-exec';
 
 /** A server command that awaits its Status. */
 export interface OutstandingCommand {
+  /** The server message that carried it; `PENDING_MSG_ID` while it waits in `DmSessionState.pending`. */
   msgId: string;
   cmdId: string;
   cmd: string;
@@ -56,6 +60,18 @@ export interface OutstandingCommand {
   target: string;
   /** For scomo-add/replace: the leaf name ('' for the interior node). */
   leaf?: string;
+}
+
+/** `OutstandingCommand.msgId` of a command not sent yet (the rest of a package split across messages). */
+export const PENDING_MSG_ID = 'pending';
+
+/** A server command of the current package that did not fit in the messages sent so far. */
+export interface PendingCommand {
+  /** `OutstandingCommand.cmdId` of its entry while pending (entries exist only for tracked commands). */
+  key: string;
+  command: DmCommand;
+  /** The remaining data of an item already partly sent (MoreData): no Size on its next chunk. */
+  continued?: true;
 }
 
 type SessionPhase = 'auth' | 'open' | 'ended' | 'aborted' | 'failed';
@@ -76,6 +92,13 @@ export interface DmSessionState {
   /** Session type from the client's Alert (1200 server-initiated, 1201 client-initiated). */
   initiationAlert?: number;
   outstanding: OutstandingCommand[];
+  /** The rest of the server's package: sent in the next messages, on the client's Alert 1222. */
+  pending?: PendingCommand[];
+  /** The client's MaxMsgSize / MaxObjSize (SyncHdr Meta), as last announced in this session. */
+  clientMaxMsgSize?: number;
+  clientMaxObjSize?: number;
+  /** Replies that carried the server's credentials without the client's verdict coming back yet. */
+  serverCredSent?: number;
   lastReplyXml?: string;
   lastReplyHeaders?: Record<string, string>;
   lastReplyComplete?: boolean;
@@ -115,6 +138,8 @@ export interface DmHandleContext {
   transport?: { body?: string | Uint8Array; hmacHeader?: string };
   /** RespURI to put in the reply header (e.g. the endpoint URL with a session token). */
   respUri?: string;
+  /** The encoding the client used: the reply is written in the same one (default xml). */
+  encoding?: DmEncoding;
 }
 
 export type DmEvent =
@@ -132,7 +157,7 @@ export type DmEvent =
       success: boolean;
       code: number;
       /** Where the result came from. */
-      source: 'generic-alert' | 'exec-status' | 'add-status' | 'replace-status' | 'no-status';
+      source: 'generic-alert' | 'exec-status' | 'add-status' | 'replace-status' | 'no-status' | 'object-too-large';
     }
   | { type: 'genericAlert'; alertType?: string; correlator?: string; sourceUri?: string; data?: string }
   | { type: 'clientEvent'; alertType?: string; data?: string }
@@ -143,9 +168,11 @@ export type DmEvent =
 export interface DmHandleResult {
   state: DmDeviceState;
   reply: SyncMLMessage;
-  /** The serialized reply (application/vnd.syncml.dm+xml). */
+  /** The reply in XML (application/vnd.syncml.dm+xml), whatever the encoding sent. */
   replyXml: string;
-  /** Response headers: Content-Type, and x-syncml-hmac when the reply is signed. */
+  /** The reply as sent: XML or WBXML bytes, as the client wrote its message (never over its MaxMsgSize). */
+  replyBody: Buffer;
+  /** Response headers: Content-Type, and x-syncml-hmac (over `replyBody`) when the reply is signed. */
   headers: Record<string, string>;
   events: DmEvent[];
   /** No further client message is expected in this session. */

@@ -4,18 +4,21 @@
  * signature of its body (x-syncml-hmac).
  */
 import { buildCred, computeHmacMac, decodeNonce, formatHmacHeader, HMAC_HEADER } from './dm-auth';
-import type { DmAccountState, DmHandleContext, DmSessionState } from './session-model';
+import type { DmAccountState, DmEncoding, DmHandleContext, DmSessionState } from './session-model';
 import {
   type Chal,
   type DmCommand,
   type StatusCommand,
+  SYNCML_DM_WBXML_CONTENT_TYPE,
   SYNCML_DM_XML_CONTENT_TYPE,
   SYNCML_NAMESPACE_1_2,
   type SyncHdr,
   type SyncMLMessage,
+  serializeSyncML,
   VER_DTD_1_2,
   VER_PROTO_DM_1_2,
 } from './syncml';
+import { encodeSyncMLWbxml } from './syncml-wbxml';
 
 /** The commands of one reply, numbered as they are added. */
 export class ReplyBuilder {
@@ -73,7 +76,10 @@ function wantsStatus(c: DmCommand): boolean {
   return c.cmd === 'Unknown' || !c.noResp;
 }
 
-/** The reply's message; the server presents its credentials until the client answered 212. */
+/**
+ * The reply's message; the server presents its credentials until the client answered 212, in every
+ * message that is not the last of the session (`withServerCred`).
+ */
 export function buildReplyMessage(
   acc: DmAccountState,
   ses: DmSessionState,
@@ -82,6 +88,7 @@ export function buildReplyMessage(
   commands: DmCommand[],
   final: boolean,
   ctx: DmHandleContext,
+  withServerCred = true,
 ): SyncMLMessage {
   const ih = incoming.header;
   const is11 = ih.verProto.trim().toUpperCase() === 'DM/1.1';
@@ -94,7 +101,7 @@ export function buildReplyMessage(
     source: { locURI: ctx.config?.serverUri ?? ih.target.locURI },
   };
   if (ctx.respUri !== undefined) header.respURI = ctx.respUri;
-  if (acc.serverPassword !== undefined && acc.authScheme !== 'hmac' && !ses.serverAuthenticated) {
+  if (withServerCred && acc.serverPassword !== undefined && acc.authScheme !== 'hmac' && !ses.serverAuthenticated) {
     header.cred =
       acc.authScheme === 'basic'
         ? buildCred('basic', acc.serverId, acc.serverPassword)
@@ -109,15 +116,22 @@ export function buildReplyMessage(
   };
 }
 
+/** The message in the encoding: XML text (UTF-8) or WBXML. */
+export function encodeMessage(msg: SyncMLMessage, encoding: DmEncoding): Buffer {
+  return encoding === 'wbxml' ? encodeSyncMLWbxml(msg) : Buffer.from(serializeSyncML(msg), 'utf8');
+}
+
 /** Response headers of a reply: its content type, and its HMAC signature when the account uses HMAC. */
-export function replyHeaders(acc: DmAccountState, replyXml: string): Record<string, string> {
-  const headers: Record<string, string> = { 'Content-Type': SYNCML_DM_XML_CONTENT_TYPE };
+export function replyHeaders(acc: DmAccountState, body: Buffer, encoding: DmEncoding): Record<string, string> {
+  const headers: Record<string, string> = {
+    'Content-Type': encoding === 'wbxml' ? SYNCML_DM_WBXML_CONTENT_TYPE : SYNCML_DM_XML_CONTENT_TYPE,
+  };
   if (acc.authScheme === 'hmac' && acc.serverPassword !== undefined && acc.serverNonce !== undefined) {
     const mac = computeHmacMac({
       username: acc.serverId,
       password: acc.serverPassword,
       nonce: decodeNonce(acc.serverNonce),
-      body: replyXml,
+      body,
     });
     headers[HMAC_HEADER] = formatHmacHeader({ username: acc.serverId, mac });
   }

@@ -8,17 +8,20 @@ import { createHash } from 'node:crypto';
 import { type AuthScheme, buildChal, decodeNonce, generateNonce, parseHmacHeader, verifyCred, verifyHmac } from './dm-auth';
 import { failInstall, nextInstallCommands, resumeInterruptedInstall } from './scomo';
 import { answerClientCommands, applyClientStatuses } from './session-commands';
-import type { DmDeviceState, DmEvent, DmHandleContext, DmHandleResult, DmSessionState } from './session-model';
-import { buildReplyMessage, ReplyBuilder, replyHeaders } from './session-reply';
+import { itemDataSize, noteClientLimits, packReply } from './session-limits';
 import {
-  AlertCode,
-  type Chal,
-  parseSyncML,
-  StatusCode,
-  SYNCML_DM_XML_CONTENT_TYPE,
-  type SyncMLMessage,
-  serializeSyncML,
-} from './syncml';
+  type DmDeviceState,
+  type DmEvent,
+  type DmHandleContext,
+  type DmHandleResult,
+  type DmSessionState,
+  PENDING_MSG_ID,
+} from './session-model';
+import { buildReplyMessage, encodeMessage, ReplyBuilder, replyHeaders } from './session-reply';
+import { AlertCode, type Chal, type DmCommand, parseSyncML, StatusCode, type SyncMLMessage, serializeSyncML } from './syncml';
+
+/** Replies with the server's credentials and no verdict back before the server stops presenting them. */
+const MAX_SERVER_CRED_ATTEMPTS = 3;
 
 function newSession(sessionId: string): DmSessionState {
   return {
@@ -83,11 +86,15 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
     prev.lastClientMsgHash === msgHash &&
     prev.lastReplyXml !== undefined
   ) {
+    // Re-encoded in the encoding of this request: the encoders are deterministic, so the same bytes.
+    const reply = parseSyncML(prev.lastReplyXml);
+    const replyBody = encodeMessage(reply, ctx.encoding ?? 'xml');
     return {
       state,
-      reply: parseSyncML(prev.lastReplyXml),
+      reply,
       replyXml: prev.lastReplyXml,
-      headers: { ...(prev.lastReplyHeaders ?? { 'Content-Type': SYNCML_DM_XML_CONTENT_TYPE }) },
+      replyBody,
+      headers: replyHeaders(state.account, replyBody, ctx.encoding ?? 'xml'),
       events: [],
       sessionComplete: prev.lastReplyComplete ?? false,
       duplicate: true,
@@ -108,6 +115,7 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
     events.push({ type: 'sessionStarted', sessionId: hdr.sessionId, deviceId: deviceUri });
   }
   const ses = s.session as DmSessionState;
+  noteClientLimits(ses, msg);
   ses.lastClientMsgId = hdr.msgId;
   ses.lastClientMsgHash = msgHash;
   ses.serverMsgId += 1;
@@ -119,13 +127,27 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
   let sessionComplete = false;
 
   const finish = (): DmHandleResult => {
-    const reply = buildReplyMessage(s.account, ses, msg, serverMsgId, rb.commands, final, ctx);
+    const encoding = ctx.encoding ?? 'xml';
+    // The server presents its credentials only in a message the client answers (not the last one):
+    // the client's verdict (212 + the NextNonce for the server's next digest) must come back.
+    const withServerCred = !sessionComplete;
+    const build = (commands: DmCommand[]) =>
+      buildReplyMessage(s.account, ses, msg, serverMsgId, commands, final, ctx, withServerCred);
+    const sent = packReply({ ses, serverMsgId, commands: rb.commands, encoding, build });
+    if (ses.pending) {
+      // The package continues in the next message (the client asks with Alert 1222): no Final yet.
+      final = false;
+      sessionComplete = false;
+    }
+    const reply = buildReplyMessage(s.account, ses, msg, serverMsgId, sent, final, ctx, !sessionComplete);
+    if (reply.header.cred) ses.serverCredSent = (ses.serverCredSent ?? 0) + 1;
     const replyXml = serializeSyncML(reply);
-    const headers = replyHeaders(s.account, replyXml);
+    const replyBody = encoding === 'xml' ? Buffer.from(replyXml, 'utf8') : encodeMessage(reply, encoding);
+    const headers = replyHeaders(s.account, replyBody, encoding);
     ses.lastReplyXml = replyXml;
     ses.lastReplyHeaders = headers;
     ses.lastReplyComplete = sessionComplete;
-    return { state: s, reply, replyXml, headers, events, sessionComplete, duplicate: false };
+    return { state: s, reply, replyXml, replyBody, headers, events, sessionComplete, duplicate: false };
   };
 
   // --- protocol version --------------------------------------------------------------------
@@ -213,6 +235,12 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
     return finish();
   }
 
+  const asksForMore = msg.commands.some((c) => c.cmd === 'Alert' && c.code === AlertCode.NEXT_MESSAGE);
+  if (ses.pending && (asksForMore || msg.final)) {
+    // The server's package continues: its next message (finish() sends the pending commands).
+    return finish();
+  }
+
   if (!msg.final) {
     // The client's package continues: ask for the next message, send nothing new, no Final.
     rb.push({ cmd: 'Alert', cmdId: rb.nextId(), code: AlertCode.NEXT_MESSAGE, items: [] });
@@ -220,16 +248,28 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
     return finish();
   }
 
-  // The client's package is complete (Final): anything still unanswered will not be answered. New
-  // commands go out now; a reply without new commands ends the session.
-  for (const o of ses.outstanding.splice(0)) {
-    if (o.msgId === serverMsgId) continue;
-    failInstall(s, events, StatusCode.COMMAND_FAILED, 'no-status');
-  }
+  // The client's package is complete (Final): anything sent and still unanswered will not be
+  // answered. New commands go out now; a reply without new commands ends the session.
+  const unanswered = ses.outstanding.filter((o) => o.msgId !== serverMsgId && o.msgId !== PENDING_MSG_ID);
+  ses.outstanding = ses.outstanding.filter((o) => !unanswered.includes(o));
+  for (const _ of unanswered) failInstall(s, events, StatusCode.COMMAND_FAILED, 'no-status');
 
   const next = nextInstallCommands(s, ses, serverMsgId, rb);
-  for (const c of next) rb.push(c);
-  if (next.length === 0) {
+  const maxObj = ses.clientMaxObjSize;
+  if (maxObj !== undefined && next.some((c) => 'items' in c && c.items.some((i) => itemDataSize(i) > maxObj))) {
+    // An object the client cannot take (larger than its MaxObjSize) must not be sent at all.
+    ses.outstanding = ses.outstanding.filter((o) => o.msgId !== serverMsgId);
+    failInstall(s, events, StatusCode.REQUEST_ENTITY_TOO_LARGE, 'object-too-large');
+  } else {
+    for (const c of next) rb.push(c);
+  }
+  const serverCredDue = acc.serverPassword !== undefined && acc.authScheme !== 'hmac' && !ses.serverAuthenticated;
+  const nothingToSend = !rb.commands.some((c) => c.cmd !== 'Status');
+  if (nothingToSend && serverCredDue && (ses.serverCredSent ?? 0) < MAX_SERVER_CRED_ATTEMPTS) {
+    // Nothing left to do, but the client has not given its verdict on the server's credentials yet:
+    // one more exchange (a Get it answers cheaply) so that its Status (212 + NextNonce) comes back.
+    rb.push({ cmd: 'Get', cmdId: rb.nextId(), items: [{ target: { locURI: './DevInfo/DevId' } }] });
+  } else if (nothingToSend) {
     ses.phase = 'ended';
     sessionComplete = true;
     events.push({ type: 'sessionEnded', sessionId: ses.sessionId, reason: 'completed' });

@@ -24,9 +24,6 @@ export const CHARSET_UTF8 = 106;
 
 export class ByteWriter {
   private readonly parts: number[] = [];
-  get length(): number {
-    return this.parts.length;
-  }
   byte(...b: number[]): void {
     for (const x of b) this.parts.push(x);
   }

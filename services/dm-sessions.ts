@@ -20,6 +20,7 @@ import { handleDmMessage } from '../omadm/session';
 import {
   createDeviceState,
   type DmDeviceState,
+  type DmEncoding,
   type DmEvent,
   type DmHandleResult,
   type DmServerConfig,
@@ -80,6 +81,8 @@ function describeInstallResult(e: Extract<DmEvent, { type: 'installResult' }>): 
       return `Replace of a SCOMO download leaf answered status ${e.code}`;
     case 'no-status':
       return 'the device ended its package without answering the install commands';
+    case 'object-too-large':
+      return 'the package description is larger than the device takes (its MaxObjSize): nothing was sent';
   }
 }
 
@@ -91,7 +94,12 @@ const writeLog = (trx: Db, installationId: string, event: LogEvent, message: str
  * (407 with a fresh challenge; 401 from the `maxAuthFailures`-th message of the session on), computed
  * from a throw-away state and never stored.
  */
-function unknownDeviceReply(msg: SyncMLMessage, cfg: DmServerConfig, newNonce?: () => string): DmHandleResult {
+function unknownDeviceReply(
+  msg: SyncMLMessage,
+  cfg: DmServerConfig,
+  encoding: DmEncoding | undefined,
+  newNonce?: () => string,
+): DmHandleResult {
   const max = cfg.maxAuthFailures ?? 3;
   const n = Number.parseInt(msg.header.msgId, 10);
   const failures = Number.isFinite(n) && n > 1 ? Math.min(n - 1, max - 1) : 0;
@@ -114,6 +122,7 @@ function unknownDeviceReply(msg: SyncMLMessage, cfg: DmServerConfig, newNonce?: 
   };
   const ctx: Parameters<typeof handleDmMessage>[2] = { config: cfg };
   if (newNonce) ctx.newNonce = newNonce;
+  if (encoding) ctx.encoding = encoding;
   return handleDmMessage(state, msg, ctx);
 }
 
@@ -227,12 +236,14 @@ export interface DmRequest {
   hmacHeader?: string;
   /** The DM account's username (HMAC header, else Source/LocName): how the device's record is found. */
   username?: string;
+  /** The encoding of the message; the reply uses the same one (default xml). */
+  encoding?: DmEncoding;
 }
 
 /** Handles one message: the reply to send and the device it came from (none for an unknown device). */
 export async function handleDmSessionMessage(
   deps: DmSessionDeps,
-  { msg, body, hmacHeader, username }: DmRequest,
+  { msg, body, hmacHeader, username, encoding }: DmRequest,
 ): Promise<{ result: DmHandleResult; deviceId: string | undefined }> {
   const { db } = deps;
   const serverConfig: DmServerConfig = { maxAuthFailures: deps.maxAuthFailures ?? 3 };
@@ -240,12 +251,13 @@ export async function handleDmSessionMessage(
 
   return db.transaction(async (trx) => {
     const rec = await lockDmDeviceForMessage(trx, { username, deviceUri: msg.header.source.locURI }, box);
-    if (!rec) return { result: unknownDeviceReply(msg, serverConfig, deps.newNonce), deviceId: undefined };
+    if (!rec) return { result: unknownDeviceReply(msg, serverConfig, encoding, deps.newNonce), deviceId: undefined };
     await dropAbandonedInstall(trx, rec.state);
     const handleCtx: Parameters<typeof handleDmMessage>[2] = {
       config: serverConfig,
       transport: hmacHeader !== undefined ? { body, hmacHeader } : { body },
     };
+    if (encoding) handleCtx.encoding = encoding;
     if (deps.newNonce) handleCtx.newNonce = deps.newNonce;
     const result = handleDmMessage(rec.state, msg, handleCtx);
     if (result.duplicate) return { result, deviceId: rec.deviceId };

@@ -1,9 +1,10 @@
 /**
- * The OMA DM session endpoint (docs/dm.md): `POST /dm`, `application/vnd.syncml.dm+xml`.
+ * The OMA DM session endpoint (docs/dm.md): `POST /dm`, `application/vnd.syncml.dm+xml` or
+ * `application/vnd.syncml.dm+wbxml`; the reply is in the encoding of the request.
  *
  * Devices authenticate inside SyncML (syncml:auth-md5 on the SyncHdr, or HMAC via `x-syncml-hmac`),
- * never with bearer tokens. Each message is parsed here (malformed → HTTP 400; WBXML or another media
- * type → 415; too large → 413), handled by services/dm-sessions.ts (the device's DM record locked for
+ * never with bearer tokens. Each message is parsed here (malformed → HTTP 400; another media type →
+ * 415; too large → 413), handled by services/dm-sessions.ts (the device's DM record locked for
  * the message, the session state machine, the events acted on) and answered with the SyncML reply
  * (HTTP 200; SyncML status codes inside). A signal that cannot be delivered answers 503: the device
  * retransmits the same message. A retransmitted message (same session, MsgID and content) gets the
@@ -11,7 +12,7 @@
  */
 import express, { type Request, type Response, Router } from 'express';
 import { HMAC_HEADER, parseHmacHeader } from '../../omadm/dm-auth';
-import type { DmEvent } from '../../omadm/session-model';
+import type { DmEncoding, DmEvent } from '../../omadm/session-model';
 import {
   parseSyncML,
   SYNCML_DM_WBXML_CONTENT_TYPE,
@@ -19,6 +20,7 @@ import {
   type SyncMLMessage,
   SyncMLParseError,
 } from '../../omadm/syncml';
+import { decodeSyncMLWbxml } from '../../omadm/syncml-wbxml';
 import { type DmSessionDeps, handleDmSessionMessage } from '../../services/dm-sessions';
 import { type Signaller, temporalSignaller } from '../../services/signals';
 import type { ApiContext } from '../context';
@@ -47,16 +49,22 @@ export function dmRoutes(ctx: ApiContext, opts: DmEndpointOptions = {}): Router 
   };
   const r = Router();
 
-  const requireSyncML = (req: Request, _res: Response, next: (err?: unknown) => void) => {
+  /** The encoding of the request (its media type); anything else is 415. */
+  const encodingOf = (req: Request): DmEncoding | undefined => {
     const type = (req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-    if (type === SYNCML_DM_WBXML_CONTENT_TYPE) {
+    if (type === SYNCML_DM_XML_CONTENT_TYPE) return 'xml';
+    if (type === SYNCML_DM_WBXML_CONTENT_TYPE) return 'wbxml';
+    return undefined;
+  };
+  const requireSyncML = (req: Request, _res: Response, next: (err?: unknown) => void) => {
+    if (encodingOf(req) === undefined) {
       next(
-        new ApiError(415, 'unsupported_media_type', `WBXML-encoded SyncML is not supported: send ${SYNCML_DM_XML_CONTENT_TYPE}`),
+        new ApiError(
+          415,
+          'unsupported_media_type',
+          `send a SyncML DM message as ${SYNCML_DM_XML_CONTENT_TYPE} or ${SYNCML_DM_WBXML_CONTENT_TYPE}`,
+        ),
       );
-      return;
-    }
-    if (type !== SYNCML_DM_XML_CONTENT_TYPE) {
-      next(new ApiError(415, 'unsupported_media_type', `send a SyncML DM message as ${SYNCML_DM_XML_CONTENT_TYPE}`));
       return;
     }
     next();
@@ -69,16 +77,17 @@ export function dmRoutes(ctx: ApiContext, opts: DmEndpointOptions = {}): Router 
     async (req: Request, res: Response) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       if (body.length === 0) throw badRequest('empty SyncML message');
+      const encoding = encodingOf(req) ?? 'xml';
       let msg: SyncMLMessage;
       try {
-        msg = parseSyncML(body);
+        msg = encoding === 'wbxml' ? decodeSyncMLWbxml(body) : parseSyncML(body);
       } catch (err) {
         if (err instanceof SyncMLParseError) throw badRequest(`not a SyncML DM message: ${err.message}`);
         throw err;
       }
       const hmacHeader = req.header(HMAC_HEADER);
       const username = (hmacHeader ? parseHmacHeader(hmacHeader)?.username : undefined) ?? msg.header.source.locName;
-      const outcome = await handleDmSessionMessage(deps, { msg, body, hmacHeader, username });
+      const outcome = await handleDmSessionMessage(deps, { msg, body, hmacHeader, username, encoding });
       const { result } = outcome;
       opts.onMessage?.({
         ...(outcome.deviceId ? { deviceId: outcome.deviceId } : {}),
@@ -86,13 +95,19 @@ export function dmRoutes(ctx: ApiContext, opts: DmEndpointOptions = {}): Router 
         events: result.events,
         sessionComplete: result.sessionComplete,
       });
-      res.status(200).set(result.headers).set('Cache-Control', 'no-store').send(result.replyXml);
+      // setHeader, not set(): express would add "; charset=utf-8" to the content type of binary WBXML
+      for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
+      res.status(200).set('Cache-Control', 'no-store').end(result.replyBody);
     },
   );
 
   r.all('/', (_req, res) => {
     res.set('Allow', 'POST');
-    throw new ApiError(405, 'method_not_allowed', `the OMA DM endpoint takes POST ${SYNCML_DM_XML_CONTENT_TYPE}`);
+    throw new ApiError(
+      405,
+      'method_not_allowed',
+      `the OMA DM endpoint takes POST ${SYNCML_DM_XML_CONTENT_TYPE} or ${SYNCML_DM_WBXML_CONTENT_TYPE}`,
+    );
   });
 
   return r;

@@ -25,7 +25,8 @@ import { computeHmacMac, computeMd5Digest, decodeNonce, formatHmacHeader } from 
 import { createDmEngine } from '../../omadm/engine';
 import { NOTIFICATION_CONTENT_TYPE, parseNotification, verifyNotification } from '../../omadm/notification';
 import { type DmDeviceRow, dmSecretBox, recordFromRow } from '../../omadm/store';
-import { SYNCML_DM_XML_CONTENT_TYPE, serializeSyncML } from '../../omadm/syncml';
+import { SYNCML_DM_WBXML_CONTENT_TYPE, SYNCML_DM_XML_CONTENT_TYPE, serializeSyncML } from '../../omadm/syncml';
+import { decodeSyncMLWbxml, encodeSyncMLWbxml } from '../../omadm/syncml-wbxml';
 import type { Signaller } from '../../services/signals';
 import { RecordedPushInbox, SimulatedDmClient } from '../../simulator/dm-client';
 import { installWorkflowId } from '../../workflows/messages';
@@ -185,7 +186,7 @@ describe('bootstrap (M2)', () => {
     expect(client.sessions).toHaveLength(1);
     expect(client.sessions[0]).toMatchObject({
       initiation: 'client',
-      headerCodes: [212],
+      headerCodes: [212, 200], // the second exchange brings the verdict on the server Cred
       outcome: 'completed',
       serverAuthenticated: true,
     });
@@ -209,7 +210,7 @@ describe('bootstrap (M2)', () => {
 
     // a later session of the same device is an ordinary one: no second confirmation
     const again = await client.checkIn();
-    expect(again).toMatchObject({ headerCodes: [212], outcome: 'completed' });
+    expect(again).toMatchObject({ headerCodes: [212, 200], outcome: 'completed' });
     expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
   });
 
@@ -258,7 +259,7 @@ describe('bootstrap (M2)', () => {
     expect(client.account!.clientUsername).toBe(first.clientUsername);
     expect(client.account!.clientPassword).not.toBe(first.clientPassword);
     expect((await stack.db('devices').where({ id: job.deviceId }).first()).bootstrapped).toBe(false);
-    expect((await client.checkIn()).headerCodes).toEqual([212]);
+    expect((await client.checkIn()).headerCodes).toEqual([212, 200]);
     expect((await stack.db('devices').where({ id: job.deviceId }).first()).bootstrapped).toBe(true);
   });
 
@@ -283,14 +284,14 @@ describe('authentication (syncml:auth-md5)', () => {
     const job = await newJob(sw.id);
     const client = newClient(job, { noCredentialsFirst: true });
     await bootstrapped(job, client);
-    expect(client.sessions[0]).toMatchObject({ headerCodes: [407, 212], outcome: 'completed' });
+    expect(client.sessions[0]).toMatchObject({ headerCodes: [407, 212, 200], outcome: 'completed' });
     expect((await stack.db('devices').where({ id: job.deviceId }).first()).bootstrapped).toBe(true);
     // the 212 carried the nonce of the next session: used without a challenge when sent with credentials
     client.knobs.noCredentialsFirst = false;
-    expect((await client.checkIn()).headerCodes).toEqual([212]);
+    expect((await client.checkIn()).headerCodes).toEqual([212, 200]);
     // a stale nonce is challenged again, then accepted
     client.account!.clientNonce = Buffer.from('stale').toString('base64');
-    expect((await client.checkIn()).headerCodes).toEqual([407, 212]);
+    expect((await client.checkIn()).headerCodes).toEqual([407, 212, 200]);
   });
 
   it('wrong credentials: 407, 407, then 401; nothing is confirmed and the waiting job logs the refusal', async () => {
@@ -311,7 +312,7 @@ describe('authentication (syncml:auth-md5)', () => {
 
     // the refusal is per session: the right password works in the next one
     client.knobs.wrongPassword = false;
-    expect((await client.checkIn()).headerCodes).toEqual([212]);
+    expect((await client.checkIn()).headerCodes).toEqual([212, 200]);
     expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
   });
 
@@ -446,7 +447,7 @@ describe('SCOMO install (M1)', () => {
       sha256: sw.sha256,
       bytes: sw.data.length,
     });
-    expect(reportSession).toMatchObject({ initiation: 'client', outcome: 'completed', headerCodes: [212] });
+    expect(reportSession).toMatchObject({ initiation: 'client', outcome: 'completed', headerCodes: [212, 200] });
     expect(client.events.at(-1)).toEqual({
       type: 'install-reported',
       correlator: job.installationId,
@@ -469,7 +470,10 @@ describe('SCOMO install (M1)', () => {
     await engine.install(req);
     expect(await job.inbox.poll()).toEqual([]);
     expect(((await dmRow(job.deviceId)).state as any).install).toMatchObject({ stage: 'completed', resultCode: 1200 });
-    expect(await client.checkIn()).toMatchObject({ commands: [], outcome: 'completed' });
+    expect(await client.checkIn()).toMatchObject({
+      commands: [{ cmd: 'Get', status: 200, target: './DevInfo/DevId' }],
+      outcome: 'completed',
+    });
     expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed', 'dmInstallResult']);
   });
 
@@ -518,7 +522,10 @@ describe('SCOMO install (M1)', () => {
       .where({ id: job.installationId })
       .update({ status: STATUS.waitingForDownload, method: 'sms' });
     client.knobs.neverAnswer = false;
-    expect(await client.checkIn()).toMatchObject({ commands: [], outcome: 'completed' });
+    expect(await client.checkIn()).toMatchObject({
+      commands: [{ cmd: 'Get', status: 200, target: './DevInfo/DevId' }],
+      outcome: 'completed',
+    });
     expect(client.events.some((e) => e.type === 'download')).toBe(false);
     expect((await dmRow(job.deviceId)).state).not.toHaveProperty('install');
     expect((await recordedSignals(job.recorder)).map((s) => s.name)).toEqual(['bootstrapConfirmed']);
@@ -621,9 +628,9 @@ describe('HTTP', () => {
       const job = await newJob(sw.id);
       const client = newClient(job, {}, viaDouble);
       await bootstrapped(job, client);
-      expect(statuses).toEqual([503, 200]);
+      expect(statuses).toEqual([503, 200, 200]);
       expect(calls).toEqual(['bootstrapConfirmed', 'bootstrapConfirmed']);
-      expect(client.sessions[0]).toMatchObject({ headerCodes: [212], outcome: 'completed' });
+      expect(client.sessions[0]).toMatchObject({ headerCodes: [212, 200], outcome: 'completed' });
       expect((await stack.db('devices').where({ id: job.deviceId }).first()).bootstrapped).toBe(true);
       expect((await logKeys(job.installationId)).map((l) => l.event)).toEqual(['info']);
     } finally {
@@ -634,10 +641,32 @@ describe('HTTP', () => {
   it('answers non-SyncML requests with JSON errors and needs no bearer token', async () => {
     const post = (body: string | Uint8Array, type: string) =>
       fetch(`${stack.baseUrl}/dm`, { method: 'POST', headers: { 'content-type': type }, body });
-    const wbxml = await post(Buffer.from([0x02, 0xa4, 0x01, 0x6a]), 'application/vnd.syncml.dm+wbxml');
-    expect(wbxml.status).toBe(415);
-    expect(((await wbxml.json()) as any).error.message).toMatch(/WBXML/);
-    expect((await post('<SyncML/>', 'text/plain')).status).toBe(415);
+    const truncated = await post(Buffer.from([0x02, 0xa4, 0x01, 0x6a]), SYNCML_DM_WBXML_CONTENT_TYPE);
+    expect(truncated.status).toBe(400);
+    expect(((await truncated.json()) as any).error.message).toMatch(/WBXML/);
+    // WBXML in, WBXML out: an unknown device gets the same 407 challenge as in XML
+    const hello = encodeSyncMLWbxml({
+      header: {
+        verDTD: '1.2',
+        verProto: 'DM/1.2',
+        sessionId: '7',
+        msgId: '1',
+        target: { locURI: `${stack.baseUrl}/dm` },
+        source: { locURI: 'IMEI:000000000000001', locName: 'nobody' },
+        meta: { maxMsgSize: 2048 },
+      },
+      commands: [{ cmd: 'Alert', cmdId: '1', code: 1201, items: [] }],
+      final: true,
+    });
+    const challenged = await post(hello, `${SYNCML_DM_WBXML_CONTENT_TYPE}; charset=utf-8`);
+    expect(challenged.status).toBe(200);
+    expect(challenged.headers.get('content-type')).toBe(SYNCML_DM_WBXML_CONTENT_TYPE);
+    const reply = decodeSyncMLWbxml(Buffer.from(await challenged.arrayBuffer()));
+    expect(reply.commands[0]).toMatchObject({ cmd: 'Status', cmdRef: '0', code: 407 });
+    expect(reply.commands[0]?.cmd === 'Status' && reply.commands[0].chal?.meta.nextNonce).toBeTruthy();
+    const other = await post('<SyncML/>', 'text/plain');
+    expect(other.status).toBe(415);
+    expect(((await other.json()) as any).error.message).toContain(SYNCML_DM_WBXML_CONTENT_TYPE);
     const malformed = await post('<SyncML><SyncHdr>', SYNCML_DM_XML_CONTENT_TYPE);
     expect(malformed.status).toBe(400);
     expect(((await malformed.json()) as any).error.code).toBe('invalid_request');

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { computeHmacMac, computeMd5Digest, formatHmacHeader, parseHmacHeader } from '../../omadm/dm-auth';
+import { buildNotification, verifyNotification } from '../../omadm/notification';
 import { isScomoSuccess, parseScomoResultCode, SCOMO_OPERATION_COMPLETE, withInstallJob } from '../../omadm/scomo';
 import { handleDmMessage } from '../../omadm/session';
 import {
@@ -73,7 +74,10 @@ class ScriptedClient {
     this.msgId = 0;
   }
 
-  build(commands: DmCommand[], opts: { cred?: CredMode; final?: boolean; msgId?: string } = {}): SyncMLMessage {
+  build(
+    commands: DmCommand[],
+    opts: { cred?: CredMode; final?: boolean; msgId?: string; meta?: SyncMLMessage['header']['meta'] } = {},
+  ): SyncMLMessage {
     this.msgId += 1;
     const cred = opts.cred ?? 'md5';
     const msg: SyncMLMessage = {
@@ -88,6 +92,7 @@ class ScriptedClient {
       commands,
       final: opts.final ?? true,
     };
+    if (opts.meta) msg.header.meta = opts.meta;
     if (cred !== 'none') {
       const password = cred === 'wrong' ? 'guess' : PASS;
       msg.header.cred = {
@@ -98,10 +103,10 @@ class ScriptedClient {
     return msg;
   }
 
-  /** Sends through XML both ways, like the HTTP endpoint would. */
+  /** Sends through XML (or WBXML, as the context says) both ways, like the HTTP endpoint would. */
   send(msg: SyncMLMessage): DmHandleResult {
-    const xml = serializeSyncML(msg);
-    const result = handleDmMessage(viaJson(this.state), parseSyncML(xml), this.ctx);
+    const parsed = this.ctx.encoding === 'wbxml' ? decodeSyncMLWbxml(encodeSyncMLWbxml(msg)) : parseSyncML(serializeSyncML(msg));
+    const result = handleDmMessage(viaJson(this.state), parsed, this.ctx);
     this.state = viaJson(result.state);
     this.last = result;
     this.events.push(...result.events);
@@ -720,6 +725,195 @@ describe('packages, statuses and bookkeeping', () => {
     const p6 = client.send(client.build(client.statusesFor(p4.reply, {}, 212)));
     expect(p6.reply.header.cred).toBeUndefined();
     expect(p6.reply.commands.filter((c) => c.cmd === 'Exec')).toHaveLength(1);
+  });
+});
+
+describe("the client's limits (MaxMsgSize, MaxObjSize)", () => {
+  /** Answers every server command of a reply: 213 for a chunk (MoreData), 200 otherwise. */
+  function answers(reply: SyncMLMessage): StatusCommand[] {
+    let id = 0;
+    const out: StatusCommand[] = [status(++id, reply.header.msgId, '0', 'SyncHdr', 200)];
+    for (const c of reply.commands) {
+      if (c.cmd === 'Status' || c.cmd === 'Unknown' || (c.cmd === 'Alert' && c.code === 1222)) continue;
+      const chunk = 'items' in c && c.items.some((i) => i.moreData);
+      out.push(status(++id, reply.header.msgId, c.cmdId, c.cmd, chunk ? 213 : 200));
+    }
+    return out;
+  }
+
+  /**
+   * Runs the install package against a client with that MaxMsgSize: every reply within the limit,
+   * Final only on the last message of each package, the client asking for more with Alert 1222.
+   * Returns the server messages, and the leaves the client assembled from the chunks it got.
+   */
+  function runLimited(job: typeof JOB, maxMsgSize: number, encoding: 'xml' | 'wbxml') {
+    const client = new ScriptedClient(withInstallJob(baseState({ bootstrapped: true }), job), {
+      newNonce: nonceSource(),
+      encoding,
+    });
+    const meta = { maxMsgSize, maxObjSize: 100_000 };
+    const replies: DmHandleResult[] = [];
+    const tree = new Map<string, string>();
+    let r = client.send(client.build([alert(1, 1201), devInfo(2)], { meta }));
+    for (let guard = 0; guard < 60; guard++) {
+      replies.push(r);
+      expect(r.replyBody.length).toBeLessThanOrEqual(maxMsgSize);
+      const decoded = encoding === 'wbxml' ? decodeSyncMLWbxml(r.replyBody) : parseSyncML(r.replyBody);
+      expect(decoded).toEqual({ ...r.reply, namespace: 'SYNCML:SYNCML1.2' });
+      expect(r.headers['Content-Type']).toBe(`application/vnd.syncml.dm+${encoding}`);
+      for (const c of r.reply.commands) {
+        if (c.cmd !== 'Add' && c.cmd !== 'Replace') continue;
+        const item = c.items[0];
+        const uri = item?.target?.locURI ?? '';
+        tree.set(uri, (tree.get(uri) ?? '') + (item?.data ?? ''));
+      }
+      const execs = r.reply.commands.filter((c) => c.cmd === 'Exec');
+      if (execs.length > 0) {
+        const target = './SCOMO/Download/pkg-1/Operations/DownloadInstall';
+        r = client.send(client.build(client.statusesFor(r.reply, { [target]: 202 }), { meta }));
+        replies.push(r);
+        break;
+      }
+      const more: DmCommand[] = r.reply.final ? [] : [alert(99, 1222)];
+      r = client.send(client.build([...answers(r.reply), ...more], { meta }));
+    }
+    return { replies, tree, client };
+  }
+
+  const LONG_URL = `https://files.example.com/d/${'t1cket'.repeat(300)}?x=1&y=2`;
+
+  for (const encoding of ['xml', 'wbxml'] as const) {
+    it(`splits the package across messages within MaxMsgSize (${encoding}); Final only on the last`, () => {
+      const limit = encoding === 'xml' ? 900 : 400;
+      const { replies, tree } = runLimited(JOB, limit, encoding);
+      const addMessages = replies.filter((r) => r.reply.commands.some((c) => c.cmd === 'Add'));
+      expect(addMessages.length).toBeGreaterThan(1);
+      expect(addMessages.slice(0, -1).every((r) => !r.reply.final)).toBe(true);
+      expect(addMessages.at(-1)?.reply.final).toBe(true);
+      // nothing lost or duplicated: the five Adds, each once
+      expect([...tree.keys()]).toEqual([
+        './SCOMO/Download/pkg-1',
+        './SCOMO/Download/pkg-1/PkgID',
+        './SCOMO/Download/pkg-1/Name',
+        './SCOMO/Download/pkg-1/PkgURL',
+        './SCOMO/Download/pkg-1/PkgType',
+      ]);
+      expect(tree.get('./SCOMO/Download/pkg-1/PkgURL')).toBe(JOB.packageUrl);
+      const last = replies.at(-1) as DmHandleResult;
+      expect(last.events).toContainEqual({ type: 'installAccepted', jobId: 'inst-42', correlator: 'inst-42', pkgId: 'pkg-1' });
+      expect(last.sessionComplete).toBe(true);
+    });
+
+    it(`sends an item larger than the message in chunks with MoreData (${encoding})`, () => {
+      const limit = encoding === 'xml' ? 1000 : 500;
+      const { replies, tree } = runLimited({ ...JOB, packageUrl: LONG_URL }, limit, encoding);
+      const chunks = replies.flatMap((r) =>
+        r.reply.commands.flatMap((c) =>
+          (c.cmd === 'Add' || c.cmd === 'Replace') && c.items[0]?.target?.locURI?.endsWith('/PkgURL') ? [c.items[0]] : [],
+        ),
+      );
+      expect(chunks.length).toBeGreaterThan(2);
+      expect(chunks.slice(0, -1).every((i) => i?.moreData === true)).toBe(true);
+      expect(chunks.at(-1)?.moreData).toBeUndefined();
+      expect(chunks[0]?.meta?.size).toBe(Buffer.byteLength(LONG_URL));
+      expect(chunks.slice(1).every((i) => i?.meta?.size === undefined)).toBe(true);
+      expect(tree.get('./SCOMO/Download/pkg-1/PkgURL')).toBe(LONG_URL);
+      // one chunk per message, each message within the limit (checked in runLimited)
+      expect(replies.every((r) => r.replyBody.length <= limit)).toBe(true);
+      expect(replies.at(-1)?.events.map((e) => e.type)).toContain('installAccepted');
+    });
+  }
+
+  it('never sends an object larger than the MaxObjSize: the install fails with 413', () => {
+    const client = new ScriptedClient(withInstallJob(baseState({ bootstrapped: true }), JOB), { newNonce: nonceSource() });
+    const r = client.send(client.build([alert(1, 1201)], { meta: { maxMsgSize: 8192, maxObjSize: 20 } }));
+    expect(r.reply.commands.map((c) => c.cmd)).toEqual(['Status', 'Status']);
+    expect(r.events).toContainEqual({
+      type: 'installResult',
+      jobId: 'inst-42',
+      correlator: 'inst-42',
+      pkgId: 'pkg-1',
+      success: false,
+      code: 413,
+      source: 'object-too-large',
+    });
+    expect(r.sessionComplete).toBe(true);
+  });
+});
+
+describe('server authentication the client can answer', () => {
+  const SERVER_PW = 'srv-pw';
+  const md5 = (x: string | Buffer) => createHash('md5').update(x).digest();
+  const serverCred = (nonce: string) =>
+    md5(
+      Buffer.concat([Buffer.from(`${md5(`DeviceRollout:${SERVER_PW}`).toString('base64')}:`), Buffer.from(nonce, 'base64')]),
+    ).toString('base64');
+  const withServerCreds = (serverNonce: string) =>
+    createDeviceState({
+      bootstrapped: true,
+      account: {
+        clientUsername: USER,
+        clientPassword: PASS,
+        clientNonce: INITIAL_NONCE,
+        serverId: 'DeviceRollout',
+        serverPassword: SERVER_PW,
+        serverNonce,
+      },
+    });
+  const accept = (reply: SyncMLMessage, nextNonce: string): StatusCommand[] =>
+    new ScriptedClient(baseState(), {})
+      .statusesFor(reply, {}, 212)
+      .map((s, i) => (i === 0 ? { ...s, chal: { meta: { type: 'syncml:auth-md5', format: 'b64', nextNonce } } } : s));
+
+  it('never presents its credentials in the message that ends the session; keeps the NextNonce for the trigger digest', () => {
+    const first = Buffer.from('bootstrap-nonce').toString('base64');
+    const client = new ScriptedClient(withServerCreds(first), { newNonce: nonceSource() });
+    // Nothing to do in this session: the server still asks something, so the client answers its Cred.
+    const p2 = client.send(client.build([alert(1, 1201), devInfo(2)]));
+    expect(p2.reply.header.cred?.data).toBe(serverCred(first));
+    expect(p2.sessionComplete).toBe(false);
+    expect(p2.reply.commands.filter((c) => c.cmd !== 'Status').map((c) => c.cmd)).toEqual(['Get']);
+
+    const rotated = Buffer.from('client-rotated').toString('base64');
+    const p4 = client.send(client.build(accept(p2.reply, rotated)));
+    expect(p4.state.account.serverNonce).toBe(rotated);
+    expect(p4.reply.header.cred).toBeUndefined(); // the last message carries no Cred
+    expect(p4.sessionComplete).toBe(true);
+
+    // The next Package #0 is signed with the nonce the client holds now.
+    const pkg0 = buildNotification(
+      { uiMode: 'background', initiator: 'server', sessionId: 7, serverId: 'DeviceRollout' },
+      { password: SERVER_PW, nonce: Buffer.from(p4.state.account.serverNonce as string, 'base64') },
+    );
+    expect(verifyNotification(pkg0, { password: SERVER_PW, nonce: Buffer.from(rotated, 'base64') })).toBe(true);
+    expect(verifyNotification(pkg0, { password: SERVER_PW, nonce: Buffer.from(first, 'base64') })).toBe(false);
+
+    // Next session: the server's digest uses the rotated nonce, which the client accepts.
+    client.startSession('2');
+    const q2 = client.send(client.build([alert(1, 1201)]));
+    expect(q2.reply.header.cred?.data).toBe(serverCred(rotated));
+  });
+
+  it('recovers from stale server credentials (401 + Chal) in the same session without losing the install', () => {
+    const stale = Buffer.from('stale').toString('base64');
+    const client = new ScriptedClient(withInstallJob(withServerCreds(stale), JOB), { newNonce: nonceSource() });
+    const p2 = client.send(client.build([alert(1, 1200), devInfo(2)]));
+    expect(p2.reply.header.cred?.data).toBe(serverCred(stale));
+    const held = Buffer.from('what-the-client-holds').toString('base64');
+    const refusal = client
+      .statusesFor(p2.reply, {}, 401)
+      .map((s, i) => (i === 0 ? { ...s, chal: { meta: { type: 'syncml:auth-md5', format: 'b64', nextNonce: held } } } : s));
+    const p4 = client.send(client.build(refusal));
+    expect(p4.reply.header.cred?.data).toBe(serverCred(held));
+    expect(p4.reply.commands.filter((c) => c.cmd === 'Add')).toHaveLength(5);
+    const next = Buffer.from('after-212').toString('base64');
+    const p6 = client.send(client.build(accept(p4.reply, next)));
+    expect(p6.state.account.serverNonce).toBe(next);
+    expect(p6.reply.header.cred).toBeUndefined();
+    const target = './SCOMO/Download/pkg-1/Operations/DownloadInstall';
+    const p8 = client.send(client.build(client.statusesFor(p6.reply, { [target]: 202 })));
+    expect(p8.events).toContainEqual({ type: 'installAccepted', jobId: 'inst-42', correlator: 'inst-42', pkgId: 'pkg-1' });
+    expect(types([...p2.events, ...p4.events, ...p6.events, ...p8.events])).not.toContain('installResult');
   });
 });
 
