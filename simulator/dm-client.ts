@@ -43,11 +43,13 @@ import {
   type ResultsCommand,
   StatusCode,
   type StatusCommand,
+  SYNCML_DM_WBXML_CONTENT_TYPE,
   SYNCML_DM_XML_CONTENT_TYPE,
   type SyncHdr,
   type SyncMLMessage,
   serializeSyncML,
 } from '../omadm/syncml';
+import { decodeSyncMLWbxml, encodeSyncMLWbxml } from '../omadm/syncml-wbxml';
 
 /** SCOMO result codes the client reports (OMA-TS-DM-SCOMO §6.3). */
 const SCOMO_RESULT = {
@@ -70,6 +72,11 @@ export interface DmClientKnobs {
   sessionAfterBootstrap?: boolean;
   /** Messages with credentials per session before the client gives up (default 5). */
   maxAuthAttempts?: number;
+  /**
+   * Before the next session, rotate the server nonce as if a NextNonce had been lost: the server's
+   * first credentials in it are stale and are answered 401 + Chal with the nonce the client holds.
+   */
+  staleServerNonceOnce?: boolean;
 }
 
 export interface SimulatedDmClientOptions {
@@ -84,6 +91,13 @@ export interface SimulatedDmClientOptions {
   rewriteUrl?: (url: string) => string;
   /** Retransmissions of one message after 5xx / connection errors (default 3). */
   retransmissions?: number;
+  /** How messages travel (default xml); WBXML is what Windows Mobile and Symbian clients send. */
+  encoding?: 'xml' | 'wbxml';
+  /**
+   * MaxMsgSize announced in every SyncHdr (default 65536): a server message over it is an error. With
+   * a small value the server splits its package (Alert 1222 asks for the rest) and chunks large items.
+   */
+  maxMsgSize?: number;
 }
 
 /** A push as the device receives it: media type (+ parameters) and body. */
@@ -104,6 +118,14 @@ export interface DmSessionRecord {
   error?: string;
   /** The server authenticated itself with valid credentials (md5 Cred in its SyncHdr). */
   serverAuthenticated: boolean;
+  /** Sizes (bytes) of the server's messages in this session, as received. */
+  serverMessageSizes: number[];
+  /** Server messages without Final (its package continued in the next message). */
+  continuations: number;
+  /** Chunks received of items sent with MoreData. */
+  chunks: number;
+  /** Server credentials refused (401 + Chal with the nonce the client holds). */
+  serverCredRejections: number;
 }
 
 export type DmClientEvent =
@@ -151,6 +173,10 @@ export class SimulatedDmClient {
   private readonly rewrite: (url: string) => string;
   private readonly retransmissions: number;
   private readonly devInfo: Record<string, string>;
+  private readonly encoding: 'xml' | 'wbxml';
+  private readonly maxMsgSize: number;
+  /** Item data received so far of an object sent in chunks (MoreData), by target. */
+  private readonly partial = new Map<string, { data: string; size?: number }>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: SimulatedDmClientOptions) {
@@ -159,6 +185,8 @@ export class SimulatedDmClient {
     this.http = opts.fetch ?? fetch;
     this.rewrite = opts.rewriteUrl ?? ((u) => u);
     this.retransmissions = opts.retransmissions ?? 3;
+    this.encoding = opts.encoding ?? 'xml';
+    this.maxMsgSize = opts.maxMsgSize ?? 65_536;
     this.devInfo = {
       DevId: opts.deviceUri,
       Man: opts.devInfo?.Man ?? 'DeviceRollout',
@@ -267,8 +295,13 @@ export class SimulatedDmClient {
       commands: [],
       outcome: 'error',
       serverAuthenticated: false,
+      serverMessageSizes: [],
+      continuations: 0,
+      chunks: 0,
+      serverCredRejections: 0,
     };
     const ops: PendingOperation[] = [];
+    this.partial.clear();
     if (!acc) {
       record.error = 'no DM account';
       this.events.push({ type: 'session', session: record });
@@ -278,6 +311,7 @@ export class SimulatedDmClient {
     const password = this.knobs.wrongPassword ? `${acc.clientPassword}-wrong` : acc.clientPassword;
     const maxAuth = this.knobs.maxAuthAttempts ?? 5;
     let msgId = 0;
+    let serverRejections = 0;
     let authenticated = false;
     let authAttempts = 0;
     let sendCred = !this.knobs.noCredentialsFirst;
@@ -302,7 +336,10 @@ export class SimulatedDmClient {
     ];
     let statuses: StatusCommand[] = [];
     let results: ResultsCommand[] = [];
-    let pendingServerNonce: string | undefined;
+    if (this.knobs.staleServerNonceOnce) {
+      this.knobs.staleServerNonceOnce = false;
+      acc.serverNonce = generateNonce();
+    }
 
     try {
       for (let guard = 0; guard < 50; guard++) {
@@ -314,7 +351,7 @@ export class SimulatedDmClient {
           msgId: String(msgId),
           target: { locURI: acc.address },
           source: { locURI: this.deviceUri, locName: acc.clientUsername },
-          meta: { maxMsgSize: 65_536 },
+          meta: { maxMsgSize: this.maxMsgSize },
         };
         if (!authenticated && sendCred) {
           header.cred = {
@@ -331,12 +368,9 @@ export class SimulatedDmClient {
           commands: [...statuses.map(renumber), ...results.map(renumber), ...ownCommands.map(renumber)],
           final: true,
         };
-        const reply = await this.post(url, serializeSyncML(out));
-        if (pendingServerNonce !== undefined) {
-          // The server has our Status with the new NextNonce now.
-          acc.serverNonce = pendingServerNonce;
-          pendingServerNonce = undefined;
-        }
+        const { reply, size } = await this.post(url, out);
+        record.serverMessageSizes.push(size);
+        if (size > this.maxMsgSize) throw new Error(`the server sent ${size} bytes, over our MaxMsgSize ${this.maxMsgSize}`);
         const rh = reply.header;
 
         // Our header's status (and the nonce for our next digest)
@@ -385,14 +419,24 @@ export class SimulatedDmClient {
             hdrRefs,
           );
           if (ok) {
-            pendingServerNonce = generateNonce();
-            st.chal = { meta: { type: 'syncml:auth-md5', format: 'b64', nextNonce: pendingServerNonce } };
+            // Like a real client: the next server digest (and Package #0) must use this new nonce,
+            // whether or not this Status reaches the server.
+            acc.serverNonce = generateNonce();
           }
+          // 212 with the nonce for next time; 401 with the nonce the client holds (the server retries)
+          st.chal = { meta: { type: 'syncml:auth-md5', format: 'b64', nextNonce: acc.serverNonce } };
           statuses.push(st);
           if (!ok) {
-            record.outcome = 'error';
-            record.error = 'the server presented wrong credentials';
-            break;
+            // Nothing in a message from an unauthenticated server is executed; it may try again.
+            serverRejections += 1;
+            record.serverCredRejections += 1;
+            const last = reply.final && !reply.commands.some((c) => c.cmd !== 'Status');
+            if (serverRejections > 2 || last) {
+              record.outcome = 'error';
+              record.error = 'the server presented wrong credentials';
+              break;
+            }
+            continue;
           }
         } else {
           statuses.push(this.status(serverMsgId, '0', 'SyncHdr', StatusCode.OK, hdrRefs));
@@ -404,6 +448,7 @@ export class SimulatedDmClient {
           const answered = this.execute(c, serverMsgId, ops);
           statuses.push(...answered.statuses);
           results.push(...answered.results);
+          record.chunks += answered.statuses.filter((st) => st.code === StatusCode.CHUNKED_ITEM_ACCEPTED).length;
           for (const s of answered.statuses) {
             const entry: DmSessionRecord['commands'][number] = { cmd: s.cmdName, status: s.code };
             if (s.targetRefs[0] !== undefined) entry.target = s.targetRefs[0];
@@ -413,6 +458,11 @@ export class SimulatedDmClient {
         if (serverCommands.length === 0 && reply.final) {
           record.outcome = 'completed';
           break;
+        }
+        if (!reply.final) {
+          // The server's package continues: ask for its next message.
+          record.continuations += 1;
+          ownCommands = [{ cmd: 'Alert', cmdId: '', code: AlertCode.NEXT_MESSAGE, items: [] }];
         }
       }
     } catch (err) {
@@ -488,6 +538,18 @@ export class SimulatedDmClient {
     ops: PendingOperation[],
     results: ResultsCommand[],
   ): number {
+    if ((cmd.cmd === 'Add' || cmd.cmd === 'Replace') && (item.moreData || this.partial.has(target))) {
+      // A large object in chunks (MoreData): 213 until the last chunk, then the whole object.
+      const got = this.partial.get(target) ?? (item.meta?.size !== undefined ? { data: '', size: item.meta.size } : { data: '' });
+      got.data += item.data ?? '';
+      if (item.moreData) {
+        this.partial.set(target, got);
+        return StatusCode.CHUNKED_ITEM_ACCEPTED;
+      }
+      this.partial.delete(target);
+      if (got.size !== undefined && Buffer.byteLength(got.data, 'utf8') !== got.size) return StatusCode.SIZE_MISMATCH;
+      item = { ...item, data: got.data };
+    }
     switch (cmd.cmd) {
       case 'Add':
         if (this.tree.has(target)) return StatusCode.ALREADY_EXISTS;
@@ -579,29 +641,30 @@ export class SimulatedDmClient {
     }
   }
 
-  /** POSTs one message; retransmits the same bytes after 5xx or a broken connection. */
-  private async post(url: string, xml: string): Promise<SyncMLMessage> {
+  /** POSTs one message in our encoding; retransmits the same bytes after 5xx or a broken connection. */
+  private async post(url: string, msg: SyncMLMessage): Promise<{ reply: SyncMLMessage; size: number }> {
+    const wbxml = this.encoding === 'wbxml';
+    const type = wbxml ? SYNCML_DM_WBXML_CONTENT_TYPE : SYNCML_DM_XML_CONTENT_TYPE;
+    const body = wbxml ? encodeSyncMLWbxml(msg) : Buffer.from(serializeSyncML(msg), 'utf8');
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.retransmissions; attempt++) {
       if (attempt > 0) await sleep(50 * 2 ** (attempt - 1));
       let res: Response;
       try {
-        res = await this.http(url, {
-          method: 'POST',
-          headers: { 'content-type': SYNCML_DM_XML_CONTENT_TYPE, accept: SYNCML_DM_XML_CONTENT_TYPE },
-          body: xml,
-        });
+        res = await this.http(url, { method: 'POST', headers: { 'content-type': type, accept: type }, body });
       } catch (err) {
         lastError = err;
         continue;
       }
-      const text = await res.text();
+      const bytes = Buffer.from(await res.arrayBuffer());
       if (res.status >= 500) {
         lastError = new Error(`HTTP ${res.status}`);
         continue;
       }
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
-      return parseSyncML(text);
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${bytes.toString('utf8').slice(0, 200)}`);
+      const got = (res.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+      if (got !== type) throw new Error(`the server answered ${got ?? 'no content type'} to ${type}`);
+      return { reply: wbxml ? decodeSyncMLWbxml(bytes) : parseSyncML(bytes), size: bytes.length };
     }
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }

@@ -5,7 +5,8 @@
  * `messages` table like a phone receives its SMS.
  *
  *  - not bootstrapped → bootstrap → DM install → `Installed – Waiting for verification` → system-info
- *    sync → `Installed – Verified`;
+ *    sync → `Installed – Verified`, with the client speaking XML, WBXML, and with a small MaxMsgSize
+ *    (the package split across messages); and with a device that rejects stale server credentials;
  *  - wrong credentials → 401 in the DM session, the bootstrap is never confirmed → after the bootstrap
  *    timeout the job falls back to SMS push (`Waiting for download`);
  *  - the DM install fails (SCOMO 1405) → fallback to SMS push → the device downloads the link → sync →
@@ -51,10 +52,13 @@ interface Setup {
   client: SimulatedDmClient;
 }
 
+type ClientOptions = ConstructorParameters<typeof SimulatedDmClient>[0];
+
 /** Registers a Symbian device (not bootstrapped), uploads a DME client, starts its DM install. */
 async function start(
-  knobs: ConstructorParameters<typeof SimulatedDmClient>[0]['knobs'],
+  knobs: ClientOptions['knobs'],
   timeouts: Partial<InstallInput['timeouts']> = {},
+  mode: Pick<ClientOptions, 'encoding' | 'maxMsgSize'> = {},
 ): Promise<Setup> {
   const externalId = `35${String(randomBytes(6).readUIntBE(0, 6)).padStart(13, '0').slice(-13)}`;
   const msisdn = `+49152${String(randomBytes(4).readUInt32BE(0)).padStart(10, '0').slice(-8)}`;
@@ -109,7 +113,7 @@ async function start(
     software: { id: software.id, name, version: '5.2' },
     handle,
     inbox: new RecordedPushInbox(stack.db, msisdn),
-    client: new SimulatedDmClient({ deviceUri: `IMEI:${externalId}`, knobs, rewriteUrl: toLoopback }),
+    client: new SimulatedDmClient({ deviceUri: `IMEI:${externalId}`, knobs, rewriteUrl: toLoopback, ...mode }),
   };
 }
 
@@ -127,51 +131,106 @@ async function log(installationId: string) {
     .select('event', 'from_status', 'to_status', 'message', 'entry_key');
 }
 
+/**
+ * not bootstrapped → bootstrap → DM install → Installed – Waiting for verification → sync →
+ * Installed – Verified, with the client in the given mode. Returns the setup for more checks.
+ */
+async function installsAndVerifies(mode: Pick<ClientOptions, 'encoding' | 'maxMsgSize'>, knobs: ClientOptions['knobs'] = {}) {
+  const { staleServerNonceOnce, ...startKnobs } = knobs;
+  const s = await start(startKnobs, {}, mode);
+
+  // the bootstrap arrives by WAP push; the device's first session confirms it. The server presents
+  // its credentials and gets the device's verdict back (212 + NextNonce): one more exchange.
+  await reached(s, STATUS.waitingForBootstrap);
+  const bootstrap = await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 });
+  expect(bootstrap.idempotencyKey).toBe(`${s.installationId}:bootstrap`);
+  const first = s.client.sessions[0];
+  expect(first).toMatchObject({ outcome: 'completed', serverAuthenticated: true });
+  expect(first?.headerCodes[0]).toBe(212);
+  expect(first?.headerCodes.slice(1).every((c) => c === 200)).toBe(true);
+  expect(first?.headerCodes.length).toBeGreaterThanOrEqual(2);
+
+  // the trigger follows (its digest over the nonce the device set last); the session installs; the
+  // device downloads and reports 1200
+  if (staleServerNonceOnce) s.client.knobs.staleServerNonceOnce = true;
+  const trigger = await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 });
+  expect(trigger.idempotencyKey).toBe(`${s.installationId}:dm-install`);
+  expect(s.client.events.map((e) => e.type)).toEqual([
+    'bootstrap-applied',
+    'session',
+    'trigger-accepted',
+    'session',
+    'download',
+    'session',
+    'install-reported',
+  ]);
+  expect(s.client.events.find((e) => e.type === 'download')).toMatchObject({ status: 200, ok: true });
+  await reached(s, STATUS.installedWaitingForVerification);
+  expect((await stack.db('devices').where({ id: s.deviceId }).first()).bootstrapped).toBe(true);
+
+  // the device's next system-info sync reports the new version
+  const sync = await stack.api('POST', '/api/v1/device/sync', { installed: { [s.software.name]: '5.2' } }, s.token);
+  expect(sync.status).toBe(200);
+  const result = (await s.handle.result()) as InstallResult;
+  expect(result.status).toBe(STATUS.installedVerified);
+  expect(await statusOf(s.installationId)).toBe(STATUS.installedVerified);
+
+  const entries = await log(s.installationId);
+  expect(entries.filter((e) => e.event === 'status').map((e) => e.to_status)).toEqual([
+    STATUS.waitingForBootstrap,
+    STATUS.installingSoftware,
+    STATUS.installedWaitingForVerification,
+    STATUS.installedVerified,
+  ]);
+  const dm = entries.filter((e) => e.entry_key.startsWith('dm:')).map((e) => e.entry_key.replace(/:[^:]*$/, ''));
+  expect(dm).toEqual(['dm:bootstrap-confirmed', `dm:accepted`, `dm:result:${s.installationId}`]);
+  expect(entries.some((e) => e.event === 'fallback')).toBe(false);
+  // nothing went by SMS / WAP push
+  expect(await stack.db('messages').where({ recipient: s.msisdn }).whereNot({ channel: 'binary' })).toEqual([]);
+  // every session completed, every server message within the MaxMsgSize the device announced
+  expect(s.client.sessions.map((x) => x.outcome)).toEqual(['completed', 'completed', 'completed']);
+  expect(s.client.sessions.map((x) => x.serverCredRejections)).toEqual([0, staleServerNonceOnce ? 1 : 0, 0]);
+  const limit = mode.maxMsgSize ?? 65_536;
+  for (const session of s.client.sessions) for (const size of session.serverMessageSizes) expect(size).toBeLessThanOrEqual(limit);
+  return s;
+}
+
 describe('install by OMA DM, end to end (issue 7)', () => {
-  it('not bootstrapped → bootstrap → DM install → Installed – Waiting for verification → sync → Installed – Verified', async () => {
-    const s = await start({});
+  it('XML: not bootstrapped → bootstrap → DM install → Installed – Waiting for verification → sync → Installed – Verified', async () => {
+    const s = await installsAndVerifies({ encoding: 'xml' });
+    expect(s.client.sessions[1]?.continuations).toBe(0);
+  });
 
-    // the bootstrap arrives by WAP push; the device's first session confirms it
-    await reached(s, STATUS.waitingForBootstrap);
-    const bootstrap = await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 });
-    expect(bootstrap.idempotencyKey).toBe(`${s.installationId}:bootstrap`);
-    expect(s.client.sessions[0]).toMatchObject({ headerCodes: [212], outcome: 'completed' });
+  it('WBXML: the same install flow, every message in application/vnd.syncml.dm+wbxml', async () => {
+    // (the client refuses a reply in another encoding than its own)
+    const s = await installsAndVerifies({ encoding: 'wbxml' });
+    expect(s.client.sessions[1]?.continuations).toBe(0);
+  });
 
-    // the trigger follows; the session installs; the device downloads and reports 1200
-    const trigger = await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 });
-    expect(trigger.idempotencyKey).toBe(`${s.installationId}:dm-install`);
-    expect(s.client.events.map((e) => e.type)).toEqual([
-      'bootstrap-applied',
-      'session',
-      'trigger-accepted',
-      'session',
-      'download',
-      'session',
-      'install-reported',
+  for (const [encoding, maxMsgSize] of [
+    ['xml', 1100],
+    ['wbxml', 420],
+  ] as const) {
+    it(`${encoding.toUpperCase()}, MaxMsgSize ${maxMsgSize}: the install package arrives in several messages, none over the limit`, async () => {
+      const s = await installsAndVerifies({ encoding, maxMsgSize });
+      const install = s.client.sessions[1];
+      expect(install?.continuations).toBeGreaterThan(0); // messages without Final, Alert 1222 for more
+      expect(install?.serverMessageSizes.length).toBeGreaterThan(3);
+      expect(Math.max(...(install?.serverMessageSizes ?? []))).toBeLessThanOrEqual(maxMsgSize);
+      // the device holds the whole package description it was sent
+      const url = [...s.client.tree.entries()].find(([k]) => k.endsWith('/PkgURL'))?.[1];
+      expect(url).toMatch(/^https?:\/\/.+\/d\/[\w-]+$/);
+    });
+  }
+
+  it('the device rejects stale server credentials (401 + Chal): the session recovers and the install goes on', async () => {
+    const s = await installsAndVerifies({ encoding: 'wbxml' }, { staleServerNonceOnce: true });
+    const install = s.client.sessions[1];
+    expect(install?.serverCredRejections).toBe(1);
+    expect(install?.serverAuthenticated).toBe(true);
+    expect(install?.commands.filter((c) => c.cmd === 'Exec')).toEqual([
+      { cmd: 'Exec', status: 202, target: expect.stringMatching(/\/Operations\/DownloadInstall$/) },
     ]);
-    expect(s.client.events.find((e) => e.type === 'download')).toMatchObject({ status: 200, ok: true });
-    await reached(s, STATUS.installedWaitingForVerification);
-    expect((await stack.db('devices').where({ id: s.deviceId }).first()).bootstrapped).toBe(true);
-
-    // the device's next system-info sync reports the new version
-    const sync = await stack.api('POST', '/api/v1/device/sync', { installed: { [s.software.name]: '5.2' } }, s.token);
-    expect(sync.status).toBe(200);
-    const result = (await s.handle.result()) as InstallResult;
-    expect(result.status).toBe(STATUS.installedVerified);
-    expect(await statusOf(s.installationId)).toBe(STATUS.installedVerified);
-
-    const entries = await log(s.installationId);
-    expect(entries.filter((e) => e.event === 'status').map((e) => e.to_status)).toEqual([
-      STATUS.waitingForBootstrap,
-      STATUS.installingSoftware,
-      STATUS.installedWaitingForVerification,
-      STATUS.installedVerified,
-    ]);
-    const dm = entries.filter((e) => e.entry_key.startsWith('dm:')).map((e) => e.entry_key.replace(/:[^:]*$/, ''));
-    expect(dm).toEqual(['dm:bootstrap-confirmed', `dm:accepted`, `dm:result:${s.installationId}`]);
-    expect(entries.some((e) => e.event === 'fallback')).toBe(false);
-    // nothing went by SMS / WAP push
-    expect(await stack.db('messages').where({ recipient: s.msisdn }).whereNot({ channel: 'binary' })).toEqual([]);
   });
 
   it('wrong credentials → 401; the bootstrap times out and the job falls back to SMS push', async () => {
