@@ -105,7 +105,9 @@ export function packReply(p: {
       place(q, q.command);
       continue;
     }
-    if (chunkable(q.command)) {
+    // Only an item too large for a message of its own (statuses aside) is cut into chunks; anything
+    // else waits whole for the next message.
+    if (chunkable(q.command) && sent.every((c) => c.cmd === 'Status')) {
       // The largest head of the data that fits: binary search over code points.
       const total = Array.from(q.command.items[0]?.data ?? '').length;
       let lo = 0;

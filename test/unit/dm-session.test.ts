@@ -799,6 +799,9 @@ describe("the client's limits (MaxMsgSize, MaxObjSize)", () => {
         './SCOMO/Download/pkg-1/PkgType',
       ]);
       expect(tree.get('./SCOMO/Download/pkg-1/PkgURL')).toBe(JOB.packageUrl);
+      // items that fit in a message of their own wait whole for the next one: no chunks
+      const items = replies.flatMap((r) => r.reply.commands.flatMap((c) => ('items' in c ? c.items : [])));
+      expect(items.some((i) => i.moreData)).toBe(false);
       const last = replies.at(-1) as DmHandleResult;
       expect(last.events).toContainEqual({ type: 'installAccepted', jobId: 'inst-42', correlator: 'inst-42', pkgId: 'pkg-1' });
       expect(last.sessionComplete).toBe(true);
