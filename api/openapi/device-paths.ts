@@ -7,6 +7,7 @@
 import { body, DEVICE, deviceErrors, error, type Json, json, jsonBodyErrors, PUBLIC, pathParam, rateLimited } from './common';
 
 const SYNCML = 'application/vnd.syncml.dm+xml';
+const SYNCML_WBXML = 'application/vnd.syncml.dm+wbxml';
 
 const ticketParam = pathParam('ticket', 'The download link ticket (its secret): 8–200 of A–Z a–z 0–9 _ -', {
   type: 'string',
@@ -144,17 +145,24 @@ export function devicePaths(): Json {
         parameters: [headerParam('x-syncml-hmac', 'HMAC authentication: `algorithm=MD5, username="…", mac=…` over the raw body')],
         requestBody: {
           required: true,
-          content: { [SYNCML]: { schema: { type: 'string', description: 'SyncML DM message (XML)' } } },
+          content: {
+            [SYNCML]: { schema: { type: 'string', description: 'SyncML DM message (XML)' } },
+            [SYNCML_WBXML]: { schema: { type: 'string', format: 'binary', description: 'SyncML DM message (WBXML)' } },
+          },
         },
         responses: {
           '200': {
-            description: 'The SyncML reply (`Cache-Control: no-store`)',
+            description:
+              'The SyncML reply, in the encoding of the request (`Cache-Control: no-store`), never larger than the MaxMsgSize the device announced',
             headers: { 'x-syncml-hmac': header('The signature of the reply, for HMAC accounts') },
-            content: { [SYNCML]: { schema: { type: 'string' } } },
+            content: {
+              [SYNCML]: { schema: { type: 'string' } },
+              [SYNCML_WBXML]: { schema: { type: 'string', format: 'binary' } },
+            },
           },
           '400': error('Empty, malformed or not a SyncML DM message'),
           '413': error('Larger than DM_MAX_MESSAGE_SIZE'),
-          '415': error(`Not ${SYNCML} (WBXML is not supported)`),
+          '415': error(`Neither ${SYNCML} nor ${SYNCML_WBXML}`),
           '503': error('Temporal unavailable: nothing was stored; the device retransmits the message'),
         },
       },
