@@ -7,7 +7,7 @@
  * On a machine without Go (or Java + Maven) the SDK's own cached download is used (needs internet).
  */
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,11 +75,12 @@ export async function ensureTemporalCli(): Promise<ServerExecutable> {
   return { type: 'existing-path', path: bin };
 }
 
-async function testServerVersion(): Promise<string> {
+/** The test server's version, and a cache key that changes whenever the pom (its classpath) does. */
+async function testServerCacheKey(): Promise<{ version: string; key: string }> {
   const pom = await fs.readFile(TEST_SERVER_POM, 'utf8');
   const m = /<temporal\.test\.server\.version>([^<]+)</.exec(pom);
   if (!m?.[1]) throw new Error(`no temporal.test.server.version in ${TEST_SERVER_POM}`);
-  return m[1];
+  return { version: m[1], key: `${m[1]}-${createHash('sha256').update(pom).digest('hex').slice(0, 8)}` };
 }
 
 /** Path of a wrapper script that runs Temporal's Java time-skipping test server. */
@@ -89,8 +90,8 @@ export async function ensureTestServer(): Promise<ServerExecutable> {
     if (!existsSync(override)) throw new Error(`TEMPORAL_TEST_SERVER_PATH=${override} does not exist`);
     return { type: 'existing-path', path: override };
   }
-  const version = await testServerVersion();
-  const dir = path.join(cacheRoot(), 'temporal-test-server', version);
+  const { version, key } = await testServerCacheKey();
+  const dir = path.join(cacheRoot(), 'temporal-test-server', key);
   const wrapper = path.join(dir, 'temporal-test-server');
   if (existsSync(wrapper)) return { type: 'existing-path', path: wrapper };
   if (!(await hasCommand('java', ['-version'])) || !(await hasCommand('mvn', ['-v']))) {
