@@ -571,6 +571,56 @@ describe('packages, statuses and bookkeeping', () => {
     expect(again.state).toEqual(viaJson(first.state));
   });
 
+  it('replays a retransmitted WBXML message with the identical WBXML bytes (and signs WBXML replies for HMAC)', () => {
+    const client = new ScriptedClient(withInstallJob(baseState(), JOB), {
+      newNonce: nonceSource(),
+      encoding: 'wbxml',
+      config: { maxMsgSize: 8192 },
+    });
+    const msg = client.build([alert(1, 1201), devInfo(2)], { meta: { maxMsgSize: 600 } });
+    const first = client.send(msg);
+    expect(first.reply.final).toBe(false); // the package did not fit in 600 bytes
+    expect(first.replyBody.length).toBeLessThanOrEqual(600);
+    const again = handleDmMessage(viaJson(first.state), decodeSyncMLWbxml(encodeSyncMLWbxml(msg)), {
+      newNonce: nonceSource(),
+      encoding: 'wbxml',
+    });
+    expect(again.duplicate).toBe(true);
+    expect(again.replyBody.equals(first.replyBody)).toBe(true);
+    expect(again.headers).toEqual(first.headers);
+
+    const serverNonce = Buffer.from('srv').toString('base64');
+    const hmacState = createDeviceState({
+      bootstrapped: true,
+      account: {
+        clientUsername: USER,
+        clientPassword: PASS,
+        clientNonce: INITIAL_NONCE,
+        authScheme: 'hmac',
+        serverId: 'DeviceRollout',
+        serverPassword: 'srv-pw',
+        serverNonce,
+      },
+    });
+    const body = encodeSyncMLWbxml(new ScriptedClient(hmacState, {}).build([alert(1, 1201)], { cred: 'none' }));
+    const mac = computeHmacMac({ username: USER, password: PASS, nonce: Buffer.from(INITIAL_NONCE, 'base64'), body });
+    const r = handleDmMessage(hmacState, decodeSyncMLWbxml(body), {
+      transport: { body, hmacHeader: formatHmacHeader({ username: USER, mac }) },
+      encoding: 'wbxml',
+    });
+    expect(headerStatus(r.reply).code).toBe(212);
+    expect(r.headers['Content-Type']).toBe('application/vnd.syncml.dm+wbxml');
+    const signed = parseHmacHeader(r.headers['x-syncml-hmac'] as string);
+    expect(signed?.mac).toBe(
+      computeHmacMac({
+        username: 'DeviceRollout',
+        password: 'srv-pw',
+        nonce: Buffer.from(serverNonce, 'base64'),
+        body: r.replyBody,
+      }),
+    );
+  });
+
   it('starts a fresh session when a device reuses SessionID 1 / MsgID 1', () => {
     const client = new ScriptedClient(baseState({ bootstrapped: true }), { newNonce: nonceSource() });
     const first = client.send(client.build([alert(1, 1201)]));
