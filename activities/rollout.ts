@@ -23,6 +23,12 @@ export interface PlanRequest {
   count: number;
   /** Starts per calendar day (schedule tz) made so far; today's entry is the `startedOnDay` of S7. */
   startsByDay: Record<string, number>;
+  /** Devices of the rollout not started yet (S5's "devices left"; default `count`). */
+  devicesLeft?: number;
+  /** The rollout's last start, when the plan continues the day under way (see `PlanOptions`). */
+  lastStartAt?: number;
+  /** Absent (rollouts started before S5 changed): `quota` spacing. */
+  spacing?: 'spread' | 'quota';
 }
 
 export interface PlanResult {
@@ -31,18 +37,31 @@ export interface PlanResult {
   slots: Slot[];
   /** For each date in `slots`: the first instant of the next calendar day (the day's end, exclusive). */
   dayEnds: Record<string, number>;
+  /** For each date in `slots`: the end of that day's window (exclusive): no start at or after it (S4). */
+  windowEnds?: Record<string, number>;
 }
 
 /** Pure: the slot plan of the next `count` starts (local activity; see workflows/rollout/scheduler.ts). */
 export function planRolloutSlots(req: PlanRequest): PlanResult {
   try {
     const today = calendarDay(req.now, req.schedule.timeZone);
-    const slots = planSlots(req.schedule, { now: req.now, count: req.count, startedOnDay: req.startsByDay[today] ?? 0 });
+    const slots = planSlots(req.schedule, {
+      now: req.now,
+      count: req.count,
+      startedOnDay: req.startsByDay[today] ?? 0,
+      devicesLeft: req.devicesLeft,
+      lastStartAt: req.lastStartAt ?? undefined,
+      spacing: req.spacing ?? 'quota',
+    });
     const dayEnds: Record<string, number> = {};
+    const windowEnds: Record<string, number> = {};
+    const { timeZone, window } = req.schedule;
     for (const s of slots) {
-      if (dayEnds[s.date] === undefined) dayEnds[s.date] = localTimeToInstant(s.date, '24:00', req.schedule.timeZone);
+      if (dayEnds[s.date] !== undefined) continue;
+      dayEnds[s.date] = localTimeToInstant(s.date, '24:00', timeZone);
+      windowEnds[s.date] = localTimeToInstant(s.date, window.end, timeZone);
     }
-    return { today, slots, dayEnds };
+    return { today, slots, dayEnds, windowEnds };
   } catch (err) {
     if (err instanceof InvalidScheduleError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidScheduleError');
     throw err;

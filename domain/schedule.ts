@@ -49,6 +49,23 @@ export interface PlanOptions {
   count: number;
   /** Starts already made on the calendar day (schedule tz) containing `now`; default 0. */
   startedOnDay?: number;
+  /**
+   * Devices not started yet in the whole rollout (≥ count; default count): a day starts
+   * n = min(quota left that day, devices left) of them (S5). A rollout plans page by page, so `count`
+   * (this page) may be fewer.
+   */
+  devicesLeft?: number;
+  /**
+   * The rollout's last start (epoch ms), when this plan continues a day already under way (the next
+   * page, continue-as-new): if it lies in that day's window, the day's rest keeps spreading evenly after
+   * it instead of starting again at `now`.
+   */
+  lastStartAt?: number;
+  /**
+   * `spread` (default, S5): a day's n starts are spaced window ÷ n. `quota`: the rule before S5 changed
+   * (window ÷ perDay, whatever the number of devices), for rollouts started before it.
+   */
+  spacing?: 'spread' | 'quota';
 }
 
 export interface PreviewPlan {
@@ -439,7 +456,61 @@ export function planSlots(s: Schedule, opts: PlanOptions): Slot[] {
     }
   }
 
-  const q = s.perDay;
+  if ((opts.spacing ?? 'spread') === 'quota') return quotaSpacedSlots(s.perDay, windows, today, now, count, startedOnDay);
+  const devicesLeft = opts.devicesLeft ?? count;
+  if (!Number.isInteger(devicesLeft) || devicesLeft < count) {
+    throw new RangeError(`devicesLeft must be a whole number ≥ count (${count}), got ${devicesLeft}`);
+  }
+  return spreadSlots(s.perDay, windows, { today, now, count, startedOnDay, devicesLeft, lastStartAt: opts.lastStartAt });
+}
+
+/**
+ * S5: a selected day that starts n = min(quota left that day, devices left) installs spaces them
+ * window ÷ n apart from the window start. The day containing `now`, joined inside its window, spreads
+ * what it still allows evenly over the rest of its window: from `now` (the first start at once), or —
+ * continuing a day under way — after `lastStartAt`, keeping the spacing the day had.
+ */
+function spreadSlots(
+  q: number,
+  windows: WindowIterator,
+  o: { today: number; now: number; count: number; startedOnDay: number; devicesLeft: number; lastStartAt?: number },
+): Slot[] {
+  const { today, now, count } = o;
+  const slots: Slot[] = [];
+  let left = o.devicesLeft;
+  while (slots.length < count) {
+    const w = windows.next();
+    if (w.end <= now) continue; // this day's window is over
+    const allowed = w.day === today ? Math.max(0, q - o.startedOnDay) : q;
+    const n = Math.min(allowed, left);
+    if (n === 0) continue;
+    let at: (i: number) => number;
+    const last = o.lastStartAt;
+    const anchored = last !== undefined && last >= w.start && last < w.end && now > w.start;
+    // continuing after the last start: n more slots, evenly between it and the window end
+    const afterLast = (i: number) => (last as number) + Math.floor(((i + 1) * (w.end - (last as number))) / (n + 1));
+    if (anchored && afterLast(0) >= now) {
+      at = afterLast;
+    } else {
+      const from = Math.max(w.start, now);
+      at = (i: number) => from + Math.floor((i * (w.end - from)) / n);
+    }
+    const take = Math.min(n, count - slots.length);
+    for (let i = 0; i < take; i++) slots.push({ at: at(i), date: w.date });
+    left -= n;
+  }
+  return slots;
+}
+
+/** The spacing before S5 changed: the i-th start of a day at A + floor(i·(B−A)/perDay). */
+function quotaSpacedSlots(
+  q: number,
+  windows: WindowIterator,
+  today: number,
+  now: number,
+  count: number,
+  startedOnDay: number,
+): Slot[] {
   const slots: Slot[] = [];
   while (slots.length < count) {
     const w = windows.next();

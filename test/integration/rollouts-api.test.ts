@@ -100,7 +100,13 @@ describe('POST /api/v1/rollouts — validation names the field', () => {
     ['softwareId missing', (b) => ({ ...b, softwareId: undefined }), 'softwareId', /softwareId/],
     ['softwareId unknown', (b) => ({ ...b, softwareId: randomUUID() }), 'softwareId', /no software with id/],
     ['devices missing', (b) => ({ ...b, devices: undefined }), 'devices', /devices/],
-    ['devices both ids and filter', (b) => ({ ...b, devices: { ids: [android[0]!.id], filter: {} } }), 'devices', /exactly one/],
+    [
+      'devices both ids and filter',
+      (b) => ({ ...b, devices: { ids: [android[0]!.id], filter: { platform: 'android' } } }),
+      'devices',
+      /exactly one/,
+    ],
+    ['devices.filter empty', (b) => ({ ...b, devices: { filter: {} } }), 'devices.filter', /at least one of/],
     ['devices.ids empty', (b) => ({ ...b, devices: { ids: [] } }), 'devices.ids', /at least one/],
     ['devices.ids not uuids', (b) => ({ ...b, devices: { ids: ['nope'] } }), 'devices.ids.0', /uuid/],
     ['devices.ids unknown', (b) => ({ ...b, devices: { ids: [randomUUID()] } }), 'devices.ids', /no such device/],
@@ -245,6 +251,20 @@ describe('POST /api/v1/rollouts/preview', () => {
     expect(res.body.slotsTruncated).toBe(false);
     expect(res.body.options).toEqual({ useDm: false, push: 'sms', maxPushAttempts: 3 });
     expect((await stack.db('rollouts').count<{ c: string }[]>('* as c'))[0]!.c).toBe(rolloutsBefore);
+  });
+
+  it('S5: a quota above the fleet (and so a last, partial day) spreads the devices over the whole window', async () => {
+    const res = await stack.api('POST', '/api/v1/rollouts/preview', {
+      softwareId: apkApp,
+      devices: { ids: android.map((d) => d.id) },
+      schedule: schedule({ perDay: 10, startDate: '2031-03-03', timeZone: 'UTC' }), // a Monday, 09:00–17:00
+    });
+    expect(res.status).toBe(200);
+    // 5 devices, 10/day: 480 min ÷ 5 = one every 96 minutes from 09:00 (not every 48, crowded into the morning)
+    expect(res.body.slots.map((s: { at: string }) => s.at)).toEqual(
+      ['09:00', '10:36', '12:12', '13:48', '15:24'].map((hm) => `2031-03-03T${hm}:00.000Z`),
+    );
+    expect(res.body.days).toEqual([{ date: '2031-03-03', count: 5 }]);
   });
 
   it('in-house iOS apps go by SMS push whatever is asked (R6)', async () => {

@@ -297,16 +297,16 @@ describe('planSlots', () => {
     });
   });
 
-  it('start date in the past means today (remaining slots from now on)', () => {
+  it("start date in the past means today: the day's quota spread from now over the rest of the window", () => {
     const slots = planSlots(sched({ startDate: '2024-01-01' }), {
       now: t('2025-06-04T10:00:00Z'),
       count: 12,
     });
-    expect(slots[0]).toEqual({
-      at: t('2025-06-04T10:36:00Z'),
-      date: '2025-06-04',
-    });
-    expect(countByDate(slots)).toEqual({ '2025-06-04': 8, '2025-06-05': 4 });
+    expect(slots[0]).toEqual({ at: t('2025-06-04T10:00:00Z'), date: '2025-06-04' });
+    expect(countByDate(slots)).toEqual({ '2025-06-04': 10, '2025-06-05': 2 });
+    // 10 over 10:00–17:00: every 42 minutes; the last, partial day: 2 over the whole window
+    expect(hhmm(nth(slots, 9).at)).toBe('16:18');
+    expect(slots.slice(10).map((x) => hhmm(x.at))).toEqual(['09:00', '13:00']);
   });
 
   it('start date in the future: nothing before it', () => {
@@ -317,39 +317,74 @@ describe('planSlots', () => {
     expect(slots).toEqual([{ at: t('2025-07-01T09:00:00Z'), date: '2025-07-01' }]);
   });
 
-  it('quota larger than the fleet: all devices on the first day, spaced by the quota', () => {
+  it('quota larger than the fleet: all devices on the first day, spread over the whole window (480 min ÷ 30)', () => {
     const slots = planSlots(sched({ perDay: 100 }), {
       now: t('2025-06-02T08:00:00Z'),
       count: 30,
     });
     expect(countByDate(slots)).toEqual({ '2025-06-02': 30 });
-    expect(nth(slots, 1).at - nth(slots, 0).at).toBe(4.8 * 60_000);
-    expect(iso(nth(slots, 29).at)).toBe('2025-06-02T11:19:12.000Z');
+    for (let i = 1; i < 30; i++) expect(nth(slots, i).at - nth(slots, i - 1).at).toBe(16 * 60_000);
+    expect(iso(nth(slots, 29).at)).toBe('2025-06-02T16:44:00.000Z');
+    // the rule before S5 changed (rollouts started before it): spaced by the quota, 09:00–11:19
+    const old = planSlots(sched({ perDay: 100 }), { now: t('2025-06-02T08:00:00Z'), count: 30, spacing: 'quota' });
+    expect(nth(old, 1).at - nth(old, 0).at).toBe(4.8 * 60_000);
+    expect(iso(nth(old, 29).at)).toBe('2025-06-02T11:19:12.000Z');
   });
 
-  it('now inside the window: only slots at or after now; a slot exactly at now is kept', () => {
+  it('the last, partial day spreads its devices over the whole window', () => {
+    // 10/day, 25 devices: 10, 10, then 5 over 09:00–17:00 (every 96 minutes)
+    const slots = planSlots(sched(), { now: t('2025-06-02T08:00:00Z'), count: 25 });
+    expect(countByDate(slots)).toEqual({ '2025-06-02': 10, '2025-06-03': 10, '2025-06-04': 5 });
+    expect(slots.slice(20).map((x) => hhmm(x.at))).toEqual(['09:00', '10:36', '12:12', '13:48', '15:24']);
+    expect(previewPlan(sched(), 25, t('2025-06-02T08:00:00Z')).slots).toEqual(slots);
+  });
+
+  it('planned page by page: n counts the devices left in the rollout, not the page', () => {
+    const whole = planSlots(sched(), { now: t('2025-06-02T08:00:00Z'), count: 25 });
+    const firstPage = planSlots(sched(), { now: t('2025-06-02T08:00:00Z'), count: 4, devicesLeft: 25 });
+    expect(firstPage).toEqual(whole.slice(0, 4));
+    // the next page continues the day after its last start, keeping the day's spacing
+    const last = nth(firstPage, 3).at;
+    const nextPage = planSlots(sched(), {
+      now: last + 1,
+      count: 21,
+      devicesLeft: 21,
+      startedOnDay: 4,
+      lastStartAt: last,
+    });
+    expect(nextPage).toEqual(whole.slice(4));
+    expect(() => planSlots(sched(), { now: t('2025-06-02T08:00:00Z'), count: 4, devicesLeft: 3 })).toThrow(RangeError);
+  });
+
+  it("joined inside the window (started or resumed at 13:00): the day's quota spreads over the rest of the window, the first at once", () => {
     const atSlot = planSlots(sched(), {
       now: t('2025-06-02T13:00:00Z'),
       count: 100,
     });
     expect(atSlot.filter((s) => s.date === '2025-06-02').map((s) => hhmm(s.at))).toEqual([
       '13:00',
+      '13:24',
       '13:48',
+      '14:12',
       '14:36',
+      '15:00',
       '15:24',
+      '15:48',
       '16:12',
+      '16:36',
     ]);
     const between = planSlots(sched(), {
       now: t('2025-06-02T13:00:00.001Z'),
       count: 1,
     });
-    expect(hhmm(nth(between, 0).at)).toBe('13:48');
+    expect(nth(between, 0).at).toBe(t('2025-06-02T13:00:00.001Z'));
   });
 
   it('now after the window: next selected day (Friday evening → Monday)', () => {
     const slots = planSlots(sched(), {
       now: t('2025-06-06T17:00:00Z'),
       count: 3,
+      devicesLeft: 30,
     });
     expect(slots.map((s) => iso(s.at))).toEqual([
       '2025-06-09T09:00:00.000Z',
@@ -403,7 +438,7 @@ describe('planSlots', () => {
   it('count 0 → no slots; nextStart gives the next due start', () => {
     expect(planSlots(sched(), { now: t('2025-06-02T08:00:00Z'), count: 0 })).toEqual([]);
     expect(nextStart(sched(), t('2025-06-02T09:01:00Z'))).toEqual({
-      at: t('2025-06-02T09:48:00Z'),
+      at: t('2025-06-02T09:01:00Z'),
       date: '2025-06-02',
     });
     expect(nextStart(sched(), t('2025-06-02T09:01:00Z'), 10)).toEqual({
@@ -471,7 +506,7 @@ describe('quota per calendar day (S7)', () => {
       startedOnDay: 4,
     });
     const today = after.filter((x) => x.date === '2025-06-02');
-    expect(today.map((x) => hhmm(x.at))).toEqual(['14:36', '15:24', '16:12']);
+    expect(today.map((x) => hhmm(x.at))).toEqual(['14:00', '14:30', '15:00', '15:30', '16:00', '16:30']);
     expect(started.length + today.length).toBeLessThanOrEqual(10);
   });
 
@@ -482,7 +517,7 @@ describe('quota per calendar day (S7)', () => {
       startedOnDay: 3,
     });
     expect(slots.map((x) => iso(x.at))).toEqual([
-      '2025-06-02T13:00:00.000Z',
+      '2025-06-02T12:00:00.000Z',
       '2025-06-03T09:00:00.000Z',
       '2025-06-03T11:00:00.000Z',
       '2025-06-03T13:00:00.000Z',
@@ -507,8 +542,9 @@ describe('quota per calendar day (S7)', () => {
       startedOnDay: 7,
     });
     const today = slots.filter((x) => x.date === '2025-06-02');
-    expect(today).toHaveLength(12); // only 12 of the 24-minute slots are left after 12:00
-    expect(hhmm(nth(today, 0).at)).toBe('12:12');
+    expect(today).toHaveLength(13); // 20 − 7, spread over 12:00–17:00
+    expect(hhmm(nth(today, 0).at)).toBe('12:00');
+    expect(nth(today, 12).at).toBe(t('2025-06-02T12:00:00Z') + Math.floor((12 * 5 * 3_600_000) / 13));
     expect(7 + today.length).toBeLessThanOrEqual(20);
     const raisedEarly = planSlots(sched({ perDay: 20 }), {
       now: t('2025-06-02T09:30:00Z'),
@@ -736,10 +772,12 @@ describe('DST (S8)', () => {
       count: 10,
       startedOnDay: 2,
     });
+    // 6 − 2 = 4 left, over the rest of the real window (03:10–05:00 CEST, 110 minutes)
     expect(slots.filter((x) => x.date === '2025-03-30').map((x) => iso(x.at))).toEqual([
-      '2025-03-30T01:30:00.000Z',
-      '2025-03-30T02:00:00.000Z',
-      '2025-03-30T02:30:00.000Z',
+      '2025-03-30T01:10:00.000Z',
+      '2025-03-30T01:37:30.000Z',
+      '2025-03-30T02:05:00.000Z',
+      '2025-03-30T02:32:30.000Z',
     ]);
   });
 });
