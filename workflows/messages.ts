@@ -28,6 +28,8 @@ export interface InstallTimeoutsMs {
   dmInstallMs: number;
   ticketLifetimeMs: number;
   verificationMs: number;
+  /** How long a push is retried while the gateway fails (PUSH_SEND_TIMEOUT); absent in older inputs: 24h. */
+  pushSendMs?: number;
 }
 
 export interface InstallInput {
@@ -126,6 +128,8 @@ export interface RolloutCarry {
   /** State last written to Postgres / the RolloutState search attribute. */
   persistedState: RolloutState;
   runs: number;
+  /** A resume or schedule change asked the run to plan from now and it handed over first (absent: false). */
+  replanFromNow?: boolean;
 }
 
 export interface RolloutInput {

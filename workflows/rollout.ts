@@ -10,7 +10,7 @@
  * follow every state change. Control is by Updates, validated (a bad request is rejected with a reason
  * and the workflow carries on): pause, resume, cancel, changeSchedule; query `progress`.
  */
-import { condition, patched, setHandler } from '@temporalio/workflow';
+import { CancellationScope, condition, log, patched, setHandler } from '@temporalio/workflow';
 import {
   cancelRolloutUpdate,
   changeScheduleUpdate,
@@ -34,6 +34,26 @@ import { RolloutScheduler } from './rollout/scheduler';
  */
 export const PLANNED_TIMES_PATCH = 'rollout-update-waits-for-planned-times';
 
+/** Since this patch each day's starts are spread over its whole window (S5: window ÷ n, n = min(quota left, devices left)). */
+export const SPREAD_PATCH = 'rollout-spread-over-window';
+/** Since this patch a late slot is started only before the end of its window, not of its calendar day (S4). */
+export const INSIDE_WINDOW_PATCH = 'rollout-starts-inside-window';
+
+/** Since this patch the failure alert is sent in the background: mail never delays a start or a control request. */
+export const ALERT_PATCH = 'rollout-alert-in-background';
+
+/**
+ * Since this patch a plan-from-now asked for by a resume or schedule change and not made yet goes to
+ * the next run with continue-as-new (before, the next run continued the old spacing from the last start).
+ */
+export const CARRY_REPLAN_PATCH = 'rollout-carry-replan-from-now';
+/**
+ * Since this patch cancelling the rollout workflow itself (Temporal UI, `temporal workflow cancel`)
+ * is a cancel request like the API's Update: the same cleanup (never-started jobs Cancelled, the
+ * outstanding children of every run cancelled, state and summary), not an abrupt stop.
+ */
+export const WORKFLOW_CANCEL_PATCH = 'rollout-workflow-cancel-is-cancel-request';
+
 const ROLLOUT_TUNING_DEFAULTS: Required<RolloutTuning> = {
   pageSize: 500,
   startBatchSize: 100,
@@ -45,7 +65,15 @@ const ROLLOUT_TUNING_DEFAULTS: Required<RolloutTuning> = {
 
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutcome> {
   const tuning: Required<RolloutTuning> = { ...ROLLOUT_TUNING_DEFAULTS, ...input.tuning };
-  const r = new RolloutScheduler(input, tuning, input.carry ?? firstRunCarry(), patched(PLANNED_TIMES_PATCH));
+  // Patches are decided once, at the start of a run: a run replayed from before a patch keeps its old
+  // behaviour to its end; the run after its continue-as-new takes the new one.
+  const r = new RolloutScheduler(input, tuning, input.carry ?? firstRunCarry(), {
+    plannedTimesWritten: patched(PLANNED_TIMES_PATCH),
+    spreadOverWindow: patched(SPREAD_PATCH),
+    startsInsideWindow: patched(INSIDE_WINDOW_PATCH),
+    alertInBackground: patched(ALERT_PATCH),
+    carryReplanFromNow: patched(CARRY_REPLAN_PATCH),
+  });
 
   setHandler(installFinishedSignal, (result) => r.installFinished(result));
   setHandler(rolloutProgressQuery, () => r.progress());
@@ -54,9 +82,23 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
   setHandler(cancelRolloutUpdate, (req) => r.cancel(req), { validator: (_req) => assertOpen(r) });
   setHandler(changeScheduleUpdate, (next) => r.changeSchedule(next), { validator: (next) => validateScheduleChange(r, next) });
 
+  if (patched(WORKFLOW_CANCEL_PATCH)) {
+    // The loop never sees the workflow's cancellation (no activity, timer or child start is torn down
+    // half-way); the request becomes the rollout's own cancel, which the loop carries out.
+    CancellationScope.current().cancelRequested.catch(() => {
+      if (r.cancelRequest || r.state === 'completed') return;
+      log.info('rollout workflow cancelled: cancelling the rollout as the cancel Update does');
+      r.cancel({ reason: 'rollout workflow cancelled in Temporal' });
+    });
+    return CancellationScope.nonCancellable(() => run(r));
+  }
+  return run(r);
+}
+
+async function run(r: RolloutScheduler): Promise<RolloutOutcome> {
   for (;;) {
     await r.syncState();
-    if (r.alertDue()) await r.sendFailureAlert();
+    if (r.alertDue()) await r.alert();
     if (r.allFinal()) break;
     if (r.shouldContinueAsNew()) await continueAsNew(r);
 

@@ -5,12 +5,20 @@
  * path fails here. `v1` was recorded before the `install-local-db-activities` patch and replays through
  * its unpatched branch — executions started before an upgrade keep running after it. The rollout
  * workflow's control paths (`RECORD_HISTORIES=1 … test/workflow/rollout.test.ts`) likewise:
- * `rollout-v1` before the `rollout-update-waits-for-planned-times` patch, `rollout-v2` since.
+ * `rollout-v1` before the `rollout-update-waits-for-planned-times` patch, `rollout-v2` since, `rollout-v3`
+ * with the liveness and spread patches as well.
  */
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
 import { LOCAL_DB_ACTIVITIES_PATCH } from '../../workflows/install';
-import { PLANNED_TIMES_PATCH } from '../../workflows/rollout';
+import {
+  ALERT_PATCH,
+  CARRY_REPLAN_PATCH,
+  INSIDE_WINDOW_PATCH,
+  PLANNED_TIMES_PATCH,
+  SPREAD_PATCH,
+  WORKFLOW_CANCEL_PATCH,
+} from '../../workflows/rollout';
 import { HISTORY_SETS, type RecordedHistory, ROLLOUT_HISTORY_SETS, readHistories } from './install-histories';
 
 /** Every path issue 3 asks to show, by history name. */
@@ -104,12 +112,15 @@ describe('rollout workflow histories replay', () => {
     expect(names).toEqual(expect.arrayContaining(ROLLOUT_PATHS));
   });
 
-  it('rollout-v1 histories predate the planned-times patch, rollout-v2 histories carry it', async () => {
+  it('rollout-v1 histories predate the planned-times patch, rollout-v2 histories carry it, rollout-v3 also the later ones', async () => {
+    const later = [SPREAD_PATCH, INSIDE_WINDOW_PATCH, ALERT_PATCH, CARRY_REPLAN_PATCH, WORKFLOW_CANCEL_PATCH];
     for (const h of await readHistories(ROLLOUT_HISTORY_SETS)) {
-      const carries = patchesOf(h).includes(PLANNED_TIMES_PATCH);
-      expect({ history: `${h.set}/${h.name}`, carries }).toEqual({
-        history: `${h.set}/${h.name}`,
-        carries: h.set === 'rollout-v2',
+      const patches = patchesOf(h);
+      const history = `${h.set}/${h.name}`;
+      expect({ history, carries: patches.includes(PLANNED_TIMES_PATCH) }).toEqual({ history, carries: h.set !== 'rollout-v1' });
+      expect({ history, later: later.filter((p) => patches.includes(p)) }).toEqual({
+        history,
+        later: h.set === 'rollout-v3' ? later : [],
       });
     }
   });

@@ -50,6 +50,14 @@ export class FakeRolloutDb {
   pageCalls = 0;
   /** Real milliseconds `markInstallationsPlanned` takes (a slow database). */
   plannedWriteDelayMs = 0;
+  /** Calls of `markInstallationsPlanned` from this one on (0-based) fail, `failPlannedWrites.count` of them. */
+  failPlannedWrites = { fromCall: 0, count: 0 };
+  private plannedCalls = 0;
+  /** `markInstallationsStarted` fails while this is set (the database is down). */
+  holdStartedMarks = false;
+  /** `sendFailureAlert` fails (SMTP down). */
+  alertFails = false;
+  alertAttempts = 0;
 
   constructor(deviceIds: string[]) {
     this.rows = deviceIds.map((deviceId, seq) => ({ id: installationIdFor(this.rolloutId, seq), seq, deviceId }));
@@ -63,12 +71,16 @@ export class FakeRolloutDb {
         return this.rows.filter((r) => r.seq >= i.fromSeq).slice(0, i.limit);
       },
       markInstallationsPlanned: async (i: { items: { id: string; plannedAt: number }[] }) => {
+        const call = this.plannedCalls++;
+        const f = this.failPlannedWrites;
+        if (call >= f.fromCall && call < f.fromCall + f.count) throw new Error('database unavailable');
         if (this.plannedWriteDelayMs > 0) await new Promise((r) => setTimeout(r, this.plannedWriteDelayMs));
         for (const it of i.items) this.planned.set(it.id, it.plannedAt);
       },
       markInstallationsStarted: async (i: {
         items: { id: string; workflowId: string; plannedAt: number; startedAt: number }[];
       }) => {
+        if (this.holdStartedMarks) throw new Error('database unavailable');
         for (const it of i.items) {
           if (this.starts.some((s) => s.id === it.id)) continue; // idempotent
           const row = this.rows.find((r) => r.id === it.id)!;
@@ -91,6 +103,8 @@ export class FakeRolloutDb {
         return { sent: true };
       },
       sendFailureAlert: async (input: unknown) => {
+        this.alertAttempts++;
+        if (this.alertFails) throw new Error('SMTP server unavailable');
         this.mails.push({ kind: 'alert', input });
         return { sent: true };
       },

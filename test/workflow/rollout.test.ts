@@ -3,7 +3,7 @@
  * rollout workflow and the real slot planning (local activity), a fake install child workflow
  * (rollout.workflows.ts) and in-memory doubles of the Postgres/mail activities (rollout.harness.ts).
  */
-import { type WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
+import { type WorkflowHandle, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -34,7 +34,7 @@ import {
   MINUTE,
   mondayAfter,
 } from './rollout.harness';
-import { installWorkflow, rolloutWorkflow } from './rollout.workflows';
+import { installWorkflow, releaseSignal, rolloutWorkflow } from './rollout.workflows';
 
 const MON_FRI: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri'];
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -184,26 +184,34 @@ describe('rolloutWorkflow (time-skipping server)', () => {
         expect(fake.starts).toHaveLength(5); // nothing while paused
         const resumed = await h.executeUpdate(resumeRolloutUpdate);
         expect(resumed.state).toBe('running');
-        expect(resumed.nextStartAt).toBe(iso(mon.ms + 15 * HOUR + 24 * MINUTE)); // the next slot of today's spacing
-        expect((await h.query(rolloutProgressQuery)).nextStartAt).toBe(resumed.nextStartAt);
+        // S5: what today still allows (10 − 5) spreads over the rest of the window, the first at once
+        const resumedAt = Date.parse(resumed.nextStartAt ?? '');
+        expect(resumedAt).toBeGreaterThanOrEqual(mon.ms + 15 * HOUR);
+        expect(resumedAt).toBeLessThan(mon.ms + 15 * HOUR + MINUTE);
+        // (by now the first may have started: then the next is 24 minutes later)
+        expect([resumed.nextStartAt, iso(resumedAt + Math.floor((2 * HOUR - (resumedAt - mon.ms - 15 * HOUR)) / 5))]).toContain(
+          (await h.query(rolloutProgressQuery)).nextStartAt,
+        );
 
         await at(mon.ms + 16 * HOUR + 30 * MINUTE);
         await h.executeUpdate(pauseRolloutUpdate); // paused over midnight
         await at(tue + 10 * HOUR);
-        expect(fake.starts).toHaveLength(7);
+        expect(fake.starts).toHaveLength(9);
         await h.executeUpdate(resumeRolloutUpdate);
         return h.result();
       },
       'pause-resume-across-midnight',
     );
 
-    expect(hhmmOf(fake, mon.ms)).toEqual(['09:00', '09:48', '10:36', '11:24', '12:12', '15:24', '16:12']);
-    expect(hhmmOf(fake, tue)).toEqual(['10:36', '11:24', '12:12', '13:00', '13:48', '14:36', '15:24', '16:12']);
+    // Monday: 5, then the 5 left spread over 15:00–17:00 (every 24 min) until the pause at 16:30
+    expect(hhmmOf(fake, mon.ms)).toEqual(['09:00', '09:48', '10:36', '11:24', '12:12', '15:00', '15:24', '15:48', '16:12']);
+    // Tuesday, resumed at 10:00: its 10 over 10:00–17:00 (every 42 min); Thursday: the last one
+    expect(hhmmOf(fake, tue)).toEqual(['10:00', '10:42', '11:24', '12:06', '12:48', '13:30', '14:12', '14:54', '15:36', '16:18']);
     expect(startsOn(fake)).toEqual({
-      [isoDay(mon.ms)]: 7,
-      [isoDay(tue)]: 8,
+      [isoDay(mon.ms)]: 9,
+      [isoDay(tue)]: 10,
       [isoDay(tue + DAY)]: 10,
-      [isoDay(tue + 2 * DAY)]: 5,
+      [isoDay(tue + 2 * DAY)]: 1,
     });
     // no start at all inside the paused intervals
     const pausedIntervals = [
@@ -252,36 +260,41 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       'quota-raise-and-cut',
     );
 
-    // Monday: 5 at the 48-minute spacing, then 11 at the 24-minute spacing (12:36 … 16:36): 16 ≤ 20
+    // Monday: 5 at the 48-minute spacing, then the raise: 20 − 5 = 15 over 12:30–17:00 (every 18 min)
     expect(hhmmOf(fake, mon.ms)).toEqual([
       '09:00',
       '09:48',
       '10:36',
       '11:24',
       '12:12',
-      '12:36',
-      '13:00',
+      '12:30',
+      '12:48',
+      '13:06',
       '13:24',
-      '13:48',
-      '14:12',
+      '13:42',
+      '14:00',
+      '14:18',
       '14:36',
-      '15:00',
-      '15:24',
+      '14:54',
+      '15:12',
+      '15:30',
       '15:48',
-      '16:12',
-      '16:36',
+      '16:06',
+      '16:24',
+      '16:42',
     ]);
     // Tuesday: 6 at 20/day until 11:10, then the cut to 5/day (< 6 started): no more starts that day (S7)
     expect(hhmmOf(fake, tue)).toEqual(['09:00', '09:24', '09:48', '10:12', '10:36', '11:00']);
     expect(startsOn(fake)).toEqual({
-      [isoDay(mon.ms)]: 16,
+      [isoDay(mon.ms)]: 20,
       [isoDay(tue)]: 6,
       [isoDay(tue + DAY)]: 5,
       [isoDay(tue + 2 * DAY)]: 5,
-      [isoDay(tue + 3 * DAY)]: 5,
-      [isoDay(mon.ms + 7 * DAY)]: 3,
+      [isoDay(tue + 3 * DAY)]: 4,
     });
     expect(hhmmOf(fake, tue + DAY)).toEqual(['09:00', '10:36', '12:12', '13:48', '15:24']);
+    // the last, partial day: its 4 over the whole window
+    expect(hhmmOf(fake, tue + 3 * DAY)).toEqual(['09:00', '11:00', '13:00', '15:00']);
     expect(result).toMatchObject({ state: 'completed', started: 40, finished: 40 });
   });
 
@@ -302,7 +315,8 @@ describe('rolloutWorkflow (time-skipping server)', () => {
   it('cancel: no further starts, never-started jobs Cancelled, outstanding children cancelled; bad control requests are rejected with a reason', async () => {
     const mon = mondayAfter(await env.currentTimeMs());
     const tue = mon.ms + DAY;
-    // children take 26 hours: Monday's first two are final by Tuesday 12:30, the rest outstanding;
+    // children take 26 hours: Monday's first three (09:00, 09:48, and 10:00 when resumed) are final by
+    // Tuesday 12:20, the rest outstanding (the next one ends 12:52:30);
     // seq 12 ignores cancellation (it finishes in its own time, after the rollout closed)
     const devices = Array.from({ length: 30 }, (_, i) => (i === 12 ? `d${i}:1560:stubborn` : `d${i}:1560:ok`));
     const fake = new FakeRolloutDb(devices);
@@ -341,10 +355,10 @@ describe('rolloutWorkflow (time-skipping server)', () => {
         );
         expect(otherZone.message).toMatch(/^schedule\.timeZone: the time zone cannot change/);
 
-        // 12:20: after Tuesday's 5th start (12:12), well before the third child ends (12:36) even on a loaded machine
+        // 12:20: after Tuesday's 5th start (12:12), well before the fourth child ends (12:52:30) even on a loaded machine
         await at(tue + 12 * HOUR + 20 * MINUTE);
         const before = await h.query(rolloutProgressQuery);
-        expect(before).toMatchObject({ state: 'running', started: 15, finished: 2, outstanding: 13, remaining: 15 });
+        expect(before).toMatchObject({ state: 'running', started: 15, finished: 3, outstanding: 12, remaining: 15 });
         const cancelled = await h.executeUpdate(cancelRolloutUpdate, { args: [{ reason: 'wrong package' }] });
         // (`cancelling` is transient: under load the children may already have reported when the update returns)
         expect(cancelled).toMatchObject({ state: 'cancelled', remaining: 0, nextStartAt: null });
@@ -369,20 +383,20 @@ describe('rolloutWorkflow (time-skipping server)', () => {
 
     expect(fake.starts).toHaveLength(15); // none after the cancel
     expect(fake.cancelledFrom).toEqual([15]);
-    // 2 final before the cancel, 15 never started, 12 children cancelled; the stubborn one was not
+    // 3 final before the cancel, 15 never started, 11 children cancelled; the stubborn one was not
     // final when the grace period ended
     // final before the grace period ended (the time-skipping server may skip the grace period while a
     // loaded machine is still processing some children's cancellation: those count as outstanding)
     expect(result).toMatchObject({ state: 'cancelled', started: 15, remaining: 0, cancelling: false });
     expect(result.finished + result.outstanding).toBe(30);
     expect(result.outstanding).toBeGreaterThanOrEqual(1);
-    // 2 were final at the cancel; on a loaded machine a third may finish while the cancel is processed
+    // 3 were final at the cancel; on a loaded machine a fourth may finish while the cancel is processed
     const downloaded = result.counts[STATUS.downloaded] ?? 0;
-    expect(downloaded).toBeGreaterThanOrEqual(2);
-    expect(downloaded).toBeLessThanOrEqual(3);
+    expect(downloaded).toBeGreaterThanOrEqual(3);
+    expect(downloaded).toBeLessThanOrEqual(4);
     expect(result.counts).toEqual({ [STATUS.downloaded]: downloaded, [STATUS.cancelled]: result.finished - downloaded });
-    // outstanding children were cancelled (seq 2 may have finished first on a loaded machine, see above)
-    for (const i of downloaded > 2 ? [9, 10, 14] : [2, 9, 10, 14]) {
+    // outstanding children were cancelled (seq 3 may have finished first on a loaded machine, see above)
+    for (const i of downloaded > 3 ? [9, 10, 14] : [3, 9, 10, 14]) {
       const d = await env.client.workflow.getHandle(fake.childId(devices[i] as string)).describe();
       expect(d.status.name).toBe('COMPLETED');
       expect(await env.client.workflow.getHandle(fake.childId(devices[i] as string)).result(), `child ${i}`).toMatchObject({
@@ -498,18 +512,163 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       window: { start: '09:00', end: '17:00' },
       timeZone: 'UTC',
     };
-    const result = await withRollout(fake, fake.input(schedule), async (h) => {
-      await h.signal(installFinishedSignal, null as never);
-      await h.signal(installFinishedSignal, {} as never);
-      await h.signal(installFinishedSignal, { installationId: 42, status: STATUS.downloaded } as never);
-      await h.signal(installFinishedSignal, { installationId: fake.rows[0]!.id } as never);
-      return resultWithin(h.result(), 60_000);
-    });
+    const result = await withRollout(
+      fake,
+      fake.input(schedule),
+      async (h) => {
+        await h.signal(installFinishedSignal, null as never);
+        await h.signal(installFinishedSignal, {} as never);
+        await h.signal(installFinishedSignal, { installationId: 42, status: STATUS.downloaded } as never);
+        await h.signal(installFinishedSignal, { installationId: fake.rows[0]!.id } as never);
+        return resultWithin(h.result(), 60_000);
+      },
+      'malformed-signals',
+    );
     expect(result).toMatchObject({ state: 'completed', finished: 2 });
     expect(result.counts).toEqual({ [STATUS.downloaded]: 1, [STATUS.installationFailed]: 1 });
     const failedTasks = (await env.client.workflow.getHandle(fake.workflowId).fetchHistory()).events?.filter(
       (e) => e.workflowTaskFailedEventAttributes,
     );
     expect(failedTasks).toEqual([]);
+  });
+  it('no start outside the window (S4): a slot delayed past the window end is not started late, the rest is re-planned', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const tue = mon.ms + DAY;
+    const fake = new FakeRolloutDb(['d0:5:ok', 'd1:5:ok']);
+    // 2/day over 09:00–09:05: slots 09:00 and 09:02:30 (one device per page: a plan per start)
+    const schedule: Schedule = {
+      perDay: 2,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '09:05' },
+      timeZone: 'UTC',
+    };
+    // the second plan's write fails 11 times: its retries (1 s, 2 s, … capped at 1 min) take ~6 minutes,
+    // so the 09:02:30 slot is due at ~09:06, late by less than the 10-minute tolerance but after the window
+    fake.failPlannedWrites = { fromCall: 1, count: 11 };
+    const result = await withRollout(
+      fake,
+      fake.input(schedule, { tuning: { pageSize: 1 } }),
+      (h) => h.result(),
+      'late-slot-after-window',
+    );
+    expect(result).toMatchObject({ state: 'completed', started: 2, finished: 2 });
+    expect(fake.starts).toHaveLength(2);
+    for (const s of fake.starts) {
+      const day = Math.floor(s.startedAt / DAY) * DAY;
+      expect(s.startedAt, iso(s.startedAt)).toBeGreaterThanOrEqual(day + 9 * HOUR);
+      expect(s.startedAt, iso(s.startedAt)).toBeLessThan(day + 9 * HOUR + 5 * MINUTE);
+    }
+    expect(iso(fake.starts[0]!.startedAt).slice(0, 16)).toBe(iso(mon.ms + 9 * HOUR).slice(0, 16));
+    // re-planned to the next day's window start
+    expect(iso(fake.starts[1]!.startedAt).slice(0, 16)).toBe(iso(tue + 9 * HOUR).slice(0, 16));
+  });
+  it('an alert mail that fails (SMTP down, ~30 minutes of retries) delays no start; the summary still goes out', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    // 20/day over 09:00–17:00: one every 24 minutes; the first job fails at 09:01 (threshold 1)
+    const devices = Array.from({ length: 20 }, (_, i) => (i === 0 ? 'd0:1:fail' : `d${i}:10:ok`));
+    const fake = new FakeRolloutDb(devices);
+    fake.alertFails = true;
+    const schedule: Schedule = {
+      perDay: 20,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const result = await withRollout(fake, fake.input(schedule, { failureThreshold: 1 }), (h) => h.result(), 'alert-mail-fails');
+    expect(result).toMatchObject({ state: 'completed', started: 20, finished: 20 });
+    expect(fake.alertAttempts).toBeGreaterThan(1); // retried
+    expect(fake.starts.map((s) => iso(s.plannedAt).slice(11, 16)).slice(0, 3)).toEqual(['09:00', '09:24', '09:48']);
+    for (const s of fake.starts) expect(s.startedAt - s.plannedAt, `seq ${s.seq}`).toBeLessThan(MINUTE);
+    expect(fake.mails).toEqual([{ kind: 'summary', input: { rolloutId: fake.rolloutId, outcome: 'completed' } }]);
+  });
+  it('cancelling the rollout workflow itself (Temporal UI) does what the cancel Update does, also while paused', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    // children take 26 hours: none final on Monday
+    const devices = Array.from({ length: 30 }, (_, i) => `d${i}:1560:ok`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 10,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const result = await withRollout(
+      fake,
+      fake.input(schedule, { tuning: { cancelGraceMs: HOUR } }),
+      async (h, at) => {
+        await at(mon.ms + 12 * HOUR + 30 * MINUTE);
+        await h.executeUpdate(pauseRolloutUpdate);
+        await at(mon.ms + 13 * HOUR);
+        expect(fake.starts).toHaveLength(5);
+        await h.cancel();
+        // let every cancelled child report before time skipping resumes (see the cancel test above)
+        await expect
+          .poll(async () => (await h.query(rolloutProgressQuery)).outstanding, { timeout: 30_000, interval: 100 })
+          .toBe(0);
+        return h.result();
+      },
+      'workflow-cancelled-while-paused',
+    );
+    expect(result).toMatchObject({ state: 'cancelled', started: 5, finished: 30, outstanding: 0, remaining: 0 });
+    expect(result.counts).toEqual({ [STATUS.cancelled]: 30 });
+    expect(fake.cancelledFrom).toEqual([5]);
+    for (const d of devices.slice(0, 5)) {
+      expect(await env.client.workflow.getHandle(fake.childId(d)).result()).toMatchObject({ status: STATUS.cancelled });
+    }
+    expect(fake.states.map((x) => x.state)).toEqual(['running', 'paused', 'cancelled', 'cancelled']);
+    expect(fake.states.at(-1)).toEqual({ state: 'cancelled', completed: true });
+    expect(fake.mails).toEqual([{ kind: 'summary', input: { rolloutId: fake.rolloutId, outcome: 'cancelled' } }]);
+    const desc = await env.client.workflow.getHandle(fake.workflowId).describe();
+    expect(desc.typedSearchAttributes.get(RolloutState)).toBe('cancelled');
+  });
+  it('continue-as-new with a resume Update in flight: the next run plans from now, as the resume asked', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const devices = Array.from({ length: 12 }, (_, i) => `d${i}:10:ok:hold`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 10,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    // 3 starts per run; every start's mark is written at once (batch of 1)
+    const input = fake.input(schedule, { tuning: { startsPerRun: 3, startBatchSize: 1 } });
+    let resumedAt = 0;
+    const result = await withRollout(fake, input, async (h, at) => {
+      await at(mon.ms + 10 * HOUR);
+      fake.holdStartedMarks = true; // the 3rd start's mark (10:36) cannot be written: the run is held there
+      await at(mon.ms + 10 * HOUR + 40 * MINUTE);
+      expect(fake.starts).toHaveLength(2);
+      await h.executeUpdate(pauseRolloutUpdate);
+      await at(mon.ms + 11 * HOUR);
+      const resumed = h.executeUpdate(resumeRolloutUpdate); // answers once the run hands over
+      await at(mon.ms + 11 * HOUR + 5 * MINUTE);
+      resumedAt = await env.currentTimeMs();
+      fake.holdStartedMarks = false; // the mark is written, the run continues as new (3 starts)
+      expect((await resumed).state).toBe('running');
+      const result = await h.result();
+      // (a held child whose 300-day bound the server skipped to after the rollout is already closed)
+      for (const d of devices) {
+        await env.client.workflow
+          .getHandle(fake.childId(d))
+          .signal(releaseSignal)
+          .catch((err: unknown) => {
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+          });
+      }
+      return result;
+    });
+    expect(result).toMatchObject({ state: 'completed', started: 12, finished: 12 });
+    expect(result.runs).toBeGreaterThan(1);
+    // the 4th start is the first after the resume: at once (within the minute the mark's retry takes),
+    // not at the old spacing after 10:36 (11:24)
+    const fourth = fake.starts.find((s) => s.seq === 3)!;
+    expect(fourth.startedAt).toBeGreaterThanOrEqual(resumedAt);
+    expect(fourth.startedAt - resumedAt).toBeLessThan(2 * MINUTE);
+    expect(countBy(fake.starts, (s) => isoDay(s.startedAt))).toEqual({ [isoDay(mon.ms)]: 10, [isoDay(mon.ms + DAY)]: 2 });
   });
 });

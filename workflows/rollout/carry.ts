@@ -42,9 +42,11 @@ export async function continueAsNew(r: RolloutScheduler): Promise<never> {
     cancelledBeforeStart: r.cancelledBeforeStart,
     lastStartAt: r.lastStartAt,
     cancel: r.cancelRequest,
-    alertSent: r.alertSent,
+    // an alert still being sent (in the background) is sent again by the next run
+    alertSent: r.alertSent && r.alertPending === null,
     persistedState: r.persistedState,
     runs: r.runs,
+    ...(r.patches.carryReplanFromNow && r.replanFromNowPending() ? { replanFromNow: true } : {}),
   };
   log.info('rollout continues as new', { cursor: r.cursor, finished: r.finishedCount(), history: workflowInfo().historyLength });
   return makeContinueAsNewFunc<RolloutWorkflow>({

@@ -45,10 +45,25 @@ interface Slot {
   date: string;
 }
 
+/** Which of the workflow's patches (workflows/rollout.ts) apply to this run: decided once, at its start. */
+export interface RolloutPatches {
+  /** `rollout-update-waits-for-planned-times` */
+  plannedTimesWritten: boolean;
+  /** `rollout-spread-over-window`: S5's spread (window ÷ n, n = min(quota left, devices left)). */
+  spreadOverWindow: boolean;
+  /** `rollout-starts-inside-window`: a late slot starts only before its window's end (S4). */
+  startsInsideWindow: boolean;
+  /** `rollout-alert-in-background`: the failure alert never holds up the main loop. */
+  alertInBackground: boolean;
+  /** `rollout-carry-replan-from-now`: a plan-from-now asked for survives continue-as-new. */
+  carryReplanFromNow: boolean;
+}
+
 interface Plan {
   today: string;
   slots: Slot[];
   dayEnds: Record<string, number>;
+  windowEnds?: Record<string, number>;
   /** Index in `slots` of the next slot to use. */
   next: number;
 }
@@ -96,14 +111,16 @@ export class RolloutScheduler {
   private closed = false;
   /** Set when the run hands over to continue-as-new. */
   continuing = false;
+  /** The `rollout-update-waits-for-planned-times` patch applies to this execution. */
+  private readonly plannedTimesWritten: boolean;
 
   constructor(
     readonly input: RolloutInput,
     readonly tuning: Required<RolloutTuning>,
     carry: RolloutCarry,
-    /** The `rollout-update-waits-for-planned-times` patch applies to this execution. */
-    private readonly plannedTimesWritten: boolean,
+    readonly patches: RolloutPatches,
   ) {
+    this.plannedTimesWritten = patches.plannedTimesWritten;
     this.rolloutId = input.rolloutId;
     this.total = input.total;
     this.schedule = input.schedule;
@@ -118,6 +135,7 @@ export class RolloutScheduler {
     this.alertSent = carry.alertSent;
     this.persistedState = carry.persistedState;
     this.runs = carry.runs + 1;
+    this.replanFromNow = carry.replanFromNow === true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -275,8 +293,27 @@ export class RolloutScheduler {
     this.persistedState = this.state;
   }
 
-  /** The early alert (P3), once, when failures reach `failureThreshold`. */
-  sendFailureAlert(): Promise<unknown> {
+  /**
+   * The early alert (P3), once, when failures reach `failureThreshold`. Patched, it goes in the
+   * background (its retries may last ~30 minutes while SMTP is down): no start, pause, resume or cancel
+   * waits for it. `close()` waits for it; a run that continues as new while it is pending leaves it to
+   * the next run, which sends it again.
+   */
+  async alert(): Promise<void> {
+    if (!this.patches.alertInBackground) {
+      await this.sendFailureAlert();
+      return;
+    }
+    const sending = this.sendFailureAlert().finally(() => {
+      if (this.alertPending === sending) this.alertPending = null;
+    });
+    this.alertPending = sending;
+  }
+
+  /** The alert being sent in the background, if any. */
+  alertPending: Promise<unknown> | null = null;
+
+  private sendFailureAlert(): Promise<unknown> {
     this.alertSent = true;
     return mail
       .sendFailureAlert({
@@ -299,6 +336,11 @@ export class RolloutScheduler {
   /** A batch of started marks is waiting to be written. */
   manyUnmarked(): boolean {
     return this.unmarked.length >= this.tuning.startBatchSize;
+  }
+
+  /** A resume or schedule change asked for a plan from now that is not made yet. */
+  replanFromNowPending(): boolean {
+    return this.replanFromNow;
   }
 
   needsPlan(): boolean {
@@ -333,16 +375,19 @@ export class RolloutScheduler {
     }
     const request = this.replanRequests; // the requests this plan serves: their schedule is read now
     const { lastStartAt } = this;
-    const from =
-      this.replanFromNow || lastStartAt === null
-        ? Math.max(Date.now(), lastStartAt === null ? 0 : lastStartAt + 1)
-        : Math.max(lastStartAt + 1, Date.now() - this.tuning.lateToleranceMs);
+    const fromNow = this.replanFromNow || lastStartAt === null;
+    const from = fromNow
+      ? Math.max(Date.now(), lastStartAt === null ? 0 : lastStartAt + 1)
+      : Math.max(lastStartAt + 1, Date.now() - this.tuning.lateToleranceMs);
     this.replanFromNow = false;
     const r = await local.planRolloutSlots({
       schedule: this.schedule,
       now: from,
       count: this.page.length - this.pageIdx,
       startsByDay: this.startsByDay,
+      ...(this.patches.spreadOverWindow
+        ? { spacing: 'spread' as const, devicesLeft: this.total - this.cursor, lastStartAt: fromNow ? undefined : lastStartAt }
+        : {}),
     });
     this.plan = { ...r, next: 0 };
     // a request that came while planning was made with the schedule before it: plan again
@@ -365,9 +410,11 @@ export class RolloutScheduler {
       const slot = p.slots[p.next + batch.length];
       if (!slot || slot.at > now) break;
       const dayEnd = p.dayEnds[slot.date] ?? Number.POSITIVE_INFINITY;
-      if (now >= dayEnd || now - slot.at > tuning.lateToleranceMs) {
-        // Too late for this slot (its calendar day is over, or the worker was away): replan from
-        // now with the day's count, rather than bursting or overrunning a day's quota (S7).
+      const windowEnd = this.patches.startsInsideWindow ? (p.windowEnds?.[slot.date] ?? dayEnd) : dayEnd;
+      if (now >= Math.min(dayEnd, windowEnd) || now - slot.at > tuning.lateToleranceMs) {
+        // Too late for this slot (its window or calendar day is over, or the worker was away): replan
+        // from now with the day's count, rather than starting outside the window (S4), bursting or
+        // overrunning a day's quota (S7).
         this.planDirty = true;
         this.replanFromNow = true;
         break;
@@ -419,6 +466,7 @@ export class RolloutScheduler {
   async close(): Promise<RolloutOutcome> {
     const { rolloutId } = this;
     await this.flushStarted();
+    if (this.alertPending) await this.alertPending;
     await condition(allHandlersFinished);
     const outcome: 'completed' | 'cancelled' = this.cancelRequest ? 'cancelled' : 'completed';
     this.state = outcome;
