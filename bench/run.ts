@@ -26,7 +26,13 @@ import { parseArgs } from 'node:util';
 import { freePort } from '../devstack/child-process';
 import { PROJECT_ROOT } from '../devstack/temporal-servers';
 import { parseBytes, parseDuration } from '../infra/config';
-import { httpRolloutControl, type RolloutControl, type ScheduleRequest, withFallback } from '../simulator/control';
+import {
+  httpRolloutControl,
+  type RolloutControl,
+  type RolloutHandle,
+  type ScheduleRequest,
+  withFallback,
+} from '../simulator/control';
 import { directRolloutControl } from '../simulator/direct';
 import { Fleet, type FleetSummary } from '../simulator/fleet';
 import { ApiClient } from '../simulator/http';
@@ -40,6 +46,9 @@ import { type HistoryStats, type RunsStats, runsOf, sampleHistories, statsOf } f
 import { type PgCounters, pgCounters, pgDelta } from './pg-stats';
 import { type PhaseUsage, waitForQuiet } from './procs';
 import { type BenchStack, type IpcChild, scrapeMetrics, startBenchStack } from './stack';
+
+/** The rollout's workflow id: the one the API answered, or the id rollouts get by default. */
+const rolloutWorkflowOf = (h: RolloutHandle) => h.workflowId ?? rolloutWorkflowId(h.id);
 
 const HELP = `npm run bench -- [options]
 
@@ -281,7 +290,7 @@ class Bench {
     let cancel: PhaseResult['cancel'];
     if (!allFinal) {
       log(`DeviceRollout: ${size} devices — time limit: cancelling the rest`);
-      cancel = await this.cancel(api, handle.id, handle.workflowId ?? rolloutWorkflowId(handle.id));
+      cancel = await this.cancel(api, handle.id, rolloutWorkflowOf(handle));
     }
     await fleet.stop(2_000);
     const summary: FleetSummary = await fleet.summary(allFinal, Date.now() - t0);
@@ -318,7 +327,7 @@ class Bench {
         20,
       ),
     );
-    const runs = await runsOf(this.stack.client, handle.workflowId ?? rolloutWorkflowId(handle.id));
+    const runs = await runsOf(this.stack.client, rolloutWorkflowOf(handle));
     const deviceEndpoints = Object.fromEntries(
       Object.entries(summary.latency).filter(([k]) => /device\/|\/d\/|messages/.test(k)),
     );
@@ -473,7 +482,7 @@ class Bench {
     const handle = await fleet.startRollout();
     const creationMs = Date.now() - t0;
     log(`paced: rollout of ${n} devices created in ${creationMs} ms (${fleet.control.via})`);
-    const wfId = handle.workflowId ?? rolloutWorkflowId(handle.id);
+    const wfId = rolloutWorkflowOf(handle);
     const timeline: { t: number; started: number; final: number; workerRssMb?: number }[] = [];
     const end = t0 + this.o.pacedMinutes * 60_000;
     while (Date.now() < end) {
