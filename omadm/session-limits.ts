@@ -107,7 +107,7 @@ export function packReply(p: {
     }
     // Only an item too large for a message of its own (statuses aside) is cut into chunks; anything
     // else waits whole for the next message.
-    if (chunkable(q.command) && sent.every((c) => c.cmd === 'Status')) {
+    if (chunkable(q.command) && !sent.some((c) => c.cmd !== 'Status')) {
       // The largest head of the data that fits: binary search over code points.
       const total = Array.from(q.command.items[0]?.data ?? '').length;
       let lo = 0;
