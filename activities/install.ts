@@ -192,14 +192,21 @@ export function createInstallActivities(deps: ActivityDeps) {
       const t = await ticketFor(input.installationId, input.attempt, input.fileId, input.ticketLifetimeMs);
       const expiresAt = new Date(t.expires_at).toISOString();
       if (input.method === 'mark') return { attempt: input.attempt, expiresAt, sent: false, channel: 'mark', link: 'none' };
-      if (!input.to) throw nonRetryable('the device has no MSISDN to push to', 'NoMsisdn');
+      // The MSISDN at send time (PATCH /devices/:id may have changed it since the job began);
+      // `input.to`, the workflow's snapshot, only when the job row is gone.
+      const current = await db('installations as i')
+        .join('devices as d', 'd.id', 'i.device_id')
+        .where('i.id', input.installationId)
+        .first('d.msisdn');
+      const to: string | null | undefined = current ? current.msisdn : input.to;
+      if (!to) throw nonRetryable('the device has no MSISDN to push to', 'NoMsisdn');
       const url = ticketUrl(config.publicUrl, t.ticket);
       const key = pushIdempotencyKey(input.installationId, input.attempt);
       const what = `${input.softwareName} ${input.softwareVersion}`;
       try {
         if (input.method === 'sms') {
           const link = input.inHouseIos ? manifestLink(config.publicUrl, t.ticket) : url;
-          const r = await push().sendSms({ idempotencyKey: key, to: input.to, text: `Install ${what}: ${link}` });
+          const r = await push().sendSms({ idempotencyKey: key, to, text: `Install ${what}: ${link}` });
           return {
             attempt: input.attempt,
             expiresAt,
@@ -213,7 +220,7 @@ export function createInstallActivities(deps: ActivityDeps) {
         }
         const r = await push().sendWapPush({
           idempotencyKey: key,
-          to: input.to,
+          to,
           href: url,
           text: `Install ${what}`,
           expires: new Date(t.expires_at),

@@ -1,5 +1,6 @@
 import express from 'express';
 import { requireAdmin } from './admin/admin-auth';
+import { adminKeyRoutes } from './admin/admin-keys';
 import { devicesRoutes } from './admin/devices';
 import { diagnosticsRoutes } from './admin/diagnostics';
 import { installationRoutes } from './admin/installations';
@@ -45,13 +46,14 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/dm', dmRoutes(ctx)); // OMA DM sessions: SyncML credentials, not bearer tokens
 
   const admin = express.Router();
-  admin.use(requireAdmin(ctx.db, ctx.config.adminApiKey));
+  admin.use(requireAdmin(ctx.db, ctx.config.adminApiKey, ctx.log));
   admin.use(diagnosticsRoutes(ctx));
   admin.use(messagesRoutes(ctx));
   admin.use(devicesRoutes(ctx));
   admin.use(softwareRoutes(ctx));
   admin.use(rolloutRoutes(ctx));
   admin.use(installationRoutes(ctx));
+  admin.use(adminKeyRoutes(ctx));
   app.use('/api/v1', admin);
 
   app.use(notFoundHandler);

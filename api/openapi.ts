@@ -4,6 +4,7 @@
  *
  *  - api/openapi/rollout-paths.ts   admin: rollouts, installation tables and logs
  *  - api/openapi/admin-paths.ts     admin: devices, software (multipart upload), messages, diagnostics
+ *  - api/openapi/access-paths.ts    admin: admin keys and the audit log
  *  - api/openapi/device-paths.ts    devices: /api/v1/device/* (device token), /d/* ticket links, /dm (OMA DM)
  *  - api/openapi/service-paths.ts   /health, /metrics, /openapi.json, /docs, the Kannel DLR callback
  *  - api/openapi/schemas.ts         components: request bodies GENERATED from the zod schemas that validate
@@ -11,10 +12,14 @@
  *  - api/openapi/docs-page.ts       the /docs page
  *
  * Security: admin routes take the admin key (the document's default), device routes the device token;
- * every other operation says its own. test/unit/openapi.test.ts fails when a route registered in the
+ * every other operation says its own. Each admin operation states the role it needs
+ * (`x-required-role`, from api/admin/admin-auth.ts `roleFor`, the rule the server applies).
+ * test/unit/openapi.test.ts fails when a route registered in the
  * app is missing here, or a documented one is not served.
  */
 import { Router } from 'express';
+import { roleFor } from './admin/admin-auth';
+import { accessPaths } from './openapi/access-paths';
 import { adminPaths } from './openapi/admin-paths';
 import { ADMIN, type Json } from './openapi/common';
 import { devicePaths } from './openapi/device-paths';
@@ -32,12 +37,36 @@ const TAGS = [
   { name: 'software', description: 'Software packages and their files (admin)' },
   { name: 'messages', description: 'SMS, WAP and binary pushes and mails sent or recorded (admin)' },
   { name: 'diagnostics', description: 'End-to-end checks (admin)' },
+  { name: 'access', description: 'Admin keys with roles and the audit log (admin)' },
   { name: 'device', description: 'Called by devices with their device token' },
   { name: 'downloads', description: 'Download links (tickets): the ticket is the secret' },
   { name: 'dm', description: 'OMA DM sessions: SyncML credentials' },
   { name: 'callbacks', description: 'Called by gateways' },
   { name: 'operations', description: 'Health, metrics and this documentation' },
 ];
+
+const API_PREFIX = '/api/v1';
+
+/**
+ * Every operation behind the admin key (no `security` of its own) gets `x-required-role` and a line
+ * in its description: the role `requireAdmin` asks for (`roleFor` on the path below /api/v1).
+ */
+function withRoles(paths: Json): Json {
+  const out: Json = {};
+  for (const [path, item] of Object.entries(paths)) {
+    const next: Json = { ...(item as Json) };
+    for (const [method, op] of Object.entries(item as Json)) {
+      if (!['get', 'put', 'post', 'delete', 'patch', 'head'].includes(method)) continue;
+      const o = op as Json;
+      if (o.security !== undefined || !path.startsWith(`${API_PREFIX}/`)) continue;
+      const role = roleFor(method, path.slice(API_PREFIX.length));
+      const line = `Role: \`${role}\` or above (viewer < operator < admin).`;
+      next[method] = { ...o, 'x-required-role': role, description: o.description ? `${o.description}\n\n${line}` : line };
+    }
+    out[path] = next;
+  }
+  return out;
+}
 
 export function buildOpenApiDocument(opts: { serverUrl?: string; extraPaths?: Json; extraSchemas?: Json } = {}): Json {
   return {
@@ -51,7 +80,14 @@ export function buildOpenApiDocument(opts: { serverUrl?: string; extraPaths?: Js
     ...(opts.serverUrl ? { servers: [{ url: opts.serverUrl }] } : {}),
     security: ADMIN,
     tags: TAGS,
-    paths: { ...rolloutPaths(), ...adminPaths(), ...devicePaths(), ...servicePaths(), ...opts.extraPaths },
+    paths: withRoles({
+      ...rolloutPaths(),
+      ...adminPaths(),
+      ...accessPaths(),
+      ...devicePaths(),
+      ...servicePaths(),
+      ...opts.extraPaths,
+    }),
     components: {
       securitySchemes: {
         adminKey: { type: 'http', scheme: 'bearer', description: 'Admin API key (`dra_…`, or ADMIN_API_KEY)' },

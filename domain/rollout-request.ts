@@ -114,6 +114,58 @@ export const TimeoutsRequestSchema = z
   })
   .register(apiSchemas, { id: 'InstallTimeouts', description: "Per-rollout overrides of the server's install timeouts." });
 
+/** A device tag: a lower-case word (letters, digits, `-`, `_`). */
+export const TAG_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const MAX_TAGS = 32;
+
+export const TagSchema = z
+  .string({ error: 'must be a tag' })
+  .regex(TAG_RE, 'must be a lower-case word (a-z, 0-9, - and _; at most 64)');
+
+/** A duration such as "30d" (`contactedWithin`, `silentFor`): 1 s … 10 years. */
+export const AgeSchema = z.string({ error: 'must be a duration such as "30d", "12h"' }).refine((v) => {
+  if (!DURATION_RE.test(v)) return false;
+  const ms = parseDurationMs(v);
+  return ms >= 1_000 && ms <= 3650 * 86_400_000;
+}, 'must be a duration from 1s to 3650d such as "30d", "12h"');
+
+/**
+ * The devices a rollout (or `GET /devices`) selects: every field optional, at least one given, all of
+ * them combined with AND; retired devices never match.
+ */
+export const DeviceFilterSchema = z
+  .strictObject({
+    platform: PlatformSchema.optional(),
+    tags: z
+      .array(TagSchema)
+      .min(1, 'give at least one tag')
+      .max(MAX_TAGS, `at most ${MAX_TAGS} tags`)
+      .optional()
+      .describe('Devices carrying all of these tags.'),
+    installed: z
+      .strictObject({
+        name: z.string({ error: 'must be a software name' }).trim().min(1, 'must not be empty').max(200),
+        below: z
+          .string({ error: 'must be a version' })
+          .trim()
+          .min(1, 'must not be empty')
+          .max(100)
+          .optional()
+          .describe('Devices that report `name` in a version below this one (the version order of R8).'),
+        missing: z
+          .literal(true, { error: 'must be true' })
+          .optional()
+          .describe('Devices that do not report `name` at all (with `below`: below OR missing).'),
+      })
+      .optional()
+      .describe('By reported software: `{ name }` alone selects the devices reporting it in any version.'),
+    contactedWithin: AgeSchema.optional().describe('Devices whose last contact is at most this long ago, e.g. "30d".'),
+  })
+  .refine((f) => Object.values(f).some((v) => v !== undefined), 'give at least one of platform, tags, installed, contactedWithin')
+  .register(apiSchemas, { id: 'DeviceFilter' });
+
+export type DeviceFilter = z.output<typeof DeviceFilterSchema>;
+
 export const DeviceSelectionSchema = z
   .strictObject({
     ids: z
@@ -122,16 +174,18 @@ export const DeviceSelectionSchema = z
       .max(MAX_DEVICE_IDS, `at most ${MAX_DEVICE_IDS} device ids; select larger fleets with a filter`)
       .optional()
       .describe('Explicit devices, installed in this order.'),
-    filter: z
-      .strictObject({ platform: PlatformSchema.optional() })
-      .optional()
-      .describe('Every registered device matching the filter (all devices when empty), in registration order.'),
+    filter: DeviceFilterSchema.optional().describe(
+      'Every registered, not retired device matching the filter, in registration order (the rollout stores it).',
+    ),
   })
   .superRefine((v, ctx) => {
     const n = (v.ids ? 1 : 0) + (v.filter ? 1 : 0);
     if (n !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of devices.ids or devices.filter' });
   })
-  .register(apiSchemas, { id: 'DeviceSelection', description: 'Either { ids: [...] } or { filter: { platform? } }.' });
+  .register(apiSchemas, {
+    id: 'DeviceSelection',
+    description: 'Either { ids: [...] } or { filter: { platform?, tags?, installed?, contactedWithin? } }.',
+  });
 
 export const InstallOptionsRequestSchema = z
   .strictObject({

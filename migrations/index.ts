@@ -11,6 +11,7 @@ import * as purge from './20261121000005_purge';
 import * as dm from './20261121000006_dm';
 import * as downloadSignalled from './20261121000007_download_signalled';
 import * as reportSignalled from './20261121000008_report_signalled';
+import * as fleet from './20261201000009_fleet';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -26,6 +27,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> =
   ['20261121000006_dm', dm],
   ['20261121000007_download_signalled', downloadSignalled],
   ['20261121000008_report_signalled', reportSignalled],
+  ['20261201000009_fleet', fleet],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

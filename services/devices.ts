@@ -1,11 +1,18 @@
 /**
  * The device registry (SPEC "HTTP API"): registering a batch of devices (one INSERT; each device's
- * token returned once, only its SHA-256 stored), paging them in registration order, one device with
- * its health (last contact, last sync), and a device's token checked on each of its requests.
+ * token returned once, only its SHA-256 stored), paging them in registration order with filters, one
+ * device with its health (last contact, last sync) and its history, changing a device (every change
+ * recorded in `device_history`), a new token, retiring it (its running jobs cancelled), and a
+ * device's token checked on each of its requests (a retired device's token is refused).
  */
 import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { Knex } from 'knex';
+import { parseDurationMs } from '../domain/duration';
+import type { DeviceFilter } from '../domain/rollout-request';
 import type { Db } from '../infra/db';
-import { conflict, invalid } from './errors';
+import { conflict, invalid, notFound } from './errors';
+import { installWorkflowIdOf } from './installations/jobs';
 import { newSecret, sha256Hex } from './secrets';
 
 export interface NewDevice {
@@ -14,6 +21,7 @@ export interface NewDevice {
   msisdn?: string | null;
   bootstrapped?: boolean;
   installed?: Record<string, string>;
+  tags?: string[];
 }
 
 /**
@@ -57,6 +65,7 @@ export async function registerDevices(
         msisdn: d.msisdn ?? null,
         bootstrapped: d.bootstrapped ?? false,
         installed: JSON.stringify(d.installed ?? {}),
+        tags: [...new Set(d.tags ?? [])],
         token_hash: sha256Hex(token),
       })),
     );
@@ -82,6 +91,8 @@ export interface DeviceRow {
   msisdn: string | null;
   bootstrapped: boolean;
   installed: Record<string, string>;
+  tags: string[];
+  retired_at: Date | null;
   info: unknown;
   last_sync_at: Date | null;
   last_contact_at: Date | null;
@@ -99,6 +110,8 @@ function deviceColumns(db: Db) {
     'msisdn',
     'bootstrapped',
     'installed',
+    'tags',
+    'retired_at',
     'info',
     'last_sync_at',
     'last_contact_at',
@@ -108,14 +121,70 @@ function deviceColumns(db: Db) {
   ];
 }
 
+/** The SQL form of R8's name match (exact key, else case- and blank-insensitive): device_software.name_norm. */
+const normName = (name: string) => name.trim().replace(/\s+/g, ' ').toLowerCase();
+
 /**
- * A page of `limit` devices (of a platform) in registration order after the one whose paging key is
- * `after` ([created_key, id]), and the key of the page's last one when more follow. A forged key is
+ * Restricts a query on `devices` to the filter (AND of its fields) and to devices in service (`retired`:
+ * to retired ones). Every
+ * field has an index: platform (btree), tags (GIN, `@>`), installed (device_software (name_norm,
+ * version_key): the version key of migrations/20261201000009_fleet.ts orders like R8), last contact.
+ */
+export function whereDeviceFilter(
+  db: Db,
+  q: Knex.QueryBuilder,
+  f: Partial<DeviceFilter> & { silentFor?: string },
+  retired = false,
+): void {
+  if (retired) q.whereNotNull('devices.retired_at');
+  else q.whereNull('devices.retired_at');
+  if (f.platform) q.where('devices.platform', f.platform);
+  if (f.tags && f.tags.length > 0) q.whereRaw(`devices.tags @> ARRAY[${f.tags.map(() => '?').join(', ')}]::text[]`, f.tags);
+  if (f.contactedWithin) {
+    q.whereRaw("devices.last_contact_at >= now() - (? * interval '1 millisecond')", [parseDurationMs(f.contactedWithin)]);
+  }
+  if (f.silentFor) {
+    q.where((w) =>
+      w
+        .whereNull('devices.last_contact_at')
+        .orWhereRaw("devices.last_contact_at < now() - (? * interval '1 millisecond')", [parseDurationMs(f.silentFor!)]),
+    );
+  }
+  const inst = f.installed;
+  if (inst) {
+    const name = normName(inst.name);
+    const has = (below?: string) =>
+      below === undefined
+        ? db.raw('EXISTS (SELECT 1 FROM device_software s WHERE s.device_id = devices.id AND s.name_norm = ?)', [name])
+        : db.raw(
+            'EXISTS (SELECT 1 FROM device_software s WHERE s.device_id = devices.id AND s.name_norm = ? AND s.version_key < dr_version_key(?))',
+            [name, below],
+          );
+    const missing = db.raw('NOT EXISTS (SELECT 1 FROM device_software s WHERE s.device_id = devices.id AND s.name_norm = ?)', [
+      name,
+    ]);
+    if (inst.missing && inst.below !== undefined) q.where((w) => w.whereRaw(has(inst.below)).orWhereRaw(missing));
+    else if (inst.missing) q.whereRaw(missing);
+    else q.whereRaw(has(inst.below));
+  }
+}
+
+export interface DeviceListQuery extends Partial<DeviceFilter> {
+  silentFor?: string;
+  /** true: only retired devices; false / undefined: only devices in service. */
+  retired?: boolean;
+  limit: number;
+  after?: [string, string];
+}
+
+/**
+ * A page of `limit` devices matching the query in registration order after the one whose paging key
+ * is `after` ([created_key, id]), and the key of the page's last one when more follow. A forged key is
  * `invalid` (`cursor`).
  */
 export async function listDevices(
   db: Db,
-  q: { platform?: string; limit: number; after?: [string, string] },
+  q: DeviceListQuery,
 ): Promise<{ devices: DeviceRow[]; nextKey: [string, string] | null }> {
   const query = db('devices')
     .select(deviceColumns(db))
@@ -124,7 +193,8 @@ export async function listDevices(
       { column: 'devices.id', order: 'asc' },
     ])
     .limit(q.limit + 1);
-  if (q.platform) query.where({ platform: q.platform });
+  const { retired, limit: _l, after: _a, ...filter } = q;
+  whereDeviceFilter(db, query, filter, retired);
   if (q.after) query.whereRaw('(devices.created_at, devices.id) > (?::timestamptz, ?::uuid)', q.after);
   let rows: DeviceRow[];
   try {
@@ -139,6 +209,129 @@ export async function listDevices(
   const devices = rows.slice(0, q.limit);
   const last = devices[devices.length - 1];
   return { devices, nextKey: rows.length > q.limit && last ? [last.created_key, last.id] : null };
+}
+
+/** Who made a change (the admin key of the request), for the device's history. */
+export interface Actor {
+  keyId: string | null;
+  keyName: string;
+}
+
+export interface DeviceHistoryEntry {
+  at: Date;
+  event: 'updated' | 'token-rotated' | 'retired';
+  changes: Record<string, { from: unknown; to: unknown }>;
+  admin_key_id: string | null;
+  admin_key_name: string | null;
+}
+
+/** The device's history, oldest first. */
+export async function deviceHistory(db: Db, id: string): Promise<DeviceHistoryEntry[]> {
+  return db('device_history')
+    .where({ device_id: id })
+    .orderBy('id')
+    .select('at', 'event', 'changes', 'admin_key_id', 'admin_key_name');
+}
+
+export interface DeviceChange {
+  msisdn?: string | null;
+  bootstrapped?: boolean;
+  tags?: string[];
+  platform?: string;
+}
+
+/**
+ * Changes a device; each changed field is recorded in its history (from → to). A retired device is
+ * `conflict`, an unknown one `not-found`. The next push of any job (also a retry of a running job)
+ * reads the MSISDN at send time (activities/install.ts).
+ */
+export async function updateDevice(db: Db, id: string, change: DeviceChange, actor: Actor): Promise<void> {
+  await db.transaction(async (trx) => {
+    const row = await trx('devices').where({ id }).forUpdate().first('msisdn', 'bootstrapped', 'tags', 'platform', 'retired_at');
+    if (!row) throw notFound('device');
+    if (row.retired_at) throw conflict('the device is retired');
+    const next: Record<string, unknown> = {};
+    const changes: Record<string, { from: unknown; to: unknown }> = {};
+    const fields: (keyof DeviceChange)[] = ['msisdn', 'bootstrapped', 'platform', 'tags'];
+    for (const f of fields) {
+      if (change[f] === undefined) continue;
+      const to = f === 'tags' ? [...new Set(change.tags)] : change[f];
+      const from = row[f];
+      if (JSON.stringify(from) === JSON.stringify(to)) continue;
+      next[f] = to;
+      changes[f] = { from, to };
+    }
+    if (Object.keys(changes).length === 0) return;
+    await trx('devices').where({ id }).update(next);
+    await trx('device_history').insert({
+      device_id: id,
+      event: 'updated',
+      changes: JSON.stringify(changes),
+      admin_key_id: actor.keyId,
+      admin_key_name: actor.keyName,
+    });
+  });
+}
+
+/** A new token for the device (returned once); the old one stops working at once. */
+export async function rotateDeviceToken(db: Db, id: string, actor: Actor): Promise<string> {
+  const token = newSecret('drd');
+  await db.transaction(async (trx) => {
+    const row = await trx('devices').where({ id }).forUpdate().first('retired_at');
+    if (!row) throw notFound('device');
+    if (row.retired_at) throw conflict('the device is retired');
+    await trx('devices')
+      .where({ id })
+      .update({ token_hash: sha256Hex(token) });
+    await trx('device_history').insert({
+      device_id: id,
+      event: 'token-rotated',
+      admin_key_id: actor.keyId,
+      admin_key_name: actor.keyName,
+    });
+  });
+  return token;
+}
+
+/**
+ * Retires the device: `retired_at` set (its token refused from now on, never selected again), then
+ * each running job's install workflow cancelled the way a rollout's cancel does it (Temporal
+ * cancellation: the workflow revokes its tickets and records `Cancelled`). Idempotent: a retired
+ * device is answered again (its running jobs are cancelled again, which is a no-op once they ended).
+ */
+export async function retireDevice(
+  db: Db,
+  temporal: Client,
+  id: string,
+  actor: Actor,
+): Promise<{ retiredAt: Date; cancelled: number }> {
+  const retiredAt = await db.transaction(async (trx) => {
+    const row = await trx('devices').where({ id }).forUpdate().first('retired_at');
+    if (!row) throw notFound('device');
+    if (row.retired_at) return row.retired_at as Date;
+    const [r] = await trx('devices').where({ id }).update({ retired_at: trx.fn.now() }).returning('retired_at');
+    await trx('device_history').insert({
+      device_id: id,
+      event: 'retired',
+      admin_key_id: actor.keyId,
+      admin_key_name: actor.keyName,
+    });
+    return r.retired_at as Date;
+  });
+  const running = await db('installations')
+    .where({ device_id: id, final: false })
+    .whereNotNull('started_at')
+    .select('workflow_id', 'rollout_id', 'device_id');
+  let cancelled = 0;
+  for (const job of running) {
+    try {
+      await temporal.workflow.getHandle(installWorkflowIdOf(job)).cancel();
+      cancelled++;
+    } catch {
+      // the workflow has ended meanwhile (or is not found): nothing to cancel
+    }
+  }
+  return { retiredAt, cancelled };
 }
 
 /** One device, if registered. */
@@ -176,6 +369,7 @@ export interface AuthedDevice {
 export async function authenticateDevice(db: Db, token: string): Promise<AuthedDevice | undefined> {
   const d = (await db('devices')
     .where({ token_hash: sha256Hex(token) })
+    .whereNull('retired_at')
     .first('id', 'external_id', 'platform', db.raw(`${STALE_CONTACT} as stale`))) as
     | { id: string; external_id: string; platform: string; stale: boolean }
     | undefined;

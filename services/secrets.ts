@@ -1,6 +1,7 @@
 /**
  * The secrets DeviceRollout issues — admin keys (`dra_…`) and device tokens (`drd_…`) — of which only
- * the SHA-256 is stored, the first admin key made on a first start, and the check of an admin key.
+ * the SHA-256 is stored, and the first admin key (role `admin`) made on a first start. Keys are checked
+ * and issued by services/admin-keys.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../infra/db';
@@ -23,16 +24,7 @@ export async function ensureFirstAdminKey(db: Db, envKey?: string): Promise<stri
     const existing = await trx('admin_keys').first('id');
     if (existing) return undefined;
     const key = newSecret('dra');
-    await trx('admin_keys').insert({ name: 'first start', key_hash: sha256Hex(key) });
+    await trx('admin_keys').insert({ name: 'first start', role: 'admin', key_hash: sha256Hex(key) });
     return key;
   });
-}
-
-/** A stored admin key: 'valid', 'revoked', or undefined when no such key was issued. */
-export async function adminKeyStatus(db: Db, key: string): Promise<'valid' | 'revoked' | undefined> {
-  const row = await db('admin_keys')
-    .where({ key_hash: sha256Hex(key) })
-    .first('id', 'revoked_at');
-  if (!row) return undefined;
-  return row.revoked_at ? 'revoked' : 'valid';
 }

@@ -1,8 +1,17 @@
-/** Admin authentication of the /api/v1 routes (bearer admin keys; see services/secrets.ts for issuing them). */
+/**
+ * Admin authentication, roles and the audit log of the /api/v1 routes.
+ *  - `requireAdmin`: the `ADMIN_API_KEY` from the environment (role admin) or a key stored in
+ *    admin_keys (services/admin-keys.ts). 401 without a valid key, 403 for a revoked or expired one,
+ *    403 `forbidden` naming the role a request needs beyond the key's role (`roleFor`).
+ *  - every state-changing request and every refused one is recorded in the audit log when its answer
+ *    is sent (services/audit.ts).
+ */
 import { timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Db } from '../../infra/db';
-import { adminKeyStatus, sha256Hex } from '../../services/secrets';
+import { checkAdminKey, type Role, roleCovers } from '../../services/admin-keys';
+import { recordAudit } from '../../services/audit';
+import { sha256Hex } from '../../services/secrets';
 import { ApiError } from '../http/errors';
 
 export function bearer(header: string | undefined): string | undefined {
@@ -17,18 +26,116 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /**
- * Admin authentication: the `ADMIN_API_KEY` from the environment, or a key whose SHA-256 is stored
- * in admin_keys. 401 without a valid key, 403 for a revoked one.
+ * The role an admin request needs (the OpenAPI document states it per operation from the same rule):
+ * every GET is `viewer`; creating, previewing and controlling rollouts (everything else under
+ * /rollouts) is `operator`; everything else — devices, software, keys, diagnostics — is `admin`.
+ * `path` is relative to /api/v1.
  */
-export function requireAdmin(db: Db, envKey?: string): RequestHandler {
+export function roleFor(method: string, path: string): Role {
+  const m = method.toUpperCase();
+  if (m === 'GET' || m === 'HEAD') return /^\/(admin-keys|audit)(\/|$)/.test(path) ? 'admin' : 'viewer';
+  if (/^\/rollouts(\/|$)/.test(path)) return 'operator';
+  return 'admin';
+}
+
+/** The key of an admin request. */
+export interface AdminPrincipal {
+  keyId: string | null;
+  keyName: string;
+  role: Role;
+}
+
+const PRINCIPAL = Symbol('admin');
+
+/** The key `requireAdmin` accepted (or the key that was refused, for the audit log). */
+export function principalOf(req: Request): AdminPrincipal {
+  const p = (req as any)[PRINCIPAL] as AdminPrincipal | undefined;
+  if (!p) throw new ApiError(401, 'unauthorized', 'admin key not authenticated');
+  return p;
+}
+
+/** Target ids of the audit record: path ids, rollout/software ids of the body, ids the answer created. */
+const TARGETS = Symbol('targets');
+export function addAuditTargets(req: Request, ...ids: (string | null | undefined)[]): void {
+  const r = req as any;
+  if (!r[TARGETS]) r[TARGETS] = [];
+  for (const id of ids) if (typeof id === 'string' && id) (r[TARGETS] as string[]).push(id);
+}
+
+const SECRET_FIELD = /key|token|secret|password/i;
+function withoutSecrets(v: unknown, depth = 0): unknown {
+  if (depth > 20) return null;
+  if (Array.isArray(v)) return v.map((x) => withoutSecrets(x, depth + 1));
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).map(([k, x]) => [
+        k,
+        SECRET_FIELD.test(k) ? '[redacted]' : withoutSecrets(x, depth + 1),
+      ]),
+    );
+  }
+  return v;
+}
+
+/** Records the request in the audit log once answered: state-changing ones (any outcome) and refused ones (401/403). */
+function auditOnFinish(db: Db, req: Request, log: (msg: string, err: unknown) => void): void {
+  const method = req.method.toUpperCase();
+  // the router restores baseUrl / url when an error leaves it: keep them as this router sees them
+  const base = req.baseUrl;
+  const path = req.path;
+  req.res?.on('finish', () => {
+    const status = req.res?.statusCode ?? 0;
+    const changing = method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+    if (!changing && status !== 401 && status !== 403) return;
+    const p = (req as any)[PRINCIPAL] as AdminPrincipal | undefined;
+    const route = typeof req.route?.path === 'string' ? `${base}${req.route.path}` : `${base}${path}`;
+    const params = Object.values((req.params ?? {}) as Record<string, string>);
+    const targets = [...params, ...(((req as any)[TARGETS] as string[] | undefined) ?? [])];
+    const isRollout = /^\/rollouts(\/|$)/.test(path);
+    recordAudit(db, {
+      keyId: p?.keyId ?? null,
+      keyName: p?.keyName ?? null,
+      role: p?.role ?? null,
+      method,
+      route,
+      path: `${base}${path}`,
+      targetIds: targets.filter((t) => typeof t === 'string' && t.length <= 200),
+      status,
+      body: isRollout && req.body && typeof req.body === 'object' ? withoutSecrets(req.body) : undefined,
+    }).catch((err) => log('audit log: could not record a request', err));
+  });
+}
+
+/**
+ * Admin authentication and authorization; the request goes to the audit log when answered. 401 without
+ * a valid key, 403 `forbidden` for a revoked / expired key or a request beyond the key's role.
+ */
+export function requireAdmin(db: Db, envKey: string | undefined, log: (msg: string, err: unknown) => void): RequestHandler {
   return async (req, _res, next) => {
+    auditOnFinish(db, req, log);
     try {
       const key = bearer(req.header('authorization'));
       if (!key) throw new ApiError(401, 'unauthorized', 'missing admin key: send Authorization: Bearer <admin key>');
-      if (envKey && sameSecret(key, envKey)) return next();
-      const status = await adminKeyStatus(db, key);
-      if (!status) throw new ApiError(401, 'unauthorized', 'invalid admin key');
-      if (status === 'revoked') throw new ApiError(403, 'forbidden', 'this admin key has been revoked');
+      let principal: AdminPrincipal;
+      if (envKey && sameSecret(key, envKey)) {
+        principal = { keyId: null, keyName: 'ADMIN_API_KEY', role: 'admin' };
+      } else {
+        const k = await checkAdminKey(db, key);
+        if (!k) throw new ApiError(401, 'unauthorized', 'invalid admin key');
+        principal = { keyId: k.id, keyName: k.name, role: k.role };
+        (req as any)[PRINCIPAL] = principal;
+        if (k.status !== 'valid')
+          throw new ApiError(403, 'forbidden', `this admin key has ${k.status === 'revoked' ? 'been revoked' : 'expired'}`);
+      }
+      (req as any)[PRINCIPAL] = principal;
+      const need = roleFor(req.method, req.path);
+      if (!roleCovers(principal.role, need)) {
+        throw new ApiError(
+          403,
+          'forbidden',
+          `this request needs the role ${need}; the key "${principal.keyName}" has the role ${principal.role}`,
+        );
+      }
       next();
     } catch (err) {
       next(err);

@@ -26,6 +26,7 @@ import type { RolloutProgress } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 import { badRequest } from '../http/errors';
 import { parse, pathId, queryValue } from '../http/validation';
+import { addAuditTargets } from './admin-auth';
 
 const PREVIEW_SLOTS_DEFAULT = 1_000;
 const PREVIEW_SLOTS_MAX = 10_000;
@@ -122,7 +123,10 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
   });
 
   r.post('/rollouts', async (req, res) => {
-    const created = await createRollout(deps, parse(RolloutRequestSchema, req.body ?? {}));
+    const body = parse(RolloutRequestSchema, req.body ?? {});
+    addAuditTargets(req, body.softwareId);
+    const created = await createRollout(deps, body);
+    addAuditTargets(req, created.id);
     res.status(201).json(created);
   });
 

@@ -16,6 +16,7 @@ import { addSoftware, type FileRow, findSoftware, listSoftware, type SoftwareRow
 import type { ApiContext } from '../context';
 import { ApiError, badRequest, notFound } from '../http/errors';
 import { decodeCursor, encodeCursor, formBoolean, pageLimit, pathId } from '../http/validation';
+import { addAuditTargets } from './admin-auth';
 
 /** Most file variants one software may have. */
 export const MAX_FILES_PER_SOFTWARE = 10;
@@ -198,6 +199,7 @@ export function softwareRoutes({ db, config }: ApiContext): Router {
           sha256: d.upload.sha256,
         })),
       });
+      addAuditTargets(req, created.software.id);
       res.status(201).json(softwareJson(created.software, created.files));
     } finally {
       await Promise.all(files.map((f) => removeQuietly(f.path)));

@@ -48,7 +48,9 @@ export const PUBLIC: Json[] = [];
 /** What the admin router (api/admin/admin-auth.ts `requireAdmin`) answers before any admin route runs. */
 export const adminErrors = {
   '401': error('Missing or invalid admin key'),
-  '403': error('Revoked admin key'),
+  '403': error(
+    "Revoked or expired admin key, or `forbidden`: the request needs a role beyond the key's (the message names it; see `x-required-role`)",
+  ),
 };
 
 /** What the JSON body parser and depth limit of api/app.ts answer for any JSON body. */

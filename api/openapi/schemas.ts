@@ -11,7 +11,8 @@
 import { z } from 'zod';
 import * as rolloutRequest from '../../domain/rollout-request';
 import { ErrorSchema, PlatformSchema } from '../../domain/rollout-request';
-import { MAX_DEVICES_PER_REQUEST, registerSchema } from '../admin/devices';
+import { adminKeyRequestSchema } from '../admin/admin-keys';
+import { deviceChangeSchema, MAX_DEVICES_PER_REQUEST, registerSchema } from '../admin/devices';
 import { MAX_FILES_PER_SOFTWARE } from '../admin/software';
 import { reportSchema, syncSchema } from '../device/sync-and-reports';
 import type { Json } from './common';
@@ -57,12 +58,76 @@ const Device = z.object({
   lastSyncAt: iso.nullable(),
   lastContactAt: iso.nullable(),
   silentForSeconds: z.number().int().nullable().describe('Seconds since the device last authenticated; null if it never did.'),
+  tags: z.array(z.string()),
   createdAt: iso,
+  retiredAt: iso.nullable().describe('When the device was retired (DELETE); null while in service.'),
 });
 
 const DevicePage = z.object({ devices: z.array(Device), nextCursor });
 
+const history = z
+  .array(
+    z.object({
+      at: iso,
+      event: z.enum(['updated', 'token-rotated', 'retired']),
+      changes: z
+        .record(z.string(), z.object({ from: z.unknown(), to: z.unknown() }))
+        .describe('Field → { from, to } (updated); empty otherwise.'),
+      keyId: z.uuid().nullable().describe('The admin key of the change; null for ADMIN_API_KEY.'),
+      keyName: z.string().nullable(),
+    }),
+  )
+  .describe('Every change made through the API, oldest first.');
+
+const DeviceWithHistory = Device.extend({ history });
+
+const DeviceRetired = z.object({
+  id: z.uuid(),
+  retiredAt: iso,
+  cancelledJobs: z.number().int().describe('Running jobs whose install workflow was asked to cancel by this request.'),
+});
+
+const DeviceToken = z.object({
+  id: z.uuid(),
+  token: z.string().describe('The new device token (`drd_…`): shown only here; the old one no longer works.'),
+});
+
+const AdminKey = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  role: z.enum(['viewer', 'operator', 'admin']),
+  createdAt: iso,
+  expiresAt: iso.nullable(),
+  revokedAt: iso.nullable(),
+});
+
+const AdminKeyCreated = AdminKey.extend({
+  key: z.string().describe('The admin key (`dra_…`): shown only here, only its SHA-256 is stored.'),
+});
+
+const AdminKeyList = z.object({ keys: z.array(AdminKey) });
+
+const AuditPage = z.object({
+  entries: z.array(
+    z.object({
+      id: z.string(),
+      at: iso,
+      keyId: z.uuid().nullable().describe('null: ADMIN_API_KEY, or no valid key'),
+      keyName: z.string().nullable(),
+      role: z.string().nullable(),
+      method: z.string(),
+      route: z.string().describe('The route pattern, e.g. /api/v1/devices/:id'),
+      path: z.string(),
+      targetIds: z.array(z.string()).describe('Rollout, device, software and key ids the request was about'),
+      status: z.number().int().describe('The answer: HTTP status code'),
+      body: z.unknown().describe('Rollout requests: the request body without secrets; null otherwise'),
+    }),
+  ),
+  nextCursor,
+});
+
 const DeviceDetail = Device.extend({
+  history,
   jobs: z
     .array(
       z.object({
@@ -201,6 +266,15 @@ const API_SCHEMAS: ReadonlyArray<[z.ZodType, Meta]> = [
   [Device, { id: 'Device' }],
   [DevicePage, { id: 'DevicePage' }],
   [DeviceDetail, { id: 'DeviceDetail' }],
+  [deviceChangeSchema, { id: 'DeviceChange', description: 'The fields to change; at least one.' }],
+  [DeviceWithHistory, { id: 'DeviceWithHistory' }],
+  [DeviceRetired, { id: 'DeviceRetired' }],
+  [DeviceToken, { id: 'DeviceToken' }],
+  [adminKeyRequestSchema, { id: 'AdminKeyRequest' }],
+  [AdminKey, { id: 'AdminKey' }],
+  [AdminKeyCreated, { id: 'AdminKeyCreated' }],
+  [AdminKeyList, { id: 'AdminKeyList' }],
+  [AuditPage, { id: 'AuditPage' }],
   [Software, { id: 'Software' }],
   [SoftwarePage, { id: 'SoftwarePage' }],
   [MessagePage, { id: 'MessagePage' }],

@@ -7,15 +7,16 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { parseDurationMs } from '../../domain/duration';
-import { defaultFailureThreshold, type RolloutRequest } from '../../domain/rollout-request';
+import type { Platform } from '../../domain/install-options';
+import { type DeviceFilter, defaultFailureThreshold, type RolloutRequest } from '../../domain/rollout-request';
 import { RolloutId, RolloutState as RolloutStateKey } from '../../domain/search-attributes';
 import type { InstallTimeouts } from '../../infra/config';
 import type { Db } from '../../infra/db';
-import { type RolloutInput, rolloutWorkflowId } from '../../workflows/messages';
+import { installationIdFor, type RolloutInput, rolloutWorkflowId } from '../../workflows/messages';
 import { rolloutWorkflow } from '../../workflows/rollout';
 import { conflict, unavailable } from '../errors';
 import { insertRolloutJobs } from '../installations/jobs';
-import { type PreparedRollout, prepareRollout } from './prepare';
+import { filteredDevices, type PreparedRollout, prepareRollout } from './prepare';
 
 /** What the rollout services need: the database, the Temporal client and the server's settings. */
 export interface RolloutDeps {
@@ -24,6 +25,36 @@ export interface RolloutDeps {
   taskQueue: string;
   /** The server's install timeouts: the defaults of a request's `timeouts`. */
   timeouts: InstallTimeouts;
+}
+
+/**
+ * The jobs of a rollout made from a filter: one INSERT … SELECT over the filter's query
+ * (`filteredDevices`, run on its indexes), numbered in registration order; ids `installationIdFor(rollout, seq)`.
+ */
+async function insertFilteredJobs(
+  trx: Db,
+  rolloutId: string,
+  filter: DeviceFilter,
+  fileByPlatform: ReadonlyMap<Platform, string>,
+): Promise<number> {
+  const files = JSON.stringify([...fileByPlatform].map(([platform, file_id]) => ({ platform, file_id })));
+  const prefix = installationIdFor(rolloutId, 0).slice(0, 24); // ids encode (rollout, seq)
+  const numbered = filteredDevices(trx, filter)
+    .clearSelect()
+    .clearOrder()
+    .select(
+      'devices.id',
+      'devices.platform',
+      trx.raw('(row_number() OVER (ORDER BY devices.created_at, devices.id) - 1)::int AS seq'),
+    );
+  const r = await trx.raw(
+    `INSERT INTO installations (id, rollout_id, device_id, seq, file_id)
+     SELECT (?::text || lpad(to_hex(n.seq), 12, '0'))::uuid, ?, n.id, n.seq, f.file_id
+       FROM (?) n
+       LEFT JOIN jsonb_to_recordset(?::jsonb) AS f(platform text, file_id uuid) ON f.platform = n.platform`,
+    [prefix, rolloutId, numbered, files],
+  );
+  return r.rowCount ?? 0;
 }
 
 /** Writes the rollout and its jobs (inside the caller's transaction). */
@@ -36,6 +67,7 @@ async function insertRollout(
   await trx('rollouts').insert({
     id,
     software_id: p.software.id,
+    filter: p.selection.kind === 'filter' ? JSON.stringify(p.selection.filter) : null,
     options: JSON.stringify(extra.options),
     schedule: JSON.stringify(p.schedule),
     notify: p.body.notify,
@@ -43,7 +75,10 @@ async function insertRollout(
     workflow_id: extra.workflowId,
     total: p.total,
   });
-  const inserted = await insertRolloutJobs(trx, id, p.selection, p.fileByPlatform);
+  const inserted =
+    p.selection.kind === 'ids'
+      ? await insertRolloutJobs(trx, id, p.selection, p.fileByPlatform)
+      : await insertFilteredJobs(trx, id, p.selection.filter, p.fileByPlatform);
   if (inserted !== p.total) {
     // devices were deleted/added under us: the snapshot (repeatable read) makes this a bug, not a race
     throw conflict(`the selected devices changed while the rollout was created (${inserted} ≠ ${p.total}); retry`);

@@ -11,18 +11,31 @@ import {
   type Platform,
   type SoftwareFacts,
 } from '../../domain/install-options';
-import type { RolloutRequest } from '../../domain/rollout-request';
+import type { DeviceFilter, RolloutRequest } from '../../domain/rollout-request';
 import { normalizeSchedule, type PreviewPlan, previewPlan, type Schedule, validateSchedule } from '../../domain/schedule';
 import type { Db } from '../../infra/db';
+import { whereDeviceFilter } from '../devices';
 import { invalid } from '../errors';
-import type { JobSelection } from '../installations/jobs';
 
 /** How many device names an error message lists at most. */
 const NAMED = 10;
 
 type Selection =
   | { kind: 'ids'; ids: string[]; platformOf: Map<string, Platform>; externalOf: Map<string, string> }
-  | (JobSelection & { kind: 'filter' });
+  | { kind: 'filter'; filter: DeviceFilter };
+
+/**
+ * The devices a filter selects (in service, all conditions), `id` and `platform`, in registration
+ * order — the same query for the preview, the counts and the rollout's jobs (services/rollouts/create.ts).
+ */
+export function filteredDevices(db: Db, filter: DeviceFilter) {
+  const q = db('devices').select('devices.id', 'devices.platform');
+  whereDeviceFilter(db, q, filter);
+  return q.orderBy([
+    { column: 'devices.created_at', order: 'asc' },
+    { column: 'devices.id', order: 'asc' },
+  ]);
+}
 
 export interface PreparedRollout {
   body: RolloutRequest;
@@ -81,9 +94,11 @@ export async function prepareRollout(db: Db, body: RolloutRequest, now: number):
       seen.add(i);
     }
     if (dups.length > 0) throw invalid(`devices.ids: listed more than once: ${list([...new Set(dups)])}`, 'devices.ids');
-    const rows: { id: string; platform: Platform; external_id: string }[] = await db('devices')
+    const rows: { id: string; platform: Platform; external_id: string; retired_at: Date | null }[] = await db('devices')
       .whereIn('id', ids)
-      .select('id', 'platform', 'external_id');
+      .select('id', 'platform', 'external_id', 'retired_at');
+    const retired = rows.filter((r) => r.retired_at).map((r) => r.id);
+    if (retired.length > 0) throw invalid(`devices.ids: retired device(s): ${list(retired)}`, 'devices.ids');
     const platformOf = new Map(rows.map((r) => [r.id, r.platform]));
     const externalOf = new Map(rows.map((r) => [r.id, r.external_id]));
     const unknown = ids.filter((i) => !platformOf.has(i));
@@ -92,18 +107,17 @@ export async function prepareRollout(db: Db, body: RolloutRequest, now: number):
     selection = { kind: 'ids', ids, platformOf, externalOf };
     total = ids.length;
   } else {
-    const platform = body.devices.filter?.platform;
-    const q = db('devices').groupBy('platform').select('platform', db.raw('count(*)::int as n'));
-    if (platform) q.where({ platform });
+    const filter = body.devices.filter as DeviceFilter;
+    const q = db('devices').groupBy('devices.platform').select('devices.platform', db.raw('count(*)::int as n'));
+    whereDeviceFilter(db, q, filter);
     for (const r of (await q) as { platform: Platform; n: number }[]) platforms.set(r.platform, r.n);
     total = [...platforms.values()].reduce((a, b) => a + b, 0);
     if (total === 0) {
-      throw invalid(
-        `devices.filter: no registered device matches${platform ? ` (platform ${platform})` : ''}`,
-        platform ? 'devices.filter.platform' : 'devices.filter',
-      );
+      const given = Object.keys(filter).filter((k) => filter[k as keyof DeviceFilter] !== undefined);
+      const field = given.length === 1 ? `devices.filter.${given[0]}` : 'devices.filter';
+      throw invalid(`${field}: no registered device in service matches ${JSON.stringify(filter)}`, field);
     }
-    selection = { kind: 'filter', platform };
+    selection = { kind: 'filter', filter };
   }
 
   const namesOf = async (p: Platform): Promise<string[]> => {
@@ -113,7 +127,9 @@ export async function prepareRollout(db: Db, body: RolloutRequest, now: number):
         .slice(0, NAMED)
         .map((i) => selection.externalOf.get(i) ?? i);
     }
-    const rows = await db('devices').where({ platform: p }).orderBy(['created_at', 'id']).limit(NAMED).select('external_id');
+    const rows = await filteredDevices(db, { ...selection.filter, platform: p })
+      .limit(NAMED)
+      .select('devices.external_id');
     return rows.map((r: { external_id: string }) => r.external_id);
   };
 
@@ -167,10 +183,6 @@ export async function previewRollout(
   const listed = Math.min(limit, p.total);
   let deviceIds: string[];
   if (p.selection.kind === 'ids') deviceIds = p.selection.ids.slice(0, listed);
-  else {
-    const q = db('devices').orderBy(['created_at', 'id']).limit(listed).select('id');
-    if (p.selection.platform) q.where({ platform: p.selection.platform });
-    deviceIds = (await q).map((d: { id: string }) => d.id);
-  }
+  else deviceIds = (await filteredDevices(db, p.selection.filter).limit(listed)).map((d: { id: string }) => d.id);
   return { prepared: p, plan, deviceIds };
 }

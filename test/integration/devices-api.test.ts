@@ -266,3 +266,180 @@ describe('GET /api/v1/devices/:id', () => {
     }
   });
 });
+
+describe('tags, PATCH, new token and retire (issue 15)', () => {
+  it('registration takes tags: lower-case words, duplicates once, at most 32; others are 400 naming the field', async () => {
+    const e = ext();
+    const ok = await register([{ externalId: e, platform: 'android', tags: ['berlin', 'sales', 'berlin'] }]);
+    expect(ok.status).toBe(201);
+    const got = await stack.api('GET', `/api/v1/devices/${ok.body.devices[0].id}`);
+    expect(got.body.tags).toEqual(['berlin', 'sales']);
+    expect(got.body.retiredAt).toBeNull();
+    expect(got.body.history).toEqual([]);
+    for (const [tags, field] of [
+      [['Berlin'], 'devices.0.tags.0'],
+      [['a b'], 'devices.0.tags.0'],
+      [[''], 'devices.0.tags.0'],
+      [Array.from({ length: 33 }, (_, i) => `t${i}`), 'devices.0.tags'],
+      ['berlin', 'devices.0.tags'],
+    ] as const) {
+      const res = await register([{ externalId: ext(), platform: 'android', tags }]);
+      expect(res.status, JSON.stringify(tags)).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_request', field });
+    }
+  });
+
+  it('PATCH changes msisdn, bootstrapped, tags and platform; each change in the history shown by GET', async () => {
+    const reg = await register([{ externalId: ext(), platform: 'symbian', msisdn: '+4915100000001', tags: ['a'] }]);
+    const id = reg.body.devices[0].id;
+    let res = await stack.api('PATCH', `/api/v1/devices/${id}`, { msisdn: '+49 151 0000 0002', tags: ['b', 'c'] });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id, msisdn: '+4915100000002', tags: ['b', 'c'], platform: 'symbian' });
+    res = await stack.api('PATCH', `/api/v1/devices/${id}`, { bootstrapped: true, platform: 'android', msisdn: null });
+    expect(res.status).toBe(200);
+    // unchanged values write nothing
+    res = await stack.api('PATCH', `/api/v1/devices/${id}`, { bootstrapped: true });
+    expect(res.status).toBe(200);
+    const got = await stack.api('GET', `/api/v1/devices/${id}`);
+    expect(got.body).toMatchObject({ msisdn: null, bootstrapped: true, platform: 'android', tags: ['b', 'c'] });
+    expect(got.body.history).toEqual([
+      {
+        at: expect.any(String),
+        event: 'updated',
+        changes: { msisdn: { from: '+4915100000001', to: '+4915100000002' }, tags: { from: ['a'], to: ['b', 'c'] } },
+        keyId: null,
+        keyName: 'ADMIN_API_KEY',
+      },
+      {
+        at: expect.any(String),
+        event: 'updated',
+        changes: {
+          msisdn: { from: '+4915100000002', to: null },
+          bootstrapped: { from: false, to: true },
+          platform: { from: 'symbian', to: 'android' },
+        },
+        keyId: null,
+        keyName: 'ADMIN_API_KEY',
+      },
+    ]);
+  });
+
+  it.each([
+    [{}, 'body', /at least one/],
+    [{ msisdn: '12ab' }, 'msisdn', /MSISDN/],
+    [{ tags: ['UPPER'] }, 'tags.0', /lower-case/],
+    [{ platform: 'blackberry' }, 'platform', /one of/],
+    [{ bootstrapped: 'yes' }, 'bootstrapped', /./],
+    [{ externalId: 'x' }, 'body', /externalId/],
+  ])('PATCH 400 naming the field for %j', async (body, field, message) => {
+    const reg = await register([{ externalId: ext(), platform: 'ios' }]);
+    const res = await stack.api('PATCH', `/api/v1/devices/${reg.body.devices[0].id}`, body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    if (field !== 'body') expect(res.body.error.field).toBe(field);
+    expect(res.body.error.message).toMatch(message);
+  });
+
+  it('PATCH, token and DELETE answer 404 for an unknown device', async () => {
+    for (const id of [randomUUID(), 'nope']) {
+      expect((await stack.api('PATCH', `/api/v1/devices/${id}`, { bootstrapped: true })).status).toBe(404);
+      expect((await stack.api('POST', `/api/v1/devices/${id}/token`)).status).toBe(404);
+      expect((await stack.api('DELETE', `/api/v1/devices/${id}`)).status).toBe(404);
+    }
+  });
+
+  it('POST /devices/:id/token: a new token shown once; the old one stops working at once', async () => {
+    const reg = await register([{ externalId: ext(), platform: 'android' }]);
+    const { id, token: old } = reg.body.devices[0];
+    expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, old)).status).toBe(200);
+    const res = await stack.api('POST', `/api/v1/devices/${id}/token`);
+    expect(res.status).toBe(201);
+    expect(res.body.token).toMatch(/^drd_[A-Za-z0-9_-]{43}$/);
+    expect(res.body.token).not.toBe(old);
+    const row = await stack.db('devices').where({ id }).first('token_hash');
+    expect(row.token_hash).toBe(sha256(res.body.token));
+    expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, old)).status).toBe(401);
+    expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, res.body.token)).status).toBe(200);
+    const got = await stack.api('GET', `/api/v1/devices/${id}`);
+    expect(got.body.history).toEqual([expect.objectContaining({ event: 'token-rotated', changes: {} })]);
+    expect(JSON.stringify(got.body)).not.toContain(res.body.token);
+  });
+
+  it('a retired device: token refused, not listed, not selectable, PATCH and new token 409, DELETE again 200', async () => {
+    const reg = await register([{ externalId: ext(), platform: 'android', tags: ['retire-me'] }]);
+    const { id, token } = reg.body.devices[0];
+    const del = await stack.api('DELETE', `/api/v1/devices/${id}`);
+    expect(del.status).toBe(200);
+    expect(del.body).toMatchObject({ id, cancelledJobs: 0 });
+    expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, token)).status).toBe(401);
+    expect((await stack.api('PATCH', `/api/v1/devices/${id}`, { bootstrapped: true })).status).toBe(409);
+    expect((await stack.api('POST', `/api/v1/devices/${id}/token`)).status).toBe(409);
+    expect((await stack.api('GET', '/api/v1/devices?tag=retire-me')).body.devices).toEqual([]);
+    const retired = await stack.api('GET', '/api/v1/devices?tag=retire-me&retired=true');
+    expect(retired.body.devices.map((d: any) => d.id)).toEqual([id]);
+    expect(retired.body.devices[0].retiredAt).toBe(del.body.retiredAt);
+    const again = await stack.api('DELETE', `/api/v1/devices/${id}`);
+    expect(again.status).toBe(200);
+    expect(again.body.retiredAt).toBe(del.body.retiredAt);
+  });
+});
+
+describe('GET /api/v1/devices filters (issue 15)', () => {
+  it('platform, tag, installed, installed + below (R8 order), silentFor and retired combine with AND; pages keep the filter', async () => {
+    const tag = `f${n}-${Date.now()}`;
+    const devices = [
+      { platform: 'android', tags: [tag, 'x'], installed: { 'DME Client': '5.2' } },
+      { platform: 'android', tags: [tag], installed: { 'dme  client': '5.10' } },
+      { platform: 'android', tags: [tag], installed: { 'DME Client': '5.2-rc1' } },
+      { platform: 'symbian', tags: [tag], installed: { 'DME Client': '4.9' } },
+      { platform: 'android', tags: [tag], installed: {} },
+      { platform: 'android', tags: [], installed: { 'DME Client': '1.0' } },
+    ].map((d, i) => ({ externalId: ext(`filter${i}`), ...d }));
+    const reg = await register(devices);
+    const ids = reg.body.devices.map((d: any) => d.id) as string[];
+    await stack.db('devices').whereIn('id', ids.slice(0, 2)).update({ last_contact_at: stack.db.fn.now() });
+    await stack
+      .db('devices')
+      .where({ id: ids[2] })
+      .update({ last_contact_at: stack.db.raw("now() - interval '8 days'") });
+    const list = async (q: string) => {
+      const res = await stack.api('GET', `/api/v1/devices?${q}`);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      // one batch shares its created_at: registration order within it is by id
+      return res.body.devices.map((d: any) => ids.indexOf(d.id)).sort();
+    };
+    expect(await list(`tag=${tag}`)).toEqual([0, 1, 2, 3, 4]);
+    expect(await list(`tag=${tag}&platform=android`)).toEqual([0, 1, 2, 4]);
+    expect(await list(`tag=${tag}&installed=DME%20Client`)).toEqual([0, 1, 2, 3]);
+    expect(await list(`tag=${tag}&installed=DME%20Client&below=5.10`)).toEqual([0, 2, 3]);
+    expect(await list(`tag=${tag}&installed=dme%20client&below=5.2`)).toEqual([2, 3]);
+    expect(await list(`tag=${tag}&installed=DME%20Client&below=5.2.0.0`)).toEqual([2, 3]);
+    expect(await list(`tag=${tag}&silentFor=7d`)).toEqual([2, 3, 4]);
+    expect(await list(`tag=x&installed=DME%20Client&below=6`)).toEqual([0]);
+    // paging with the filter
+    const p1 = await stack.api('GET', `/api/v1/devices?tag=${tag}&limit=2`);
+    const p2 = await stack.api('GET', `/api/v1/devices?tag=${tag}&limit=2&cursor=${p1.body.nextCursor}`);
+    const p3 = await stack.api('GET', `/api/v1/devices?tag=${tag}&limit=2&cursor=${p2.body.nextCursor}`);
+    const paged = [...p1.body.devices, ...p2.body.devices, ...p3.body.devices].map((d: any) => d.id);
+    expect(paged.map((id: string) => ids.indexOf(id)).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(paged).toEqual([...paged].sort()); // (created_at, id) order
+    expect(p3.body.nextCursor).toBeNull();
+  });
+
+  it.each([
+    ['tag=Upper', 'tag'],
+    ['below=1.0', 'below'],
+    ['installed=', undefined],
+    ['silentFor=week', 'silentFor'],
+    ['retired=yes', 'retired'],
+    ['platform=blackberry', 'platform'],
+  ])('400 naming the parameter for %s', async (q, field) => {
+    const res = await stack.api('GET', `/api/v1/devices?${q}`);
+    if (field === undefined) {
+      expect(res.status).toBe(200);
+      return;
+    }
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_request', field });
+  });
+});

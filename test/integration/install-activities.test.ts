@@ -266,6 +266,7 @@ describe('install activities on PostgreSQL', () => {
       kind: 'other',
       inHouseIos: true,
       formats: ['ipa'],
+      msisdn: '+4915100000002',
     });
     const r = await acts.pushDownloadLink({
       installationId: installation.id,
@@ -288,7 +289,7 @@ describe('install activities on PostgreSQL', () => {
   });
 
   it('pushDownloadLink (WAP): a Service Indication with the link, expiring with the ticket', async () => {
-    const { installation, file, software } = await fixture();
+    const { installation, file, software } = await fixture({ msisdn: '+4915100000003' });
     await acts.pushDownloadLink({
       installationId: installation.id,
       attempt: 1,

@@ -134,7 +134,11 @@ describe('the OpenAPI document covers every route of the app', () => {
 
   it('notices a route missing from the document, and a documented operation nobody serves', () => {
     const { '/api/v1/devices/{id}': _gone, ...paths } = doc.paths as Json;
-    expect(compare({ ...doc, paths }, routes).undocumented).toEqual(['GET /api/v1/devices/{id}']);
+    expect(compare({ ...doc, paths }, routes).undocumented.sort()).toEqual([
+      'DELETE /api/v1/devices/{id}',
+      'GET /api/v1/devices/{id}',
+      'PATCH /api/v1/devices/{id}',
+    ]);
     const extra = { ...doc, paths: { ...doc.paths, '/api/v1/nothing': { get: { responses: {} } } } };
     expect(compare(extra, routes).unserved).toEqual(['GET /api/v1/nothing']);
   });

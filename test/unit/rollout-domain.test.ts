@@ -31,7 +31,15 @@ describe('RolloutRequestSchema', () => {
 
   it.each([
     [{ ...base, devices: {} }, 'devices', /exactly one/],
-    [{ ...base, devices: { ids: [UUID], filter: {} } }, 'devices', /exactly one/],
+    [{ ...base, devices: { ids: [UUID], filter: { platform: 'ios' } } }, 'devices', /exactly one/],
+    [{ ...base, devices: { filter: {} } }, 'devices.filter', /at least one of platform, tags/],
+    [{ ...base, devices: { filter: { tags: ['Berlin'] } } }, 'devices.filter.tags.0', /lower-case/],
+    [
+      { ...base, devices: { filter: { installed: { name: 'App', missing: false } } } },
+      'devices.filter.installed.missing',
+      /true/,
+    ],
+    [{ ...base, devices: { filter: { contactedWithin: '30 days' } } }, 'devices.filter.contactedWithin', /duration/],
     [{ ...base, options: { maxPushAttempts: 0 } }, 'options.maxPushAttempts', /1 to 10/],
     [{ ...base, schedule: { perDay: 'many' } }, 'schedule.perDay', /"unlimited"/],
     [{ ...base, schedule: { window: { start: '25:00' } } }, 'schedule.window.start', /HH:MM/],
