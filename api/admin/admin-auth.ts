@@ -89,8 +89,9 @@ function auditOnFinish(db: Db, req: Request, log: (msg: string, err: unknown) =>
     if (!changing && status !== 401 && status !== 403) return;
     const p = (req as any)[PRINCIPAL] as AdminPrincipal | undefined;
     const route = typeof req.route?.path === 'string' ? `${base}${req.route.path}` : `${base}${path}`;
-    const params = Object.values((req.params ?? {}) as Record<string, string>);
-    const targets = [...params, ...(((req as any)[TARGETS] as string[] | undefined) ?? [])];
+    // path ids are uuids (api/http/validation.ts pathId); req.params is gone once an error left the router
+    const inPath = path.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi) ?? [];
+    const targets = [...inPath.map((id) => id.toLowerCase()), ...(((req as any)[TARGETS] as string[] | undefined) ?? [])];
     const isRollout = /^\/rollouts(\/|$)/.test(path);
     recordAudit(db, {
       keyId: p?.keyId ?? null,
