@@ -65,7 +65,8 @@ function splitItem(c: Extract<DmCommand, { cmd: 'Add' | 'Replace' }>, chars: num
 /**
  * Puts as many of `commands` (this reply's, then the package's pending rest) into the reply as its
  * encoding and the client's MaxMsgSize allow, in order, renumbering their CmdIDs 1…n and moving their
- * outstanding entries to this message. The rest stays pending. Returns the commands sent.
+ * outstanding entries to this message. The rest stays pending. Returns the commands sent, and whether
+ * the package continues (no Final on this message).
  */
 export function packReply(p: {
   ses: DmSessionState;
@@ -74,17 +75,27 @@ export function packReply(p: {
   encoding: DmEncoding;
   /** The reply with the given commands (header, Final) as it would be sent. */
   build: (commands: DmCommand[]) => SyncMLMessage;
-}): DmCommand[] {
+  /** Send the pending rest of the package after `commands` (else it keeps waiting, e.g. in a 407). */
+  continuePackage: boolean;
+}): { sent: DmCommand[]; packageContinues: boolean } {
   const { ses, serverMsgId } = p;
   const find = (msgId: string, cmdId: string) => ses.outstanding.find((o) => o.msgId === msgId && o.cmdId === cmdId);
   const queue: Queued[] = [
     ...p.commands.map((c) => ({ command: c, tracked: 'cmdId' in c && c.cmdId ? find(serverMsgId, c.cmdId) : undefined })),
-    ...(ses.pending ?? []).map((q) => ({
+    ...(p.continuePackage ? (ses.pending ?? []) : []).map((q) => ({
       command: q.command,
       tracked: find(PENDING_MSG_ID, q.key),
       continued: q.continued === true,
     })),
   ];
+  // Not continuing (e.g. a 407 in the middle of a split package): the pending rest keeps waiting.
+  const waiting: Queued[] = p.continuePackage
+    ? []
+    : (ses.pending ?? []).map((q) => ({
+        command: q.command,
+        tracked: find(PENDING_MSG_ID, q.key),
+        continued: q.continued === true,
+      }));
   const limit = ses.clientMaxMsgSize;
   const sent: DmCommand[] = [];
   const numbered = (c: DmCommand, n: number): DmCommand => ({ ...c, cmdId: String(n) }) as DmCommand;
@@ -126,16 +137,17 @@ export function packReply(p: {
         break;
       }
     }
-    if (sent.length === 0) {
-      // Not even this command alone fits (a MaxMsgSize below any useful message): send it anyway
-      // rather than stall the session for ever.
+    const noProgress = p.continuePackage && q.command.cmd !== 'Status' && !sent.some((c) => c.cmd !== 'Status');
+    if (sent.length === 0 || noProgress) {
+      // Not even this command fits next to the statuses every message carries (a MaxMsgSize below
+      // any useful message): send it anyway rather than stall the session for ever.
       place(q, q.command);
       continue;
     }
     break;
   }
 
-  const rest = queue.slice(i);
+  const rest = [...waiting, ...queue.slice(i)];
   const pending: PendingCommand[] = rest.map((q, n) => {
     const key = `p${n + 1}`;
     if (q.tracked) {
@@ -148,5 +160,7 @@ export function packReply(p: {
   });
   if (pending.length > 0) ses.pending = pending;
   else delete ses.pending;
-  return sent;
+  // This message's package goes on in the next one when something of it (this reply's commands or
+  // the rest being sent now) did not fit.
+  return { sent, packageContinues: queue.length > i };
 }

@@ -125,6 +125,8 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
   const hdrRefs = { targetRefs: [hdr.target.locURI], sourceRefs: [hdr.source.locURI] };
   let final = true;
   let sessionComplete = false;
+  /** This reply carries on the server's split package (the client asked with Alert 1222). */
+  let continuePackage = false;
 
   const finish = (): DmHandleResult => {
     const encoding = ctx.encoding ?? 'xml';
@@ -133,8 +135,14 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
     const withServerCred = !sessionComplete;
     const build = (commands: DmCommand[]) =>
       buildReplyMessage(s.account, ses, msg, serverMsgId, commands, final, ctx, withServerCred);
-    const sent = packReply({ ses, serverMsgId, commands: rb.commands, encoding, build });
-    if (ses.pending) {
+    if (sessionComplete) {
+      // The session ends here (completed, aborted, refused): the rest of a split package is dropped;
+      // the install resumes from a safe step in the next session.
+      delete ses.pending;
+      ses.outstanding = ses.outstanding.filter((o) => o.msgId !== PENDING_MSG_ID);
+    }
+    const { sent, packageContinues } = packReply({ ses, serverMsgId, commands: rb.commands, encoding, build, continuePackage });
+    if (packageContinues) {
       // The package continues in the next message (the client asks with Alert 1222): no Final yet.
       final = false;
       sessionComplete = false;
@@ -238,6 +246,7 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
   const asksForMore = msg.commands.some((c) => c.cmd === 'Alert' && c.code === AlertCode.NEXT_MESSAGE);
   if (ses.pending && (asksForMore || msg.final)) {
     // The server's package continues: its next message (finish() sends the pending commands).
+    continuePackage = true;
     return finish();
   }
 

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
 import { createRecordingChannel } from '../../infra/channels/recording';
 import { createDmEngine } from '../../omadm/engine';
-import { RecordedPushInbox, SimulatedDmClient } from '../../simulator/dm-client';
+import { type DmSessionRecord, RecordedPushInbox, SimulatedDmClient } from '../../simulator/dm-client';
 import { installWorkflow } from '../../workflows/install';
 import { type InstallInput, type InstallResult, installWorkflowId } from '../../workflows/messages';
 import { type Stack, startStack } from '../helpers/stack';
@@ -155,15 +155,15 @@ async function installsAndVerifies(mode: Pick<ClientOptions, 'encoding' | 'maxMs
   if (staleServerNonceOnce) s.client.knobs.staleServerNonceOnce = true;
   const trigger = await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 });
   expect(trigger.idempotencyKey).toBe(`${s.installationId}:dm-install`);
-  expect(s.client.events.map((e) => e.type)).toEqual([
-    'bootstrap-applied',
-    'session',
-    'trigger-accepted',
-    'session',
-    'download',
-    'session',
-    'install-reported',
-  ]);
+  // A race the protocol allows: when the workflow queues the install while the bootstrap session is
+  // still open (it takes two exchanges or more), that session installs it; the trigger then finds
+  // nothing to do, or is refused if its digest was made before the device's new server nonce came in.
+  const installedInBootstrapSession = ['bootstrap-applied', 'session', 'download', 'session', 'install-reported'];
+  expect([
+    ['bootstrap-applied', 'session', 'trigger-accepted', 'session', 'download', 'session', 'install-reported'],
+    [...installedInBootstrapSession, 'trigger-accepted', 'session'],
+    [...installedInBootstrapSession, 'trigger-rejected'],
+  ]).toContainEqual(s.client.events.map((e) => e.type));
   expect(s.client.events.find((e) => e.type === 'download')).toMatchObject({ status: 200, ok: true });
   await reached(s, STATUS.installedWaitingForVerification);
   expect((await stack.db('devices').where({ id: s.deviceId }).first()).bootstrapped).toBe(true);
@@ -188,23 +188,26 @@ async function installsAndVerifies(mode: Pick<ClientOptions, 'encoding' | 'maxMs
   // nothing went by SMS / WAP push
   expect(await stack.db('messages').where({ recipient: s.msisdn }).whereNot({ channel: 'binary' })).toEqual([]);
   // every session completed, every server message within the MaxMsgSize the device announced
-  expect(s.client.sessions.map((x) => x.outcome)).toEqual(['completed', 'completed', 'completed']);
-  expect(s.client.sessions.map((x) => x.serverCredRejections)).toEqual([0, staleServerNonceOnce ? 1 : 0, 0]);
+  expect(s.client.sessions.every((x) => x.outcome === 'completed')).toBe(true);
   const limit = mode.maxMsgSize ?? 65_536;
   for (const session of s.client.sessions) for (const size of session.serverMessageSizes) expect(size).toBeLessThanOrEqual(limit);
-  return s;
+  const installSession = s.client.sessions.find((x) => x.commands.some((c) => c.cmd === 'Exec'));
+  expect(installSession?.commands.filter((c) => c.cmd === 'Exec')).toEqual([
+    { cmd: 'Exec', status: 202, target: expect.stringMatching(/\/Operations\/DownloadInstall$/) },
+  ]);
+  return { ...s, installSession: installSession as DmSessionRecord };
 }
 
 describe('install by OMA DM, end to end (issue 7)', () => {
   it('XML: not bootstrapped → bootstrap → DM install → Installed – Waiting for verification → sync → Installed – Verified', async () => {
     const s = await installsAndVerifies({ encoding: 'xml' });
-    expect(s.client.sessions[1]?.continuations).toBe(0);
+    expect(s.installSession.continuations).toBe(0);
   });
 
   it('WBXML: the same install flow, every message in application/vnd.syncml.dm+wbxml', async () => {
     // (the client refuses a reply in another encoding than its own)
     const s = await installsAndVerifies({ encoding: 'wbxml' });
-    expect(s.client.sessions[1]?.continuations).toBe(0);
+    expect(s.installSession.continuations).toBe(0);
   });
 
   for (const [encoding, maxMsgSize] of [
@@ -213,7 +216,7 @@ describe('install by OMA DM, end to end (issue 7)', () => {
   ] as const) {
     it(`${encoding.toUpperCase()}, MaxMsgSize ${maxMsgSize}: the install package arrives in several messages, none over the limit`, async () => {
       const s = await installsAndVerifies({ encoding, maxMsgSize });
-      const install = s.client.sessions[1];
+      const install = s.installSession;
       expect(install?.continuations).toBeGreaterThan(0); // messages without Final, Alert 1222 for more
       expect(install?.serverMessageSizes.length).toBeGreaterThan(3);
       expect(Math.max(...(install?.serverMessageSizes ?? []))).toBeLessThanOrEqual(maxMsgSize);
@@ -225,12 +228,12 @@ describe('install by OMA DM, end to end (issue 7)', () => {
 
   it('the device rejects stale server credentials (401 + Chal): the session recovers and the install goes on', async () => {
     const s = await installsAndVerifies({ encoding: 'wbxml' }, { staleServerNonceOnce: true });
-    const install = s.client.sessions[1];
-    expect(install?.serverCredRejections).toBe(1);
-    expect(install?.serverAuthenticated).toBe(true);
-    expect(install?.commands.filter((c) => c.cmd === 'Exec')).toEqual([
-      { cmd: 'Exec', status: 202, target: expect.stringMatching(/\/Operations\/DownloadInstall$/) },
-    ]);
+    // (when the install ran in the bootstrap session and the trigger was refused, no session has
+    // followed yet: the device's next check-in meets the stale nonce instead)
+    if (s.client.knobs.staleServerNonceOnce) expect((await s.client.checkIn()).outcome).toBe('completed');
+    const refused = s.client.sessions.filter((x) => x.serverCredRejections > 0);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ serverCredRejections: 1, serverAuthenticated: true, outcome: 'completed' });
   });
 
   it('wrong credentials → 401; the bootstrap times out and the job falls back to SMS push', async () => {
@@ -258,7 +261,10 @@ describe('install by OMA DM, end to end (issue 7)', () => {
     const s = await start({ failInstall: true });
     await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 }); // bootstrap
     await s.inbox.deliverNext(s.client, { timeoutMs: 60_000 }); // trigger → install → 1405
-    expect(s.client.events.at(-1)).toMatchObject({ type: 'install-reported', code: 1405 });
+    // (reported from the trigger's session, or from the bootstrap session when that one installed it)
+    expect(s.client.events.filter((e) => e.type === 'install-reported')).toEqual([
+      expect.objectContaining({ type: 'install-reported', code: 1405 }),
+    ]);
 
     await reached(s, STATUS.waitingForDownload);
     const fallback = (await log(s.installationId)).find((e) => e.event === 'fallback');

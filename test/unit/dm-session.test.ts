@@ -877,6 +877,57 @@ describe("the client's limits (MaxMsgSize, MaxObjSize)", () => {
     });
   }
 
+  it('drops the rest of a split package when the client aborts, and sends the package again next session', () => {
+    const client = new ScriptedClient(withInstallJob(baseState({ bootstrapped: true }), JOB), { newNonce: nonceSource() });
+    const meta = { maxMsgSize: 900 };
+    const p2 = client.send(client.build([alert(1, 1201), devInfo(2)], { meta }));
+    expect(p2.reply.final).toBe(false);
+    expect(p2.state.session?.pending?.length).toBeGreaterThan(0);
+    const aborted = client.send(client.build([...answers(p2.reply), alert(9, 1223)], { meta }));
+    expect(aborted.sessionComplete).toBe(true);
+    expect(aborted.reply.final).toBe(true);
+    expect(aborted.reply.commands.every((c) => c.cmd === 'Status')).toBe(true);
+    expect(aborted.state.session?.pending).toBeUndefined();
+    expect(aborted.state.session?.outstanding.filter((o) => o.msgId === 'pending')).toEqual([]);
+
+    client.startSession('2');
+    const again = client.send(client.build([alert(1, 1201)], { meta: { maxMsgSize: 8192 } }));
+    const adds = again.reply.commands.filter((c): c is ItemCommand<'Add'> => c.cmd === 'Add');
+    expect(adds.map((a) => a.items[0]?.target?.locURI)).toEqual([
+      './SCOMO/Download/pkg-1',
+      './SCOMO/Download/pkg-1/PkgID',
+      './SCOMO/Download/pkg-1/Name',
+      './SCOMO/Download/pkg-1/PkgURL',
+      './SCOMO/Download/pkg-1/PkgType',
+    ]);
+  });
+
+  it('keeps the rest of a split package waiting through a 407 (per-message authentication) and sends it after', () => {
+    const client = new ScriptedClient(withInstallJob(baseState({ bootstrapped: true }), JOB), {
+      newNonce: nonceSource(),
+      config: { perMessageAuth: true },
+    });
+    const meta = { maxMsgSize: 900 };
+    const p2 = client.send(client.build([alert(1, 1201), devInfo(2)], { meta }));
+    const waiting = p2.state.session?.pending?.length ?? 0;
+    expect(waiting).toBeGreaterThan(0);
+    const refused = client.send(client.build([...answers(p2.reply), alert(9, 1222)], { meta, cred: 'wrong' }));
+    expect(headerStatus(refused.reply).code).toBe(407);
+    expect(refused.reply.commands.every((c) => c.cmd === 'Status')).toBe(true);
+    expect(refused.reply.final).toBe(true);
+    expect(refused.state.session?.pending?.length).toBe(waiting);
+    let resumed = client.send(client.build([...answers(p2.reply), alert(9, 1222)], { meta }));
+    expect(headerStatus(resumed.reply).code).toBe(200);
+    const added: string[] = [];
+    for (let guard = 0; guard < 10 && !resumed.reply.final; guard++) {
+      for (const c of resumed.reply.commands) if (c.cmd === 'Add') added.push(c.items[0]?.target?.locURI ?? '');
+      resumed = client.send(client.build([...answers(resumed.reply), alert(9, 1222)], { meta }));
+    }
+    for (const c of resumed.reply.commands) if (c.cmd === 'Add') added.push(c.items[0]?.target?.locURI ?? '');
+    expect(added).toHaveLength(5); // the whole package, after the refused message
+    expect(resumed.reply.final).toBe(true);
+  });
+
   it('never sends an object larger than the MaxObjSize: the install fails with 413', () => {
     const client = new ScriptedClient(withInstallJob(baseState({ bootstrapped: true }), JOB), { newNonce: nonceSource() });
     const r = client.send(client.build([alert(1, 1201)], { meta: { maxMsgSize: 8192, maxObjSize: 20 } }));
