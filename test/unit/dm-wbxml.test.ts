@@ -8,6 +8,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { computeMd5Digest } from '../../omadm/dm-auth';
+import { withInstallJob } from '../../omadm/scomo';
+import { handleDmMessage } from '../../omadm/session';
+import { createDeviceState, type DmDeviceState } from '../../omadm/session-model';
+import type { DmCommand, StatusCommand } from '../../omadm/syncml';
 import { parseSyncML, type SyncMLMessage, SyncMLParseError, serializeSyncML } from '../../omadm/syncml';
 import { decodeSyncMLWbxml, encodeSyncMLWbxml } from '../../omadm/syncml-wbxml';
 
@@ -202,6 +207,106 @@ describe('WBXML codec against libwbxml (xml2wbxml / wbxml2xml)', () => {
     expect(run('wbxml2xml', wbxml, ['-m', '0']).toString('utf8')).toContain(
       '<NextNonce xmlns="syncml:metinf">AAEC+v8=</NextNonce>',
     );
+  });
+});
+
+describe('a whole WBXML session through libwbxml', () => {
+  it('the server reads every client message xml2wbxml encodes; wbxml2xml reads every reply it sends (split, chunked)', () => {
+    const nonce = Buffer.from('n0').toString('base64');
+    let state: DmDeviceState = withInstallJob(
+      createDeviceState({
+        bootstrapped: true,
+        account: {
+          clientUsername: 'dev-1',
+          clientPassword: 'pw',
+          clientNonce: nonce,
+          serverId: 'srv',
+          serverPassword: 'spw',
+          serverNonce: nonce,
+        },
+      }),
+      {
+        jobId: 'job-1',
+        pkgId: 'pkg-1',
+        packageUrl: `https://files.example.com/d/${'x'.repeat(600)}`,
+        name: 'DME Client ünïcode',
+      },
+    );
+    let i = 0;
+    const newNonce = () => Buffer.from(`n${++i}`).toString('base64');
+    const header = (msgId: number): SyncMLMessage['header'] => ({
+      verDTD: '1.2',
+      verProto: 'DM/1.2',
+      sessionId: '9',
+      msgId: String(msgId),
+      target: { locURI: SERVER },
+      source: { locURI: DEVICE, locName: 'dev-1' },
+      meta: { maxMsgSize: 400 },
+    });
+    const first: SyncMLMessage = {
+      header: {
+        ...header(1),
+        cred: {
+          meta: { type: 'syncml:auth-md5', format: 'b64' },
+          data: computeMd5Digest('dev-1', 'pw', Buffer.from(nonce, 'base64')),
+        },
+      },
+      commands: [{ cmd: 'Alert', cmdId: '1', code: 1201, items: [] }],
+      final: true,
+    };
+    let msg = first;
+    const seen = new Set<string>();
+    for (let n = 1; n < 40; n++) {
+      // the client's message as libwbxml encodes it from XML; the server decodes it
+      const body = run('xml2wbxml', serializeSyncML(msg));
+      const parsed = decodeSyncMLWbxml(body);
+      expect(parsed).toEqual(withNs(msg));
+      const r = handleDmMessage(state, parsed, { encoding: 'wbxml', newNonce });
+      state = r.state;
+      // the server's WBXML reply as libwbxml decodes it
+      expect(r.replyBody.length).toBeLessThanOrEqual(400);
+      expect(parseSyncML(run('wbxml2xml', r.replyBody, ['-m', '0']).toString('utf8'))).toEqual(r.reply);
+      for (const c of r.reply.commands) {
+        seen.add(c.cmd);
+        if ('items' in c && c.items.some((it) => it.moreData)) seen.add('MoreData');
+      }
+      if (r.sessionComplete) break;
+      let id = 0;
+      const statuses: DmCommand[] = [];
+      for (const c of r.reply.commands) {
+        if (c.cmd === 'Status' || c.cmd === 'Unknown' || (c.cmd === 'Alert' && c.code === 1222)) continue;
+        const chunk = 'items' in c && c.items.some((it) => it.moreData);
+        const code = c.cmd === 'Exec' ? 202 : chunk ? 213 : 200;
+        const st: StatusCommand = {
+          cmd: 'Status',
+          cmdId: String(++id),
+          msgRef: r.reply.header.msgId,
+          cmdRef: c.cmdId,
+          cmdName: c.cmd,
+          targetRefs: [],
+          sourceRefs: [],
+          code,
+          items: [],
+        };
+        statuses.push(st);
+      }
+      const hdr: StatusCommand = {
+        cmd: 'Status',
+        cmdId: String(++id),
+        msgRef: r.reply.header.msgId,
+        cmdRef: '0',
+        cmdName: 'SyncHdr',
+        targetRefs: [],
+        sourceRefs: [],
+        code: r.reply.header.cred ? 212 : 200,
+        items: [],
+      };
+      if (r.reply.header.cred) hdr.chal = { meta: { type: 'syncml:auth-md5', format: 'b64', nextNonce: newNonce() } };
+      const more: DmCommand[] = r.reply.final ? [] : [{ cmd: 'Alert', cmdId: String(++id), code: 1222, items: [] }];
+      msg = { header: header(n + 1), commands: [hdr, ...statuses, ...more], final: true };
+    }
+    expect(state.install?.stage).toBe('accepted');
+    expect([...seen].sort()).toEqual(['Add', 'Exec', 'MoreData', 'Status']);
   });
 });
 
