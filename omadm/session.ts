@@ -147,7 +147,8 @@ export function handleDmMessage(state: DmDeviceState, msg: SyncMLMessage, ctx: D
       final = false;
       sessionComplete = false;
     }
-    const reply = buildReplyMessage(s.account, ses, msg, serverMsgId, sent, final, ctx, !sessionComplete);
+    // (with the credentials decided before packing: the sizes were measured with them)
+    const reply = buildReplyMessage(s.account, ses, msg, serverMsgId, sent, final, ctx, withServerCred);
     if (reply.header.cred) ses.serverCredSent = (ses.serverCredSent ?? 0) + 1;
     const replyXml = serializeSyncML(reply);
     const replyBody = encoding === 'xml' ? Buffer.from(replyXml, 'utf8') : encodeMessage(reply, encoding);
