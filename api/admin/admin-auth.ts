@@ -63,18 +63,30 @@ export function addAuditTargets(req: Request, ...ids: (string | null | undefined
 }
 
 const SECRET_FIELD = /key|token|secret|password/i;
+/** PostgreSQL text and jsonb cannot hold NUL. */
+const storable = (s: string) => s.replaceAll('\u0000', '\ufffd');
+/** Bodies above this size are recorded by size only. */
+const MAX_AUDIT_BODY = 64 * 1024;
+
 function withoutSecrets(v: unknown, depth = 0): unknown {
   if (depth > 20) return null;
+  if (typeof v === 'string') return storable(v);
   if (Array.isArray(v)) return v.map((x) => withoutSecrets(x, depth + 1));
   if (v && typeof v === 'object') {
     return Object.fromEntries(
       Object.entries(v as Record<string, unknown>).map(([k, x]) => [
-        k,
+        storable(k),
         SECRET_FIELD.test(k) ? '[redacted]' : withoutSecrets(x, depth + 1),
       ]),
     );
   }
   return v;
+}
+
+function auditBody(body: object): unknown {
+  const clean = withoutSecrets(body);
+  const size = JSON.stringify(clean)?.length ?? 0;
+  return size > MAX_AUDIT_BODY ? { truncated: true, size } : clean;
 }
 
 /** Records the request in the audit log once answered: state-changing ones (any outcome) and refused ones (401/403). */
@@ -98,11 +110,11 @@ function auditOnFinish(db: Db, req: Request, log: (msg: string, err: unknown) =>
       keyName: p?.keyName ?? null,
       role: p?.role ?? null,
       method,
-      route,
-      path: `${base}${path}`,
+      route: storable(route),
+      path: storable(`${base}${path}`),
       targetIds: targets.filter((t) => typeof t === 'string' && t.length <= 200),
       status,
-      body: isRollout && req.body && typeof req.body === 'object' ? withoutSecrets(req.body) : undefined,
+      body: isRollout && req.body && typeof req.body === 'object' ? auditBody(req.body) : undefined,
     }).catch((err) => log('audit log: could not record a request', err));
   });
 }

@@ -115,7 +115,7 @@ export async function prepareRollout(db: Db, body: RolloutRequest, now: number):
     if (total === 0) {
       const given = Object.keys(filter).filter((k) => filter[k as keyof DeviceFilter] !== undefined);
       const field = given.length === 1 ? `devices.filter.${given[0]}` : 'devices.filter';
-      throw invalid(`${field}: no registered device in service matches ${JSON.stringify(filter)}`, field);
+      throw invalid(`${field}: no registered device in service matches this filter (${given.join(' and ')})`, field);
     }
     selection = { kind: 'filter', filter };
   }

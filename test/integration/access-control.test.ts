@@ -239,6 +239,24 @@ describe('the audit log', () => {
     });
   });
 
+  it('records requests whose body or path hold NUL characters (PostgreSQL text cannot), and huge bodies by size', async () => {
+    const marker = randomUUID();
+    const res = await stack.api('POST', '/api/v1/rollouts/preview', { softwareId: marker, notify: ['a\u0000b'], 'k\u0000': 1 });
+    expect(res.status).toBe(400);
+    const entry = await until('the audit row with NUL', async () => {
+      const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
+      return e?.body?.softwareId === marker ? e : undefined;
+    });
+    expect(entry.body).toEqual({ softwareId: marker, notify: ['a\ufffdb'], 'k\ufffd': 1 });
+    const big = await stack.api('POST', '/api/v1/rollouts/preview', { softwareId: randomUUID(), notify: ['x'.repeat(100_000)] });
+    expect(big.status).toBe(400);
+    const bigEntry = await until('the audit row of the big body', async () => {
+      const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
+      return e?.body?.truncated ? e : undefined;
+    });
+    expect(bigEntry.body).toEqual({ truncated: true, size: expect.any(Number) });
+  });
+
   it('is append-only and outlives the purge of ended jobs', async () => {
     await stack.db('audit_log').insert({
       at: stack.db.raw("now() - interval '30 days'"),

@@ -205,7 +205,9 @@ describe('any body, any path id, any query on every admin route', () => {
       fc.asyncProperty(fc.integer({ min: 0, max: bodyRoutes.length - 1 }), fc.boolean(), hostileJson, async (i, real, body) => {
         const route = bodyRoutes[i]!;
         // (the live rollout is not cancelled here: the control-route property below needs it)
-        const res = await admin(route.method, pathOf(route, real && !route.path.endsWith('/cancel')), body);
+        // (nor is the device retired: the rollout requests below name it)
+        const keep = route.path.endsWith('/cancel') || (route.method === 'DELETE' && route.path === '/api/v1/devices/:id');
+        const res = await admin(route.method, pathOf(route, real && !keep), body);
         expectSuccessOrJsonError(res, `${route.method} ${route.path} ${JSON.stringify(body)?.slice(0, 200)}`);
       }),
       FC(200),
@@ -281,6 +283,14 @@ describe('any body, any path id, any query on every admin route', () => {
       'installationId',
       'state',
       'filter',
+      'tag',
+      'installed',
+      'below',
+      'silentFor',
+      'retired',
+      'keyId',
+      'targetId',
+      'since',
       '__proto__',
       'x',
     );
@@ -386,7 +396,7 @@ describe('POST /api/v1/devices', () => {
   it('property: unknown fields are refused by name', async () => {
     const unknownKey = fc
       .stringMatching(/^[a-z][a-zA-Z]{2,15}$/)
-      .filter((k) => !['externalId', 'platform', 'msisdn', 'bootstrapped', 'installed', 'devices'].includes(k));
+      .filter((k) => !['externalId', 'platform', 'msisdn', 'bootstrapped', 'installed', 'tags', 'devices'].includes(k));
     await fc.assert(
       fc.asyncProperty(
         validDevice,
@@ -693,6 +703,145 @@ describe('rollout requests', () => {
     const view = await admin('GET', `/api/v1/rollouts/${rolloutId}`);
     expect(view.status).toBe(200);
     expect(['scheduled', 'paused', 'running']).toContain(view.json.state);
+  });
+});
+
+describe('fleet management and access control bodies (issue 15)', () => {
+  /** A value with whether the route must accept it. */
+  type Tagged = { ok: boolean; value: unknown };
+  const good = (a: fc.Arbitrary<unknown>) => a.map((value): Tagged => ({ ok: true, value }));
+  const bad = (a: fc.Arbitrary<unknown>) => a.map((value): Tagged => ({ ok: false, value }));
+  const tag = fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,10}$/);
+  const badTag = fc.oneof(notAString, fc.constantFrom('', 'Upper', 'a b', '-x', 'x'.repeat(65), 'ü'));
+
+  /** Each field: absent, valid or broken; the answer is 2xx exactly when nothing given is broken. */
+  async function checkFields(
+    fields: Record<string, Tagged | undefined>,
+    send: (body: Record<string, unknown>) => Promise<Awaited<ReturnType<typeof admin>>>,
+    what: string,
+    okStatus: number,
+  ) {
+    const body = Object.fromEntries(
+      Object.entries(fields)
+        .filter(([, t]) => t !== undefined)
+        .map(([k, t]) => [k, t!.value]),
+    );
+    const brokenFields = Object.entries(fields)
+      .filter(([, t]) => t && !t.ok)
+      .map(([k]) => k);
+    const res = await send(body);
+    const label = `${what} ${JSON.stringify(body).slice(0, 200)}`;
+    if (brokenFields.length === 0 && Object.keys(body).length > 0) {
+      expect(res.status, `${label}: ${res.text.slice(0, 300)}`).toBe(okStatus);
+      return;
+    }
+    const err = expectJsonError(res, label, { status: 400, code: 'invalid_request' });
+    if (brokenFields.length > 0) expect(brokenFields, label).toContain(String(err.field).split('.')[0]);
+  }
+
+  it('property: PATCH /devices/:id — 200 exactly for valid changes, else a 400 naming a broken field; never a 5xx', async () => {
+    const reg = await admin('POST', '/api/v1/devices', {
+      devices: [{ externalId: `patch-${randomUUID()}`, platform: 'android' }],
+    });
+    const id = reg.json.devices[0].id;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record(
+          {
+            msisdn: fc.oneof(
+              good(fc.constantFrom('+4915100000001', '0049 151 000-00002', null)),
+              bad(fc.constantFrom('12ab', '', 5, true)),
+            ),
+            bootstrapped: fc.oneof(good(fc.boolean()), bad(notABoolean)),
+            tags: fc.oneof(
+              good(fc.array(tag, { maxLength: 32 })),
+              bad(
+                fc.oneof(
+                  fc.array(badTag, { minLength: 1, maxLength: 3 }),
+                  fc.array(tag, { minLength: 33, maxLength: 40 }),
+                  fc.constantFrom('berlin', 1, true, {}),
+                ),
+              ),
+            ),
+            platform: fc.oneof(good(fc.constantFrom(...PLATFORMS)), bad(fc.constantFrom('palm', '', 1, null))),
+          },
+          { requiredKeys: [] },
+        ),
+        async (fields) => checkFields(fields, (body) => admin('PATCH', `/api/v1/devices/${id}`, body), 'PATCH /devices/:id', 200),
+      ),
+      FC(150),
+    );
+  });
+
+  it('property: POST /admin-keys — 201 exactly for a valid key request, else a 400 naming a broken field', async () => {
+    const future = new Date(Date.now() + 86_400_000).toISOString();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record(
+          {
+            name: fc.oneof(
+              good(fc.string({ minLength: 1, maxLength: 50 }).filter((s) => s.trim() !== '')),
+              bad(fc.oneof(notAString, fc.constantFrom('', '   ', 'x'.repeat(201)))),
+            ),
+            role: fc.oneof(
+              good(fc.constantFrom('admin', 'operator', 'viewer')),
+              bad(fc.constantFrom('root', 'Admin', '', 1, null)),
+            ),
+            expiresAt: fc.oneof(good(fc.constant(future)), bad(fc.constantFrom('2001-01-01T00:00:00Z', 'tomorrow', 5, ''))),
+          },
+          { requiredKeys: ['name', 'role'] },
+        ),
+        async (fields) => checkFields(fields, (b) => admin('POST', '/api/v1/admin-keys', b), 'POST /admin-keys', 201),
+      ),
+      FC(120),
+    );
+  });
+
+  it('property: devices.filter on preview — any mix of fields: 200 or a 400 naming devices.filter…, never a 5xx', async () => {
+    const filter = fc.record(
+      {
+        platform: fc.oneof(fc.constantFrom(...PLATFORMS), fc.constantFrom('palm', 1, null)),
+        tags: fc.oneof(fc.array(tag, { maxLength: 3 }), fc.array(badTag, { minLength: 1, maxLength: 2 }), notAString),
+        installed: fc.oneof(
+          fc.record(
+            {
+              name: fc.oneof(
+                fc.constantFrom('Property Client', 'property  client', 'Other'),
+                fc.string({ maxLength: 20 }),
+                notAString,
+              ),
+              below: fc.oneof(
+                fc.constantFrom('1.0', '2', '1.0-rc1', 'v0.9 build 3', ''),
+                fc.string({ maxLength: 10 }),
+                fc.integer(),
+              ),
+              missing: fc.oneof(fc.constant(true), fc.constantFrom(false, 'yes', 1)),
+            },
+            { requiredKeys: [] },
+          ),
+          hostileJson,
+        ),
+        contactedWithin: fc.oneof(
+          fc.constantFrom('30d', '12h', '1s', '0s', '3651d', '30 days', '', 5),
+          fc.string({ maxLength: 8 }),
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(filter, async (f) => {
+        const res = await admin('POST', '/api/v1/rollouts/preview?limit=5', { ...validRollout(), devices: { filter: f } });
+        const what = `filter ${JSON.stringify(f).slice(0, 200)}`;
+        expectSuccessOrJsonError(res, what);
+        if (res.status >= 400) {
+          expect(res.status, what).toBe(400);
+          expect(res.json.error.field, `${what}: ${res.text.slice(0, 300)}`).toMatch(
+            /^(devices\.filter|devices$|options\.useDm$)/,
+          );
+        }
+      }),
+      FC(150),
+    );
   });
 });
 
