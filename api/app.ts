@@ -1,5 +1,5 @@
 import express from 'express';
-import { requireAdmin } from './admin/admin-auth';
+import { auditAdminRequests, requireAdmin } from './admin/admin-auth';
 import { adminKeyRoutes } from './admin/admin-keys';
 import { devicesRoutes } from './admin/devices';
 import { diagnosticsRoutes } from './admin/diagnostics';
@@ -34,6 +34,8 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use(metrics.middleware);
   if (ctx.logger) app.use(accessLog(ctx.logger));
   app.use(['/api/v1/device', '/d'], deviceRateLimit(ctx.config.deviceRateLimit)); // 429 per device token / ticket / IP
+  // admin requests are recorded once answered, also those the body parser refuses
+  app.use('/api/v1', auditAdminRequests(ctx.db, ctx.config.adminApiKey, ctx.log));
   app.use(express.json({ limit: '1mb' }));
   app.use(jsonDepthLimit()); // 400 for bodies nested deeper than 64 levels (would overflow the stack later)
   app.use(metrics.router);
@@ -46,7 +48,7 @@ export function createApp(ctx: ApiContext): express.Express {
   app.use('/dm', dmRoutes(ctx)); // OMA DM sessions: SyncML credentials, not bearer tokens
 
   const admin = express.Router();
-  admin.use(requireAdmin(ctx.db, ctx.config.adminApiKey, ctx.log));
+  admin.use(requireAdmin(ctx.db, ctx.config.adminApiKey));
   admin.use(diagnosticsRoutes(ctx));
   admin.use(messagesRoutes(ctx));
   admin.use(devicesRoutes(ctx));

@@ -89,17 +89,43 @@ function auditBody(body: object): unknown {
   return size > MAX_AUDIT_BODY ? { truncated: true, size } : clean;
 }
 
-/** Records the request in the audit log once answered: state-changing ones (any outcome) and refused ones (401/403). */
-function auditOnFinish(db: Db, req: Request, log: (msg: string, err: unknown) => void): void {
+/** The key of a bearer secret: ADMIN_API_KEY, a stored key (with its status), or undefined. */
+async function identify(
+  db: Db,
+  envKey: string | undefined,
+  key: string,
+): Promise<(AdminPrincipal & { status: 'valid' | 'revoked' | 'expired' }) | undefined> {
+  if (envKey && sameSecret(key, envKey)) return { keyId: null, keyName: 'ADMIN_API_KEY', role: 'admin', status: 'valid' };
+  const k = await checkAdminKey(db, key);
+  return k ? { keyId: k.id, keyName: k.name, role: k.role, status: k.status } : undefined;
+}
+
+/**
+ * The audit trail of the admin API (mounted on /api/v1 before the body parser, so that requests the
+ * parser refuses are recorded too; the device routes below /api/v1/device are not admin requests):
+ * each state-changing request (any outcome) and each refused one (401/403) is recorded once answered,
+ * with the key `requireAdmin` identified — or, when the request never got that far, the key its
+ * Authorization header names.
+ */
+export function auditAdminRequests(db: Db, envKey: string | undefined, log: (msg: string, err: unknown) => void): RequestHandler {
+  return (req, _res, next) => {
+    if (!/^\/device(\/|$)/.test(req.path)) auditOnFinish(db, envKey, req, log);
+    next();
+  };
+}
+
+function auditOnFinish(db: Db, envKey: string | undefined, req: Request, log: (msg: string, err: unknown) => void): void {
   const method = req.method.toUpperCase();
-  // the router restores baseUrl / url when an error leaves it: keep them as this router sees them
+  // the routers restore baseUrl / url when an error leaves them: keep them as seen here
   const base = req.baseUrl;
   const path = req.path;
-  req.res?.on('finish', () => {
+  req.res?.on('finish', async () => {
     const status = req.res?.statusCode ?? 0;
     const changing = method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
     if (!changing && status !== 401 && status !== 403) return;
-    const p = (req as any)[PRINCIPAL] as AdminPrincipal | undefined;
+    let p = (req as any)[PRINCIPAL] as AdminPrincipal | undefined;
+    const key = bearer(req.header('authorization'));
+    if (!p && key) p = await identify(db, envKey, key).catch(() => undefined);
     const route = typeof req.route?.path === 'string' ? `${base}${req.route.path}` : `${base}${path}`;
     // path ids are uuids (api/http/validation.ts pathId); req.params is gone once an error left the router
     const inPath = path.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi) ?? [];
@@ -120,27 +146,21 @@ function auditOnFinish(db: Db, req: Request, log: (msg: string, err: unknown) =>
 }
 
 /**
- * Admin authentication and authorization; the request goes to the audit log when answered. 401 without
+ * Admin authentication and authorization (`auditAdminRequests` records the outcome). 401 without
  * a valid key, 403 `forbidden` for a revoked / expired key or a request beyond the key's role.
  */
-export function requireAdmin(db: Db, envKey: string | undefined, log: (msg: string, err: unknown) => void): RequestHandler {
+export function requireAdmin(db: Db, envKey: string | undefined): RequestHandler {
   return async (req, _res, next) => {
-    auditOnFinish(db, req, log);
     try {
       const key = bearer(req.header('authorization'));
       if (!key) throw new ApiError(401, 'unauthorized', 'missing admin key: send Authorization: Bearer <admin key>');
-      let principal: AdminPrincipal;
-      if (envKey && sameSecret(key, envKey)) {
-        principal = { keyId: null, keyName: 'ADMIN_API_KEY', role: 'admin' };
-      } else {
-        const k = await checkAdminKey(db, key);
-        if (!k) throw new ApiError(401, 'unauthorized', 'invalid admin key');
-        principal = { keyId: k.id, keyName: k.name, role: k.role };
-        (req as any)[PRINCIPAL] = principal;
-        if (k.status !== 'valid')
-          throw new ApiError(403, 'forbidden', `this admin key has ${k.status === 'revoked' ? 'been revoked' : 'expired'}`);
-      }
+      const k = await identify(db, envKey, key);
+      if (!k) throw new ApiError(401, 'unauthorized', 'invalid admin key');
+      const principal: AdminPrincipal = { keyId: k.keyId, keyName: k.keyName, role: k.role };
       (req as any)[PRINCIPAL] = principal;
+      if (k.status !== 'valid') {
+        throw new ApiError(403, 'forbidden', `this admin key has ${k.status === 'revoked' ? 'been revoked' : 'expired'}`);
+      }
       const need = roleFor(req.method, req.path);
       if (!roleCovers(principal.role, need)) {
         throw new ApiError(

@@ -257,6 +257,37 @@ describe('the audit log', () => {
     expect(bigEntry.body).toEqual({ truncated: true, size: expect.any(Number) });
   });
 
+  it('records requests the body parser refuses, with the key of their Authorization header; not device requests', async () => {
+    const viewer = await newKey('viewer');
+    for (const [key, name] of [
+      [stack.adminKey, 'ADMIN_API_KEY'],
+      [viewer.key, viewer.name],
+    ] as const) {
+      const marker = `/api/v1/devices?m=${randomUUID()}`;
+      const res = await fetch(`${stack.baseUrl}${marker}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: '{"devices": [',
+      });
+      expect(res.status).toBe(400);
+      const entry = await until('the audit row of the malformed request', async () => {
+        const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
+        return e?.keyName === name && e.status === 400 && e.route === '/api/v1/devices' ? e : undefined;
+      });
+      expect(entry).toMatchObject({ method: 'POST', path: '/api/v1/devices', keyName: name });
+    }
+    const reg = await stack.api('POST', '/api/v1/devices', { devices: [{ externalId: `a-${randomUUID()}`, platform: 'ios' }] });
+    const before = await until('the registration row', async () => {
+      const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
+      return e?.targetIds?.includes(reg.body.devices[0].id) ? e : undefined;
+    });
+    expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, reg.body.devices[0].token)).status).toBe(200);
+    expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, 'drd_wrong')).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 300));
+    const [latest] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
+    expect(latest.id).toBe(before.id);
+  });
+
   it('is append-only and outlives the purge of ended jobs', async () => {
     await stack.db('audit_log').insert({
       at: stack.db.raw("now() - interval '30 days'"),
