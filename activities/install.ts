@@ -50,6 +50,8 @@ export interface PushLinkInput {
   inHouseIos: boolean;
   /** MSISDN (sms, wap). */
   to?: string | null;
+  /** The workflow's send attempt of this push (since it retries sends itself); absent: the activity's attempt. */
+  sendAttempt?: number;
 }
 
 export interface PushLinkResult {
@@ -85,11 +87,13 @@ export function createInstallActivities(deps: ActivityDeps) {
    * thing that is down.
    */
   async function logFailedPushAttempt(input: PushLinkInput, err: unknown): Promise<void> {
-    let activityAttempt = 1;
-    try {
-      activityAttempt = Context.current().info.attempt;
-    } catch {
-      // called outside an activity (tests)
+    let activityAttempt = input.sendAttempt ?? 1;
+    if (input.sendAttempt === undefined) {
+      try {
+        activityAttempt = Context.current().info.attempt;
+      } catch {
+        // called outside an activity (tests)
+      }
     }
     const retrying = !isNonRetryableChannelError(err);
     await addLogEntry(deps.db, {

@@ -78,6 +78,8 @@ export interface InstallTimeouts {
   /** Software push ticket lifetime (R5). */
   ticketLifetimeMs: number;
   verificationMs: number;
+  /** How long a push is retried while the SMS / WAP gateway fails (PUSH_SEND_TIMEOUT). */
+  pushSendMs: number;
 }
 
 const UNITS: Record<string, number> = DURATION_UNITS;
@@ -134,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dmInstallMs: dur(env, 'DM_INSTALL_TIMEOUT', '2h'),
       ticketLifetimeMs: dur(env, 'PUSH_TICKET_LIFETIME', '7d'),
       verificationMs: dur(env, 'VERIFICATION_TIMEOUT', '14d'),
+      pushSendMs: dur(env, 'PUSH_SEND_TIMEOUT', '24h'),
     },
     installedRetentionMs: dur(env, 'INSTALLED_RETENTION', '7d'),
     purgeHourUtc: Math.min(int(env, 'PURGE_HOUR_UTC', 3), 23),

@@ -23,7 +23,12 @@
  *     verificationMs ─► … – Verified, else Unknown status (final). A post-install failure reported by
  *     the device ─► Installation failed.
  *   cancellation (rollout cancelled) ─► tickets revoked, Cancelled (final), then the workflow ends
- *     as cancelled.
+ *     as cancelled — except in `… – Waiting for verification`: the software is on the device, the job
+ *     keeps its status and ends by its verification or its timeout (the cancel is logged).
+ *   any phase: a late DM success or a sync reporting the job's version ends the job (no redundant
+ *     push; the DM package link is revoked at the fallback); a post-install failure the device reports
+ *     fails it, no push follows. A push is sent again while the gateway fails, until pushSendMs (24h).
+ *     Every final status revokes the job's links.
  *
  * Every transition (install/state.ts) writes the job row + its log rows, upserts InstallStatus /
  * PushMethod and the current details; the `status` query answers the same state. A final status is
@@ -48,6 +53,16 @@ import {
 export const LOCAL_DB_ACTIVITIES_PATCH = 'install-local-db-activities';
 /** Workflow patch: every signal payload is checked; a malformed one is logged in the job's log and ignored. */
 const CHECKED_SIGNALS_PATCH = 'install-signal-payloads-checked';
+/** Workflow patch: a post-install failure reported during bootstrap or the DM install fails the job (no push). */
+const DEVICE_FAILURE_PATCH = 'install-device-failure-ends-dm-phase';
+/** Workflow patch: the job's download links are revoked when it reaches any final status. */
+const REVOKE_WHEN_FINAL_PATCH = 'install-tickets-revoked-when-final';
+/** Workflow patch: a late DM success or a sync reporting the job's version ends the job in any phase. */
+const ARRIVAL_PATCH = 'install-arrival-ends-any-phase';
+/** Workflow patch: cancelling a job whose software reached the device leaves its verification running. */
+const CANCEL_KEEPS_ARRIVED_PATCH = 'install-cancel-keeps-arrived-software';
+/** Workflow patch: a push is retried with capped backoff until the push send timeout. */
+const PUSH_SEND_TIMEOUT_PATCH = 'install-push-send-timeout';
 
 export async function installWorkflow(input: InstallInput): Promise<InstallResult> {
   const { workflowId } = workflowInfo();
@@ -55,6 +70,11 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
   const job = new InstallJob(input, workflowId, {
     localDb: patched(LOCAL_DB_ACTIVITIES_PATCH),
     checkedSignals: patched(CHECKED_SIGNALS_PATCH),
+    deviceFailureEndsDm: patched(DEVICE_FAILURE_PATCH),
+    revokeWhenFinal: patched(REVOKE_WHEN_FINAL_PATCH),
+    arrivalEndsAnyPhase: patched(ARRIVAL_PATCH),
+    cancelKeepsArrived: patched(CANCEL_KEEPS_ARRIVED_PATCH),
+    pushSendTimeout: patched(PUSH_SEND_TIMEOUT_PATCH),
   });
   const { reports } = job;
 

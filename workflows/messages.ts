@@ -105,6 +105,8 @@ export interface RolloutTuning {
   lateToleranceMs?: number;
   /** After cancel: how long to wait for the cancelled children to report before closing anyway. */
   cancelGraceMs?: number;
+  /** Every job started, some not final: how often to reconcile them with Postgres and their workflows. */
+  reconcileEveryMs?: number;
 }
 
 /**

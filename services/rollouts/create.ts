@@ -101,6 +101,7 @@ function rolloutInputFor(id: string, p: PreparedRollout, timeouts: InstallTimeou
       dmInstallMs: ms(o.dmInstall, timeouts.dmInstallMs),
       ticketLifetimeMs: ms(o.ticketLifetime, timeouts.ticketLifetimeMs),
       verificationMs: ms(o.verification, timeouts.verificationMs),
+      pushSendMs: timeouts.pushSendMs,
     },
     schedule: p.schedule,
     notify: p.body.notify,

@@ -10,6 +10,7 @@ import { createInstallActivities } from '../../activities/install';
 import type { DmEngine } from '../../domain/ports';
 import * as SA from '../../domain/search-attributes';
 import { STATUS } from '../../domain/status';
+import { PushGatewayError } from '../../infra/channels/errors';
 import { createRecordingChannel, recordedMessages } from '../../infra/channels/recording';
 import { installWorkflow } from '../../workflows/install';
 import {
@@ -260,6 +261,58 @@ describe('install activities on PostgreSQL', () => {
     expect(await recordedMessages(stack.db, { installationId: installation.id })).toHaveLength(2);
   });
 
+  it('pushDownloadLink while the SMS gateway is down: each failed send attempt of the workflow is one log row; one ticket (issue 13 item 7)', async () => {
+    const { installation, file, software } = await fixture();
+    const recording = createRecordingChannel(stack.db);
+    let down = true;
+    const flaky = createInstallActivities({
+      db: stack.db,
+      config: stack.config,
+      push: {
+        sendSms: (m) =>
+          down
+            ? Promise.reject(
+                new PushGatewayError('SMSC unreachable: connect ECONNREFUSED', { code: 'unreachable', transport: 'test' }),
+              )
+            : recording.sendSms(m),
+        sendWapPush: (m) => recording.sendWapPush(m),
+        sendBinaryPush: (m) => recording.sendBinaryPush(m),
+      },
+    });
+    const input = {
+      installationId: installation.id,
+      attempt: 1,
+      method: 'sms' as const,
+      fileId: file.id,
+      ticketLifetimeMs: 7 * DAY,
+      softwareName: software.name,
+      softwareVersion: software.version,
+      inHouseIos: false,
+      to: '+4915100000001',
+    };
+    await expect(flaky.pushDownloadLink({ ...input, sendAttempt: 1 })).rejects.toThrow(/SMSC unreachable/);
+    await expect(flaky.pushDownloadLink({ ...input, sendAttempt: 1 })).rejects.toThrow(/SMSC unreachable/); // a retry of the same
+    await expect(flaky.pushDownloadLink({ ...input, sendAttempt: 2 })).rejects.toThrow(/SMSC unreachable/);
+    down = false;
+    const sent = await flaky.pushDownloadLink({ ...input, sendAttempt: 3 });
+    expect(sent).toMatchObject({ sent: true, channel: 'sms', duplicate: false });
+    const rows = (await logOf(installation.id)).filter((r) => r.entry_key?.startsWith('push:1:gateway-attempt:'));
+    expect(rows.map((r) => [r.event, r.entry_key, r.message])).toEqual([
+      [
+        'error',
+        'push:1:gateway-attempt:1',
+        'SMS push 1, gateway attempt 1 failed: SMSC unreachable: connect ECONNREFUSED — retrying with backoff',
+      ],
+      [
+        'error',
+        'push:1:gateway-attempt:2',
+        'SMS push 1, gateway attempt 2 failed: SMSC unreachable: connect ECONNREFUSED — retrying with backoff',
+      ],
+    ]);
+    expect(await stack.db('push_tickets').where({ installation_id: installation.id })).toHaveLength(1);
+    expect(await recordedMessages(stack.db, { installationId: installation.id })).toHaveLength(1);
+  });
+
   it('pushDownloadLink (in-house iOS): the SMS carries the itms-services manifest link (R6)', async () => {
     const { installation, file, software } = await fixture({
       platform: 'ios',
@@ -449,7 +502,12 @@ describe('install activities on PostgreSQL', () => {
       STATUS.downloadedVerified,
     ]);
     expect(new Set(log.map((l) => l.entry_key)).size).toBe(log.length);
-    expect(log.map((l) => l.event)).toEqual(['info', 'push', 'status', 'info', 'status', 'info', 'status']);
+    // … the last info: the download link revoked with the final status
+    expect(log.map((l) => l.event)).toEqual(['info', 'push', 'status', 'info', 'status', 'info', 'info', 'status']);
+    expect(log.at(-2)?.message).toBe('1 download link revoked');
+    expect((await stack.db('push_tickets').where({ installation_id: installation.id })).map((t) => !!t.revoked_at)).toEqual([
+      true,
+    ]);
 
     const desc = await handle.describe();
     expect(desc.typedSearchAttributes.get(SA.InstallStatus)).toBe(STATUS.downloadedVerified);

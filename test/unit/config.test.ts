@@ -26,6 +26,9 @@ describe('loadConfig', () => {
     expect(c.temporalNamespace).toBe('default');
     expect(c.publicUrl).toBe('http://localhost:3000');
     expect(c.timeouts.ticketLifetimeMs).toBe(7 * 86_400_000);
+    // a push is sent again while the gateway fails, for a day by default (PUSH_SEND_TIMEOUT)
+    expect(c.timeouts.pushSendMs).toBe(86_400_000);
+    expect(loadConfig({ PUSH_SEND_TIMEOUT: '90m' }).timeouts.pushSendMs).toBe(90 * 60_000);
   });
 
   it('takes the environment', () => {

@@ -6,6 +6,7 @@
  * `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts` rewrites the
  * histories of the current set (test/workflow/histories/v2/) that test/workflow/replay.test.ts replays.
  */
+import { Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -56,6 +57,13 @@ interface Scenario {
   failFirstTransition?: boolean;
   /** pushDownloadLink waits for this gate. */
   pushGate?: Promise<void>;
+  /** The SMS gateway fails every push attempt for this long (server time since the push was scheduled). */
+  gatewayDownMs?: number;
+  /** The gateway rejects every push for good (a non-retryable channel error). */
+  rejectPush?: boolean;
+  /** dmBootstrap fails for good. */
+  failBootstrap?: boolean;
+  timeouts?: Partial<InstallInput['timeouts']>;
 }
 
 let counter = 0;
@@ -70,6 +78,7 @@ function harness(s: Scenario) {
   const waiters = new Map<string, () => void>();
   const seen = new Set<string>();
   let transitionCalls = 0;
+  let firstPushAt: number | undefined;
   const ctx: InstallContext = {
     installation: { id: installationId, rolloutId: 'r-1', deviceId: `dev-${n}`, status: null, final: false },
     device: {
@@ -98,7 +107,7 @@ function harness(s: Scenario) {
     deviceId: `dev-${n}`,
     softwareId: 'sw-1',
     options: { useDm: s.useDm, push: s.push, maxPushAttempts: s.maxPushAttempts ?? 3 },
-    timeouts: TIMEOUTS,
+    timeouts: { ...TIMEOUTS, ...s.timeouts },
     ...(s.parentWorkflowId ? { parentWorkflowId: s.parentWorkflowId } : {}),
   };
   const activities = {
@@ -116,6 +125,19 @@ function harness(s: Scenario) {
       return { written: true };
     },
     async pushDownloadLink(p: PushLinkInput) {
+      if (s.rejectPush) {
+        calls.push(`push-rejected:${p.method}:${p.attempt}`);
+        throw ApplicationFailure.nonRetryable('SMSC rejected the message: unknown subscriber', 'PushRejectedError');
+      }
+      if (s.gatewayDownMs !== undefined) {
+        // server time (skipped by the test server) since the first send attempt was scheduled
+        const { scheduledTimestampMs, currentAttemptScheduledTimestampMs } = Context.current().info;
+        firstPushAt ??= scheduledTimestampMs;
+        if (currentAttemptScheduledTimestampMs - firstPushAt < s.gatewayDownMs) {
+          calls.push(`push-failed:${p.method}:${p.attempt}`);
+          throw new Error('SMS gateway unreachable');
+        }
+      }
       calls.push(`push:${p.method}:${p.attempt}`);
       pushes.push(p);
       if (s.pushGate) {
@@ -134,6 +156,7 @@ function harness(s: Scenario) {
     },
     async dmBootstrap() {
       calls.push('dmBootstrap');
+      if (s.failBootstrap) throw ApplicationFailure.nonRetryable('SMSC rejected the bootstrap', 'PushRejectedError');
     },
     async dmInstall(i: { fileId: string }) {
       calls.push(`dmInstall:${i.fileId}`);
@@ -220,13 +243,15 @@ describe('installWorkflow (time-skipping server)', () => {
     });
     expectResult(r, h, STATUS.installedVerified);
     expect(h.statuses()).toEqual([STATUS.installingSoftware, STATUS.installedWaitingForVerification, STATUS.installedVerified]);
-    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1']);
+    // the final status revokes the job's links (here the DM package link)
+    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', 'revokePushTickets']);
     expect(h.log()).toEqual([
       'info: version decision: install (the device reports no DME Client)',
       'status: — → Installing software',
       'info: DM install succeeded (code 1200)',
       'status: Installing software → Installed – Waiting for verification',
       'info: the device reported DME Client 4.2.0 at a system-info sync',
+      'info: 1 download link revoked',
       'status: Installed – Waiting for verification → Installed – Verified (verified: the device reports version 4.2.0)',
     ]);
     // every transition writes the row with the method and a distinct seq (the log's entry keys)
@@ -265,7 +290,7 @@ describe('installWorkflow (time-skipping server)', () => {
       STATUS.downloadedWaitingForVerification,
       STATUS.downloadedVerified,
     ]);
-    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'push:sms:1']);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'push:sms:1', 'revokePushTickets']);
     expect(h.pushes[0]).toMatchObject({
       method: 'sms',
       attempt: 1,
@@ -283,6 +308,7 @@ describe('installWorkflow (time-skipping server)', () => {
       'info: the device downloaded the software (last byte served)',
       'status: Waiting for download → Downloaded – Waiting for verification',
       'info: the device reported DME Client 4.2 at a system-info sync',
+      'info: 1 download link revoked',
       'status: Downloaded – Waiting for verification → Downloaded – Verified (verified: the device reports version 4.2)',
     ]);
     expect(h.transitions.map((t) => t.method)).toEqual(['dm', 'sms', 'sms', 'sms']);
@@ -310,7 +336,7 @@ describe('installWorkflow (time-skipping server)', () => {
     });
     expectResult(r, h, STATUS.installed);
     expect(h.statuses()).toEqual([STATUS.waitingForBootstrap, STATUS.installingSoftware, STATUS.installed]);
-    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'dmInstall:exe']);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'dmInstall:exe', 'revokePushTickets']);
     expect(h.log()).toContain(
       'info: .cab files cannot be installed on Windows Mobile Smartphones: the .exe variant is used (R7)',
     );
@@ -339,11 +365,13 @@ describe('installWorkflow (time-skipping server)', () => {
       STATUS.downloadedWaitingForVerification,
       STATUS.downloadedVerified,
     ]);
-    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', 'push:wap:1']);
-    expect(h.log().slice(0, 5)).toEqual([
+    // the DM package link is revoked at the fallback, the push link when the job is final
+    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', 'revokePushTickets', 'push:wap:1', 'revokePushTickets']);
+    expect(h.log().slice(0, 6)).toEqual([
       'info: version decision: upgrade from 4.0 to 4.2',
       'status: — → Installing software',
       'fallback: the DM install failed (code 1404): download failed: falling back to WAP push',
+      'info: the OMA DM package link revoked',
       'push: WAP push 1 of 3 sent to +4915100000001 with the download link (link valid for 7d; recording)',
       'status: Installing software → Waiting for download',
     ]);
@@ -381,7 +409,7 @@ describe('installWorkflow (time-skipping server)', () => {
     expectResult(r, h, STATUS.installationFailed);
     expect(r.reason).toBe('ticket expired: no download after 2 pushes; last device report: download-end failed: connection lost');
     expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.installationFailed]);
-    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'push:sms:2']);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'push:sms:2', 'revokePushTickets']);
     expect(h.log()).toEqual([
       'info: version decision: install (the device reports no DME Client)',
       'push: SMS push 1 of 2 sent to +4915100000001 with the download link (link valid for 7d; recording)',
@@ -389,6 +417,7 @@ describe('installWorkflow (time-skipping server)', () => {
       'retry: the link of push 1 expired without a download: push 2 of 2 with a new link',
       'push: SMS push 2 of 2 sent to +4915100000001 with the download link (link valid for 7d; recording)',
       'error: ticket expired: the link of push 2 of 2 was not downloaded within 7d',
+      'info: 1 download link revoked',
       'status: Waiting for download → Installation failed (ticket expired: no download after 2 pushes; last device report: download-end failed: connection lost)',
     ]);
   });
@@ -528,7 +557,7 @@ describe('installWorkflow (time-skipping server)', () => {
       return handle.result();
     });
     expectResult(r, h, STATUS.downloaded);
-    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1']);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
     expect(h.pushes[0]).toMatchObject({ method: 'sms', inHouseIos: true, fileId: 'ipa' });
     expect(h.log().slice(0, 5)).toEqual([
       'info: version decision: install (the device reports no DME Client)',
@@ -658,7 +687,7 @@ describe('installWorkflow (time-skipping server)', () => {
     });
     expectResult(r, h, STATUS.downloadedVerified);
     expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloadedWaitingForVerification, STATUS.downloadedVerified]);
-    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1']);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
   });
 
   it('a retried transition activity writes with the same seq (its log entry keys)', async () => {
@@ -736,4 +765,291 @@ describe('installWorkflow (time-skipping server)', () => {
       expect(sa.get(SA.PushMethod)).toBe('dm');
     });
   });
+
+  // ---- issue 13: installs that always end, correctly ----------------------------------------------
+
+  it('a 5-minute or 1-hour SMS gateway outage fails nothing: the push is retried (issue 13 item 7)', async () => {
+    for (const [name, downMs] of [
+      ['push-gateway-outage-5m', 5 * 60_000],
+      ['push-gateway-outage-1h', HOUR],
+    ] as const) {
+      const h = harness({
+        platform: 'android',
+        useDm: false,
+        push: 'sms',
+        kind: 'other',
+        files: [{ id: 'apk', format: 'apk' }],
+        gatewayDownMs: downMs,
+      });
+      const r = await run(h, name, async (handle) => {
+        // the download is kept for when the push went out; result() lets the server skip the outage
+        await handle.signal(downloadedSignal, { source: 'download' });
+        return handle.result();
+      });
+      expectResult(r, h, STATUS.downloaded);
+      expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloaded]);
+      const failed = h.calls.filter((c) => c === 'push-failed:sms:1').length;
+      expect(failed).toBeGreaterThan(2);
+      // capped backoff: an hour of outage is not hundreds of attempts
+      expect(failed).toBeLessThan(30);
+      expect(h.calls.filter((c) => c.startsWith('push:'))).toEqual(['push:sms:1']);
+    }
+  }, 90_000);
+
+  it('an SMS gateway down for longer than PUSH_SEND_TIMEOUT fails the job, with the reason (issue 13 item 7)', async () => {
+    const h = harness({
+      platform: 'symbian',
+      useDm: false,
+      push: 'sms',
+      gatewayDownMs: 10 * DAY,
+      timeouts: { pushSendMs: 6 * HOUR },
+    });
+    const r = await run(h, 'push-send-timeout-failed', async (handle) => handle.result());
+    expectResult(r, h, STATUS.installationFailed);
+    expect(r.reason).toMatch(/^SMS push could not be sent: no send attempt succeeded within 6h \(push send timeout\)/);
+    expect(h.statuses()).toEqual([STATUS.installationFailed]);
+    expect(h.calls.filter((c) => c.startsWith('push:'))).toEqual([]);
+    expect(h.calls.filter((c) => c === 'push-failed:sms:1').length).toBeGreaterThan(10);
+  }, 60_000);
+
+  it('push send failure: a rejection no retry can fix fails the job at once, with the reason', async () => {
+    const h = harness({ platform: 'symbian', useDm: false, push: 'wap', rejectPush: true });
+    const r = await run(h, 'push-rejected-failed', async (handle) => handle.result());
+    expectResult(r, h, STATUS.installationFailed);
+    expect(r.reason).toBe('WAP push could not be sent: SMSC rejected the message: unknown subscriber');
+    expect(h.calls.filter((c) => c.startsWith('push'))).toEqual(['push-rejected:wap:1']);
+    expect(h.log()).toContain('error: WAP push could not be sent: SMSC rejected the message: unknown subscriber');
+  });
+
+  it('no file for the platform (R7: only a .cab for a Smartphone) → Installation failed, nothing sent', async () => {
+    const h = harness({
+      platform: 'windows-mobile-smartphone',
+      useDm: false,
+      push: 'sms',
+      files: [{ id: 'cab', format: 'cab' }],
+    });
+    const r = await run(h, 'no-file-r7-failed', async (handle) => handle.result());
+    expectResult(r, h, STATUS.installationFailed);
+    expect(r.reason).toMatch(/\.cab/i);
+    expect(h.calls).toEqual(['loadInstallContext']);
+    expect(h.statuses()).toEqual([STATUS.installationFailed]);
+    expect(h.log()[1]).toMatch(/^error: no file for this device: /);
+  });
+
+  it('DM result timeout → falls back to the push method, the log says why', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    await run(h, 'dm-result-timeout-sms', async (handle) => {
+      await h.reached(STATUS.installingSoftware);
+      await waitingFor(handle, 'the DM install result');
+      await env.sleep(TIMEOUTS.dmInstallMs);
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expect(h.statuses()).toEqual([
+      STATUS.installingSoftware,
+      STATUS.waitingForDownload,
+      STATUS.downloadedWaitingForVerification,
+      STATUS.downloadedVerified,
+    ]);
+    expect(h.log()).toContain('fallback: no DM install result within 2h: falling back to SMS push');
+  });
+
+  it('bootstrap send failure → falls back to the push method, the log says why', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: false, useDm: true, push: 'sms', failBootstrap: true });
+    await run(h, 'bootstrap-send-failure-sms', async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expect(h.statuses()).toEqual([
+      STATUS.waitingForBootstrap,
+      STATUS.waitingForDownload,
+      STATUS.downloadedWaitingForVerification,
+      STATUS.downloadedVerified,
+    ]);
+    expect(h.calls.slice(0, 3)).toEqual(['loadInstallContext', 'dmBootstrap', 'push:sms:1']);
+    expect(h.log()).toContain('fallback: the bootstrap could not be sent: SMSC rejected the bootstrap: falling back to SMS push');
+  });
+
+  it('a late DM success after the fallback ends the job by DM; the DM link is revoked at the fallback (issue 13 item 8)', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    const r = await run(h, 'late-dm-success-verified', async (handle) => {
+      await h.reached(STATUS.installingSoftware);
+      await waitingFor(handle, 'the DM install result');
+      await env.sleep(TIMEOUTS.dmInstallMs);
+      await h.reached(STATUS.waitingForDownload);
+      await waitingFor(handle, 'the download');
+      await handle.signal(dmInstallResultSignal, { success: true, code: 1200 });
+      await h.reached(STATUS.installedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.installedVerified);
+    expect(h.statuses()).toEqual([
+      STATUS.installingSoftware,
+      STATUS.waitingForDownload,
+      STATUS.installedWaitingForVerification,
+      STATUS.installedVerified,
+    ]);
+    expect(h.calls.slice(0, 4)).toEqual(['loadInstallContext', 'dmInstall:file-1', 'revokePushTickets', 'push:sms:1']);
+    expect(h.log()).toContain('info: the OMA DM package link revoked');
+    expect(h.log()).toContain('info: DM install succeeded (code 1200) (while waiting for the download of push 1)');
+    expect(h.transitions.at(-1)?.method).toBe('dm');
+  }, 60_000);
+
+  it('a sync reporting the version ends the job in any phase: no redundant SMS, no ticket expiry (issue 13 item 8)', async () => {
+    // while waiting for the DM result: verified at once, nothing pushed
+    const dm = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    const r1 = await run(dm, 'sync-during-dm-verified', async (handle) => {
+      await dm.reached(STATUS.installingSoftware);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r1, dm, STATUS.installedVerified);
+    expect(dm.calls.filter((c) => c.startsWith('push'))).toEqual([]);
+    expect(dm.statuses()).toEqual([STATUS.installingSoftware, STATUS.installedVerified]);
+
+    // while waiting for the download of the pushed link: verified, no second push, no ticket expiry
+    const push = harness({ platform: 'symbian', useDm: false, push: 'sms' });
+    const r2 = await run(push, 'sync-during-download-verified', async (handle) => {
+      await push.reached(STATUS.waitingForDownload);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r2, push, STATUS.downloadedVerified);
+    expect(push.calls.filter((c) => c.startsWith('push'))).toEqual(['push:sms:1']);
+    expect(push.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloadedVerified]);
+  }, 60_000);
+
+  it('a post-install failure during the DM phase fails the job with what happened; no push (issue 13 item 9)', async () => {
+    const dm = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    const r1 = await run(dm, 'post-install-failure-dm-failed', async (handle) => {
+      await dm.reached(STATUS.installingSoftware);
+      await handle.signal(downloadFailedSignal, { phase: 'post-install', detail: 'exit code 3' });
+      return handle.result();
+    });
+    expectResult(r1, dm, STATUS.installationFailed);
+    expect(r1.reason).toBe('the device reported: post-install failed: exit code 3');
+    expect(dm.calls.filter((c) => c.startsWith('push'))).toEqual([]);
+    expect(dm.log().filter((l) => l.startsWith('fallback'))).toEqual([]);
+    expect(dm.statuses()).toEqual([STATUS.installingSoftware, STATUS.installationFailed]);
+
+    const boot = harness({ platform: 'symbian', bootstrapped: false, useDm: true, push: 'sms' });
+    const r2 = await run(boot, null, async (handle) => {
+      await boot.reached(STATUS.waitingForBootstrap);
+      await handle.signal(downloadFailedSignal, { phase: 'post-install', detail: 'exit code 4' });
+      return handle.result();
+    });
+    expectResult(r2, boot, STATUS.installationFailed);
+    expect(r2.reason).toBe('the device reported: post-install failed: exit code 4');
+    expect(boot.calls.filter((c) => c.startsWith('push'))).toEqual([]);
+    expect(boot.log().join('\n')).not.toMatch(/not confirmed/);
+  }, 60_000);
+
+  it('push tickets are revoked when the job reaches any final status (issue 13 item 11)', async () => {
+    const ok = harness({ platform: 'symbian', useDm: false, push: 'sms' });
+    const r1 = await run(ok, 'final-revokes-tickets', async (handle) => {
+      await ok.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await ok.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r1, ok, STATUS.downloadedVerified);
+    expect(ok.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+    expect(ok.log().slice(-2)).toEqual([
+      'info: 1 download link revoked',
+      'status: Downloaded – Waiting for verification → Downloaded – Verified (verified: the device reports version 4.2)',
+    ]);
+
+    const expired = harness({ platform: 'symbian', useDm: false, push: 'sms', maxPushAttempts: 1 });
+    const r2 = await run(expired, null, async (handle) => handle.result());
+    expectResult(r2, expired, STATUS.installationFailed);
+    expect(expired.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+
+    const dm = harness({
+      platform: 'android',
+      bootstrapped: true,
+      useDm: true,
+      push: 'sms',
+      kind: 'other',
+      files: [{ id: 'apk', format: 'apk' }],
+    });
+    const r3 = await run(dm, null, async (handle) => {
+      await dm.reached(STATUS.installingSoftware);
+      await handle.signal(dmInstallResultSignal, { success: true });
+      return handle.result();
+    });
+    expectResult(r3, dm, STATUS.installed);
+    expect(dm.calls).toEqual(['loadInstallContext', 'dmInstall:apk', 'revokePushTickets']);
+
+    // no ticket was ever made: nothing to revoke
+    const none = harness({ platform: 'symbian', useDm: false, push: 'sms', installed: { 'DME Client': '9' } });
+    await run(none, null, async (handle) => handle.result());
+    expect(none.calls).toEqual(['loadInstallContext']);
+  }, 60_000);
+
+  it('cancel during verification: the software is on the device, the job keeps its status and ends by verification (issue 13 item 10)', async () => {
+    const h = harness({ platform: 'symbian', useDm: false, push: 'sms' });
+    const r = await run(h, 'cancel-in-verification-verified', async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await waitingFor(handle, 'a system-info sync reporting 4.2');
+      await handle.cancel();
+      await expect.poll(() => h.log().some((l) => l.startsWith('info: cancel requested')), POLL).toBe(true);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return handle.result();
+    });
+    expectResult(r, h, STATUS.downloadedVerified);
+    expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.downloadedWaitingForVerification, STATUS.downloadedVerified]);
+
+    // … or by its timeout
+    const dm = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    const r2 = await run(dm, 'cancel-in-verification-unknown', async (handle) => {
+      await dm.reached(STATUS.installingSoftware);
+      await handle.signal(dmInstallResultSignal, { success: true });
+      await dm.reached(STATUS.installedWaitingForVerification);
+      await waitingFor(handle, 'a system-info sync reporting 4.2');
+      await handle.cancel();
+      return handle.result();
+    });
+    expectResult(r2, dm, STATUS.unknownStatus);
+    expect(dm.statuses()).toEqual([STATUS.installingSoftware, STATUS.installedWaitingForVerification, STATUS.unknownStatus]);
+    expect(dm.log()).toContain(
+      'info: cancel requested (the rollout was cancelled): the software has already reached the device, so the job keeps Installed – Waiting for verification and ends by its verification or its timeout',
+    );
+  }, 60_000);
+
+  it('cancel during the DM phase: the DM link revoked, Cancelled, nothing pushed', async () => {
+    const h = harness({ platform: 'symbian', bootstrapped: true, useDm: true, push: 'sms' });
+    const err = await run(h, 'cancelled-in-dm-phase', async (handle) => {
+      await h.reached(STATUS.installingSoftware);
+      await waitingFor(handle, 'the DM install result');
+      await handle.cancel();
+      return handle.result().catch((e) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(h.statuses()).toEqual([STATUS.installingSoftware, STATUS.cancelled]);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', 'revokePushTickets']);
+    expect(h.log().slice(-1)).toEqual(['status: Installing software → Cancelled (the rollout was cancelled)']);
+  });
+
+  it('cancel during a push retried through a gateway outage ends it at once (the wait has a way out)', async () => {
+    const h = harness({ platform: 'symbian', useDm: false, push: 'sms', gatewayDownMs: 10 * DAY });
+    const err = await run(h, null, async (handle) => {
+      await expect.poll(() => h.calls.filter((c) => c === 'push-failed:sms:1').length, POLL).toBeGreaterThan(1);
+      await handle.cancel();
+      return handle.result().catch((e) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(h.statuses()).toEqual([STATUS.cancelled]);
+    expect(h.calls.at(-1)).toBe('revokePushTickets');
+  }, 60_000);
 });

@@ -5,11 +5,14 @@
  * DM engine) have bounded retries, then the workflow falls back or fails (R3).
  */
 import {
+  ActivityFailure,
   type ActivityOptions,
+  ApplicationFailure,
   CancellationScope,
   type LocalActivityOptions,
   proxyActivities,
   proxyLocalActivities,
+  TimeoutFailure,
 } from '@temporalio/workflow';
 import type { InstallActivities } from '../../activities/install';
 
@@ -75,4 +78,34 @@ type GatewayActivity = 'dmBootstrap' | 'dmInstall' | 'pushDownloadLink';
 /** A gateway call (push, DM engine): bounded retries, never cut short by a cancellation (`atomic`). */
 export function gateway<K extends GatewayActivity>(name: K, summary: string, args: Args<K>): Promise<Result<K>> {
   return atomic(() => (gateways[name] as unknown as Call<K>).executeWithOptions(summarized(GATEWAY_OPTIONS, summary), args));
+}
+
+/** The push send timeout of executions whose input has none (PUSH_SEND_TIMEOUT's default). */
+export const DEFAULT_PUSH_SEND_MS = 24 * 3_600_000;
+
+/**
+ * One send attempt of a push (since the `install-push-send-timeout` patch): a single activity attempt,
+ * never cut short by a cancellation (`atomic`); the workflow retries it (`push-phase.ts`) with capped
+ * backoff, its timers being where a cancellation takes effect. Its own proxy: a call's options are
+ * merged into the proxy's, and the gateways' retry policy would stay.
+ */
+export function pushOnce(summary: string, input: Args<'pushDownloadLink'>[0]): Promise<Result<'pushDownloadLink'>> {
+  return atomic(() =>
+    (onePush.pushDownloadLink as unknown as Call<'pushDownloadLink'>).executeWithOptions(summarized(ONE_PUSH_OPTIONS, summary), [
+      input,
+    ]),
+  );
+}
+
+const ONE_PUSH_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: GATEWAY_OPTIONS.startToCloseTimeout,
+  retry: { maximumAttempts: 1 },
+};
+const onePush = proxyActivities<InstallActivities>(ONE_PUSH_OPTIONS);
+
+/** A send attempt failed in a way another attempt may fix (not a rejection: `PushRejectedError`, no MSISDN …). */
+export function retryableSendFailure(err: unknown): boolean {
+  if (!(err instanceof ActivityFailure)) return false;
+  const cause = err.cause;
+  return cause instanceof TimeoutFailure || !(cause instanceof ApplicationFailure && cause.nonRetryable);
 }

@@ -5,12 +5,14 @@
 import { isCancellation } from '@temporalio/workflow';
 import { STATUS } from '../../domain/status';
 import { gateway } from './activities';
+import { arrived, endIfArrived } from './arrival';
 import { failureMessage, formatDuration } from './format';
-import type { InstallJob } from './state';
+import type { Delivery, InstallJob } from './state';
 
 /** Bootstraps the device; the reason to fall back to the push method (R3), or undefined once confirmed. */
-export async function bootstrap(job: InstallJob, deviceId: string): Promise<string | undefined> {
+export async function bootstrap(job: InstallJob, delivery: Delivery): Promise<string | undefined> {
   const { installationId, timeouts } = job.input;
+  const deviceId = delivery.device.id;
   await job.transition(STATUS.waitingForBootstrap, { detail: 'the device is not bootstrapped: sending the OMA DM bootstrap' });
   try {
     await gateway('dmBootstrap', 'send the OMA DM bootstrap', [{ installationId, deviceId }]);
@@ -19,7 +21,17 @@ export async function bootstrap(job: InstallJob, deviceId: string): Promise<stri
     return `the bootstrap could not be sent: ${failureMessage(err)}`;
   }
   job.note('info', 'OMA DM bootstrap sent');
-  const confirmed = await job.waitFor(() => job.reports.bootstrapConfirmed, timeouts.bootstrapMs, 'the bootstrap confirmation');
+  const { reports, patches } = job;
+  const confirmed = await job.waitFor(
+    () => reports.bootstrapConfirmed || arrived(job, delivery.software),
+    timeouts.bootstrapMs,
+    'the bootstrap confirmation',
+  );
+  if (!reports.bootstrapConfirmed) {
+    await endIfArrived(job, delivery, 'while waiting for the bootstrap');
+    // a failure the device reported is what happened: no fallback, no push (since the patch)
+    if (patches.deviceFailureEndsDm && reports.postInstallFailure) return job.failByDeviceReport();
+  }
   if (!confirmed) return `the bootstrap was not confirmed within ${formatDuration(timeouts.bootstrapMs)}`;
   job.note('info', 'bootstrap confirmed by the device');
   return undefined;

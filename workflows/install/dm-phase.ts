@@ -6,6 +6,7 @@
 import { isCancellation } from '@temporalio/workflow';
 import { STATUS } from '../../domain/status';
 import { gateway } from './activities';
+import { arrived, endIfArrived } from './arrival';
 import { bootstrap } from './bootstrap';
 import { failureMessage, formatDuration } from './format';
 import type { Delivery, InstallJob } from './state';
@@ -17,10 +18,12 @@ export async function dmPhase(job: InstallJob, delivery: Delivery): Promise<stri
   const { installationId, timeouts } = job.input;
   job.state.method = 'dm';
   if (!device.bootstrapped) {
-    const fallback = await bootstrap(job, device.id);
+    const fallback = await bootstrap(job, delivery);
     if (fallback !== undefined) return fallback;
   }
   await job.transition(STATUS.installingSoftware, { detail: `installing ${software.name} ${software.version} by OMA DM` });
+  job.ticketsIssued = true;
+  job.dmInstallSent = true;
   try {
     await gateway('dmInstall', `OMA DM install of ${software.name} ${software.version}`, [
       {
@@ -36,8 +39,18 @@ export async function dmPhase(job: InstallJob, delivery: Delivery): Promise<stri
     if (isCancellation(err)) throw err;
     return `the DM install could not be started: ${failureMessage(err)}`;
   }
-  const answered = await job.waitFor(() => job.reports.dmResult !== undefined, timeouts.dmInstallMs, 'the DM install result');
-  const result = job.reports.dmResult;
+  const { reports, patches } = job;
+  const answered = await job.waitFor(
+    () => reports.dmResult !== undefined || arrived(job, software),
+    timeouts.dmInstallMs,
+    'the DM install result',
+  );
+  const result = reports.dmResult;
+  if (!result) {
+    await endIfArrived(job, delivery, 'before the DM install result');
+    // a failure the device reported is what happened: no fallback, no push (since the patch)
+    if (patches.deviceFailureEndsDm && reports.postInstallFailure) return job.failByDeviceReport();
+  }
   if (!answered || !result) return `no DM install result within ${formatDuration(timeouts.dmInstallMs)}`;
   const said = `${result.code !== undefined ? ` (code ${result.code})` : ''}${result.detail ? `: ${result.detail}` : ''}`;
   if (!result.success) return `the DM install failed${said}`;

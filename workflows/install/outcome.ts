@@ -44,6 +44,7 @@ export function cleanUpCancelled(job: InstallJob): Promise<void> {
 export async function failOnActivityError(job: InstallJob, err: ActivityFailure): Promise<InstallResult> {
   const reason = `error: ${failureMessage(err)}`;
   job.note('error', reason);
+  if (job.patches.revokeWhenFinal && job.ticketsIssued) await job.revokeTickets();
   await job.transition(STATUS.installationFailed, { message: reason });
   const r = job.result(STATUS.installationFailed, reason);
   await notifyParent(job, r);

@@ -3,11 +3,12 @@
  * manifest link) or mark for installation, then the download before the ticket expires. An expired
  * ticket is pushed again with a new one, up to `maxPushAttempts`; then Installation failed.
  */
-import { isCancellation } from '@temporalio/workflow';
-import type { PushLinkResult } from '../../activities/install';
+import { isCancellation, sleep } from '@temporalio/workflow';
+import type { PushLinkInput, PushLinkResult } from '../../activities/install';
 import { STATUS } from '../../domain/status';
 import type { PushMethod } from '../messages';
-import { gateway } from './activities';
+import { DEFAULT_PUSH_SEND_MS, gateway, pushOnce, retryableSendFailure } from './activities';
+import { arrived, endIfArrived } from './arrival';
 import { failureMessage, formatDuration, METHOD_NAMES } from './format';
 import type { Delivery, InstallJob } from './state';
 import { verify } from './verification';
@@ -15,7 +16,8 @@ import { verify } from './verification';
 export async function pushPhase(job: InstallJob, delivery: Delivery, requested: PushMethod): Promise<never> {
   const { device, software, fileId } = delivery;
   const { installationId, timeouts, options } = job.input;
-  const { state, reports } = job;
+  const { state, reports, patches } = job;
+  const pushSendMs = timeouts.pushSendMs ?? DEFAULT_PUSH_SEND_MS;
   let method = requested;
   if (method !== 'mark' && !device.msisdn) {
     job.note('fallback', `${METHOD_NAMES[method]} needs an MSISDN and the device has none: marked for installation instead`);
@@ -28,25 +30,35 @@ export async function pushPhase(job: InstallJob, delivery: Delivery, requested: 
     if (attempt > 1) {
       job.note('retry', `the link of push ${attempt - 1} expired without a download: push ${attempt} of ${max} with a new link`);
     }
+    // no push after a failure the device reported, none once the software is on the device (since the patches)
+    if (patches.deviceFailureEndsDm && reports.postInstallFailure) return job.failByDeviceReport();
+    await endIfArrived(job, delivery, `before push ${attempt} of ${max}`);
+    const push: PushLinkInput = {
+      installationId,
+      attempt,
+      method,
+      fileId,
+      ticketLifetimeMs: timeouts.ticketLifetimeMs,
+      softwareName: software.name,
+      softwareVersion: software.version,
+      inHouseIos: software.inHouseIos,
+      to: device.msisdn,
+    };
+    const summary = `${METHOD_NAMES[method]} ${attempt} of ${max}`;
     let sent: PushLinkResult;
+    job.ticketsIssued = true;
     try {
-      sent = await gateway('pushDownloadLink', `${METHOD_NAMES[method]} ${attempt} of ${max}`, [
-        {
-          installationId,
-          attempt,
-          method,
-          fileId,
-          ticketLifetimeMs: timeouts.ticketLifetimeMs,
-          softwareName: software.name,
-          softwareVersion: software.version,
-          inHouseIos: software.inHouseIos,
-          to: device.msisdn,
-        },
-      ]);
+      sent = patches.pushSendTimeout
+        ? await sendUntil(summary, push, pushSendMs)
+        : await gateway('pushDownloadLink', summary, [push]);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      job.note('error', `${METHOD_NAMES[method]} could not be sent: ${failureMessage(err)}`);
-      return job.finish(STATUS.installationFailed, `${METHOD_NAMES[method]} could not be sent: ${failureMessage(err)}`);
+      const why =
+        err instanceof SendTimedOut
+          ? `no send attempt succeeded within ${formatDuration(pushSendMs)} (push send timeout); last error: ${failureMessage(err.last)}`
+          : failureMessage(err);
+      job.note('error', `${METHOD_NAMES[method]} could not be sent: ${why}`);
+      return job.finish(STATUS.installationFailed, `${METHOD_NAMES[method]} could not be sent: ${why}`);
     }
     const validity = `link valid for ${formatDuration(timeouts.ticketLifetimeMs)}`;
     if (method === 'mark') {
@@ -61,7 +73,13 @@ export async function pushPhase(job: InstallJob, delivery: Delivery, requested: 
     await job.transition(state.status === STATUS.waitingForDownload ? null : STATUS.waitingForDownload, {
       detail: `${METHOD_NAMES[method]} ${attempt} of ${max}; ${validity}`,
     });
-    const got = await job.waitFor(() => reports.downloaded !== undefined, timeouts.ticketLifetimeMs, 'the download');
+    const got = await job.waitFor(
+      () => reports.downloaded !== undefined || arrived(job, software),
+      timeouts.ticketLifetimeMs,
+      'the download',
+    );
+    if (got && reports.downloaded === undefined)
+      await endIfArrived(job, delivery, `while waiting for the download of push ${attempt}`);
     if (got) break;
     if (reports.postInstallFailure) return job.failByDeviceReport();
     if (attempt === max) {
@@ -80,4 +98,36 @@ export async function pushPhase(job: InstallJob, delivery: Delivery, requested: 
   if (software.kind !== 'dme-client') return job.finish(STATUS.downloaded, 'downloaded');
   await job.transition(STATUS.downloadedWaitingForVerification, { detail: 'downloaded; waiting for a system-info sync' });
   return verify(job, delivery, STATUS.downloadedVerified);
+}
+
+/** Every send attempt of a push failed until the push send timeout. */
+class SendTimedOut extends Error {
+  constructor(readonly last: unknown) {
+    super('push send timeout');
+  }
+}
+
+const FIRST_BACKOFF_MS = 5_000;
+const MAX_BACKOFF_MS = 10 * 60_000;
+
+/**
+ * Since the `install-push-send-timeout` patch: a push is sent again after each failure the gateway may
+ * recover from (capped backoff: 5s, 10s, … 10 min; each failed attempt in the job's log, written by the
+ * activity), until `sendMs` has passed — an SMS gateway outage of minutes or hours fails nothing. A
+ * rejection no retry can fix ends at once; a cancellation takes effect between attempts.
+ */
+async function sendUntil(summary: string, push: PushLinkInput, sendMs: number): Promise<PushLinkResult> {
+  const deadline = Date.now() + sendMs;
+  let backoff = FIRST_BACKOFF_MS;
+  for (let send = 1; ; send++) {
+    try {
+      return await pushOnce(send > 1 ? `${summary} (send attempt ${send})` : summary, { ...push, sendAttempt: send });
+    } catch (err) {
+      if (isCancellation(err) || !retryableSendFailure(err)) throw err;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new SendTimedOut(err);
+      await sleep(Math.min(backoff, left));
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+  }
 }

@@ -37,6 +37,16 @@ export interface InstallPatches {
   localDb: boolean;
   /** `install-signal-payloads-checked`: malformed signal payloads are ignored and logged. */
   checkedSignals: boolean;
+  /** `install-device-failure-ends-dm-phase`: a post-install failure during bootstrap / DM install fails the job, no push. */
+  deviceFailureEndsDm: boolean;
+  /** `install-tickets-revoked-when-final`: the job's download links are revoked at any final status. */
+  revokeWhenFinal: boolean;
+  /** `install-arrival-ends-any-phase`: a late DM success or a sync reporting the version ends any phase. */
+  arrivalEndsAnyPhase: boolean;
+  /** `install-cancel-keeps-arrived-software`: a cancel during verification lets the verification end the job. */
+  cancelKeepsArrived: boolean;
+  /** `install-push-send-timeout`: a push is retried with capped backoff until `pushSendMs`. */
+  pushSendTimeout: boolean;
 }
 
 export class InstallJob {
@@ -48,6 +58,10 @@ export class InstallJob {
   private ctx: InstallContext | undefined;
   /** The software file this job delivers (R7), once chosen. */
   private fileId: string | undefined;
+  /** A ticket may exist (a push or the DM install was asked for): the final status revokes them. */
+  ticketsIssued = false;
+  /** The OMA DM install was sent to the device (its late success still counts). */
+  dmInstallSent = false;
   private seq = 0;
   private pendingNotes: { event: LogEvent; message: string }[] = [];
   /** Search attributes that go with the next upsert (patched executions: the ids and software, once known). */
@@ -135,10 +149,19 @@ export class InstallJob {
     this.refreshDetails();
   }
 
-  /** The final transition: the job ends with `status`. */
+  /** The final transition: the job ends with `status` (since the patch: its download links revoked first). */
   async finish(status: InstallStatus, reason?: string): Promise<never> {
+    if (this.patches.revokeWhenFinal && this.ticketsIssued) await this.revokeTickets();
     await this.transition(status, { message: reason });
     throw new Finished(status, reason);
+  }
+
+  /** Revokes every live ticket of the job (its links answer 410 from now on); the count goes to the log. */
+  async revokeTickets(said?: string): Promise<void> {
+    const { revoked } = await atomic(() =>
+      this.db('revokePushTickets', 'revoke download links', [{ installationId: this.input.installationId }]),
+    );
+    if (revoked > 0) this.note('info', said ?? `${revoked} download link${revoked > 1 ? 's' : ''} revoked`);
   }
 
   /** The device reported a post-install failure: the job failed. */
