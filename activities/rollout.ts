@@ -4,18 +4,45 @@
  * services/installations/jobs.ts), the rollout's state, and slot planning (a LOCAL activity: pure
  * computation whose result is recorded in history).
  */
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RolloutState } from '../domain/rollout-state';
 import { calendarDay, InvalidScheduleError, localTimeToInstant, planSlots, type Schedule, type Slot } from '../domain/schedule';
+import { type InstallStatus, STATUS } from '../domain/status';
+import { jobState } from '../services/installations/device-jobs';
 import {
   cancelJobsNotStarted,
+  installWorkflowIdOf,
   jobStatuses,
   markJobsPlanned,
   markJobsStarted,
   rolloutJobsPage,
   rolloutStatusCounts,
 } from '../services/installations/jobs';
+import { recordTransition } from '../services/installations/log';
 import type { ActivityDeps } from './deps';
+
+/**
+ * The transition counter of the rollout's own "Installation failed" entry for a job whose install
+ * workflow ended without a final status: far above any install workflow's own counter, so its log key
+ * never meets one of theirs, and a retry writes nothing twice.
+ */
+const LOST_INSTALL_SEQ = 1_000_000;
+
+/** "install workflow terminated: <reason>" when the workflow was terminated (else undefined). */
+async function terminationReason(handle: {
+  fetchHistory(): Promise<{
+    events?:
+      | { workflowExecutionTerminatedEventAttributes?: { reason?: string | null; identity?: string | null } | null }[]
+      | null;
+  }>;
+}): Promise<string | undefined> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const t = events.at(-1)?.workflowExecutionTerminatedEventAttributes;
+  if (!t) return undefined;
+  return `install workflow terminated${t.reason ? `: ${t.reason}` : ''}`;
+}
 
 export interface PlanRequest {
   schedule: Schedule;
@@ -69,6 +96,14 @@ export function planRolloutSlots(req: PlanRequest): PlanResult {
 }
 
 export function createRolloutActivities({ db }: Pick<ActivityDeps, 'db'>) {
+  /** `Installation failed` with the reason in the log (once: the log key is fixed). */
+  const failJob = (id: string, from: string | null, reason: string) =>
+    recordTransition(db, {
+      installationId: id,
+      seq: LOST_INSTALL_SEQ,
+      status: { from: from as InstallStatus | null, to: STATUS.installationFailed, final: true, message: reason },
+      detail: reason,
+    });
   return {
     async planRolloutSlots(req: PlanRequest): Promise<PlanResult> {
       return planRolloutSlots(req);
@@ -94,6 +129,69 @@ export function createRolloutActivities({ db }: Pick<ActivityDeps, 'db'>) {
       items: { id: string; workflowId: string; plannedAt: number; startedAt: number }[];
     }): Promise<void> {
       await markJobsStarted(db, input.rolloutId, input.items);
+    },
+
+    /**
+     * Reconciliation of jobs the rollout has no final result for: a job final in Postgres gives its
+     * status; one whose install workflow is closed (terminated, timed out, failed, gone) without a final
+     * status becomes `Installation failed` with the reason; one still running is left out.
+     */
+    async reconcileInstallations(input: { rolloutId: string; ids: string[] }): Promise<{ id: string; status: InstallStatus }[]> {
+      const out: { id: string; status: InstallStatus }[] = [];
+      const client = Context.current().client;
+      for (const id of input.ids) {
+        const job = await db('installations').where({ id }).first('status', 'final', 'workflow_id', 'rollout_id', 'device_id');
+        if (!job) continue;
+        if (job.final && job.status) {
+          out.push({ id, status: job.status as InstallStatus });
+          continue;
+        }
+        let reason: string | undefined;
+        try {
+          const handle = client.workflow.getHandle(installWorkflowIdOf(job));
+          const d = await handle.describe();
+          if (d.status.name !== 'RUNNING') {
+            reason =
+              (await terminationReason(handle)) ??
+              `install workflow ${d.status.name.toLowerCase().replace(/_/g, ' ')} without a final status`;
+          }
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          reason = 'install workflow not found (never started, or removed by retention)';
+        }
+        if (!reason) continue;
+        await failJob(id, job.status, reason);
+        out.push({ id, status: STATUS.installationFailed });
+      }
+      return out;
+    },
+
+    /**
+     * Jobs whose install workflow ended without a final status (terminated in the Temporal UI, timed
+     * out, failed): each becomes `Installation failed` with the reason in its log — unless it is final
+     * already (then its status is returned as it is). Idempotent.
+     */
+    async failLostInstallations(input: {
+      rolloutId: string;
+      items: { id: string; reason: string; workflowId?: string }[];
+    }): Promise<{ id: string; status: InstallStatus }[]> {
+      const out: { id: string; status: InstallStatus }[] = [];
+      const client = Context.current().client;
+      for (const it of input.items) {
+        const job = await jobState(db, it.id);
+        if (!job) continue;
+        if (job.final && job.status) {
+          out.push({ id: it.id, status: job.status as InstallStatus });
+          continue;
+        }
+        // a termination's reason is in the install's own history (the parent's event has none)
+        const why = it.workflowId
+          ? await terminationReason(client.workflow.getHandle(it.workflowId)).catch(() => undefined)
+          : undefined;
+        await failJob(it.id, job.status, why ?? it.reason);
+        out.push({ id: it.id, status: STATUS.installationFailed });
+      }
+      return out;
     },
 
     /**

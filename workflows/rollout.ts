@@ -48,6 +48,14 @@ export const ALERT_PATCH = 'rollout-alert-in-background';
  */
 export const CARRY_REPLAN_PATCH = 'rollout-carry-replan-from-now';
 /**
+ * Since this patch the rollout watches the result of each child it starts: one that closes without a
+ * final status (terminated, timed out, failed) is failed in Postgres with the reason, and counted. And
+ * once every job is started, the outstanding ones are reconciled every `reconcileEveryMs` — doubling
+ * up to an hour while nothing is found — by their final status in Postgres or their workflow's description: a child of an earlier run, or one whose
+ * `installFinished` never came, cannot keep the rollout open.
+ */
+export const WATCH_CHILDREN_PATCH = 'rollout-watches-children';
+/**
  * Since this patch cancelling the rollout workflow itself (Temporal UI, `temporal workflow cancel`)
  * is a cancel request like the API's Update: the same cleanup (never-started jobs Cancelled, the
  * outstanding children of every run cancelled, state and summary), not an abrupt stop.
@@ -61,6 +69,7 @@ const ROLLOUT_TUNING_DEFAULTS: Required<RolloutTuning> = {
   maxHistoryEvents: 6000,
   lateToleranceMs: 10 * 60_000,
   cancelGraceMs: 60 * 60_000,
+  reconcileEveryMs: 10 * 60_000,
 };
 
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutcome> {
@@ -73,6 +82,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
     startsInsideWindow: patched(INSIDE_WINDOW_PATCH),
     alertInBackground: patched(ALERT_PATCH),
     carryReplanFromNow: patched(CARRY_REPLAN_PATCH),
+    watchChildren: patched(WATCH_CHILDREN_PATCH),
   });
 
   setHandler(installFinishedSignal, (result) => r.installFinished(result));
@@ -98,6 +108,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
 async function run(r: RolloutScheduler): Promise<RolloutOutcome> {
   for (;;) {
     await r.syncState();
+    if (r.lostPending()) await r.recordLost();
     if (r.alertDue()) await r.alert();
     if (r.allFinal()) break;
     if (r.shouldContinueAsNew()) await continueAsNew(r);
@@ -117,7 +128,12 @@ async function run(r: RolloutScheduler): Promise<RolloutOutcome> {
     if (r.idle()) {
       await r.flushStarted();
       const woken = r.wokenUp();
-      await condition(() => woken() || r.allFinal());
+      if (r.reconciling()) {
+        const changed = await condition(() => woken() || r.allFinal(), r.reconcileWaitMs || r.tuning.reconcileEveryMs);
+        if (!changed) await r.reconcile();
+      } else {
+        await condition(() => woken() || r.allFinal());
+      }
       continue;
     }
 

@@ -17,6 +17,7 @@ import {
   INSIDE_WINDOW_PATCH,
   PLANNED_TIMES_PATCH,
   SPREAD_PATCH,
+  WATCH_CHILDREN_PATCH,
   WORKFLOW_CANCEL_PATCH,
 } from '../../workflows/rollout';
 import { HISTORY_SETS, type RecordedHistory, ROLLOUT_HISTORY_SETS, readHistories } from './install-histories';
@@ -113,7 +114,14 @@ describe('rollout workflow histories replay', () => {
   });
 
   it('rollout-v1 histories predate the planned-times patch, rollout-v2 histories carry it, rollout-v3 also the later ones', async () => {
-    const later = [SPREAD_PATCH, INSIDE_WINDOW_PATCH, ALERT_PATCH, CARRY_REPLAN_PATCH, WORKFLOW_CANCEL_PATCH];
+    const later = [
+      SPREAD_PATCH,
+      INSIDE_WINDOW_PATCH,
+      ALERT_PATCH,
+      CARRY_REPLAN_PATCH,
+      WATCH_CHILDREN_PATCH,
+      WORKFLOW_CANCEL_PATCH,
+    ];
     for (const h of await readHistories(ROLLOUT_HISTORY_SETS)) {
       const patches = patchesOf(h);
       const history = `${h.set}/${h.name}`;

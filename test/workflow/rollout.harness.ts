@@ -55,6 +55,10 @@ export class FakeRolloutDb {
   private plannedCalls = 0;
   /** `markInstallationsStarted` fails while this is set (the database is down). */
   holdStartedMarks = false;
+  /** What `failLostInstallations` was asked to write (`Installation failed` with the reason). */
+  readonly lost: { id: string; reason: string }[] = [];
+  /** How `reconcileInstallations` describes an install workflow: its status name (set by the test). */
+  describeChild: (workflowId: string) => Promise<string> = async () => 'RUNNING';
   /** `sendFailureAlert` fails (SMTP down). */
   alertFails = false;
   alertAttempts = 0;
@@ -97,6 +101,33 @@ export class FakeRolloutDb {
       },
       installationStatuses: async (i: { ids: string[] }) =>
         i.ids.map((id) => ({ id, status: this.finalStatus.get(id) ?? null, final: isFinal(this.finalStatus.get(id)) })),
+      failLostInstallations: async (i: { items: { id: string; reason: string }[] }) =>
+        i.items.map((it) => {
+          const final = this.finalStatus.get(it.id);
+          if (isFinal(final)) return { id: it.id, status: final as InstallStatus };
+          if (!this.lost.some((l) => l.id === it.id)) this.lost.push(it);
+          this.finalStatus.set(it.id, STATUS.installationFailed);
+          return { id: it.id, status: STATUS.installationFailed };
+        }),
+      reconcileInstallations: async (i: { ids: string[] }) => {
+        const out: { id: string; status: InstallStatus }[] = [];
+        for (const id of i.ids) {
+          const row = this.rows.find((r) => r.id === id);
+          if (!row) continue;
+          const final = this.finalStatus.get(id);
+          if (isFinal(final)) {
+            out.push({ id, status: final as InstallStatus });
+            continue;
+          }
+          const status = await this.describeChild(this.childId(row.deviceId));
+          if (status === 'RUNNING') continue;
+          const reason = `install workflow ${status.toLowerCase()} without a final status`;
+          this.lost.push({ id, reason });
+          this.finalStatus.set(id, STATUS.installationFailed);
+          out.push({ id, status: STATUS.installationFailed });
+        }
+        return out;
+      },
       rolloutCounts: async () => this.expectedCounts(),
       sendRolloutSummary: async (input: unknown) => {
         this.mails.push({ kind: 'summary', input });
@@ -136,6 +167,9 @@ export class FakeRolloutDb {
       notify: ['ops@example.com'],
       failureThreshold: 0,
       ...over,
+      // a reconciliation period that never meets a fake child's whole-minute end: the Java test server
+      // strands a workflow whose task cancels a timer firing at that same instant (sdk-java #3088)
+      tuning: { reconcileEveryMs: 10 * 60_000 + 7_000, ...over.tuning },
     };
   }
 

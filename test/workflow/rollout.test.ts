@@ -671,4 +671,37 @@ describe('rolloutWorkflow (time-skipping server)', () => {
     expect(fourth.startedAt - resumedAt).toBeLessThan(2 * MINUTE);
     expect(countBy(fake.starts, (s) => isoDay(s.startedAt))).toEqual({ [isoDay(mon.ms)]: 10, [isoDay(mon.ms + DAY)]: 2 });
   });
+  // (the time-skipping server does not tell a parent that its ABANDONed child was terminated — a real
+  // server does, see test/integration/rollout-terminate.test.ts — so this goes by the reconciliation)
+  it('a child terminated in the Temporal UI (no final signal): the rollout fails its job with the reason and completes', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const devices = ['d0:30:ok', 'd1:600:ok', 'd2:30:fail'];
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 'unlimited',
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const result = await withRollout(
+      fake,
+      fake.input(schedule),
+      async (h, at) => {
+        await at(mon.ms + 10 * HOUR);
+        expect(await h.query(rolloutProgressQuery)).toMatchObject({ started: 3, finished: 2 });
+        fake.describeChild = async (id) => (await env.client.workflow.getHandle(id).describe()).status.name;
+        await env.client.workflow.getHandle(fake.childId('d1:600:ok')).terminate('stuck: operator action');
+        return resultWithin(h.result(), 60_000);
+      },
+      'child-terminated',
+    );
+    expect(result).toMatchObject({ state: 'completed', finished: 3, outstanding: 0 });
+    expect(result.counts).toEqual({ [STATUS.downloaded]: 1, [STATUS.installationFailed]: 2 });
+    expect(fake.lost).toEqual([{ id: fake.rows[1]!.id, reason: 'install workflow terminated without a final status' }]);
+    // found by the reconciliation within its period (10 minutes) after the termination at 10:00
+    const closed = await env.client.workflow.getHandle(fake.workflowId).describe();
+    expect(closed.closeTime!.getTime() - (mon.ms + 10 * HOUR)).toBeLessThanOrEqual(11 * MINUTE);
+    expect(fake.mails.map((m) => m.kind)).toEqual(['summary']);
+  });
 });

@@ -8,7 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@te
 import { getExternalWorkflowHandle, ParentClosePolicy, startChild } from '@temporalio/workflow';
 import { DeviceId, RolloutId } from '../../domain/search-attributes';
 import { installWorkflow } from '../install';
-import { type InstallInput, installWorkflowId, type RolloutInput, rolloutWorkflowId } from '../messages';
+import { type InstallInput, type InstallResult, installWorkflowId, type RolloutInput, rolloutWorkflowId } from '../messages';
 
 /** A job of the rollout as paged from Postgres. */
 export interface PageRow {
@@ -17,8 +17,15 @@ export interface PageRow {
   deviceId: string;
 }
 
-/** Starts the install of one job; 'existing' when its workflow already existed. */
-export async function startInstall(input: RolloutInput, row: PageRow): Promise<'started' | 'existing'> {
+/**
+ * Starts the install of one job; 'existing' when its workflow already existed. `watch`, if given, gets
+ * the started child's result (it rejects when the child is terminated, times out or fails).
+ */
+export async function startInstall(
+  input: RolloutInput,
+  row: PageRow,
+  watch?: (result: Promise<InstallResult>) => void,
+): Promise<'started' | 'existing'> {
   const { rolloutId } = input;
   const args: InstallInput = {
     installationId: row.id,
@@ -30,7 +37,7 @@ export async function startInstall(input: RolloutInput, row: PageRow): Promise<'
     parentWorkflowId: rolloutWorkflowId(rolloutId),
   };
   try {
-    await startChild(installWorkflow, {
+    const child = await startChild(installWorkflow, {
       workflowId: installWorkflowId(rolloutId, row.deviceId),
       // what the Temporal UI shows on the install's page: device, software and version
       staticSummary: `Install ${input.softwareLabel ?? `software ${input.softwareId}`} on device ${row.deviceId}`,
@@ -43,6 +50,7 @@ export async function startInstall(input: RolloutInput, row: PageRow): Promise<'
       ],
       args: [args],
     });
+    watch?.(child.result());
     return 'started';
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return 'existing';

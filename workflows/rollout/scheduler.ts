@@ -17,8 +17,12 @@
 import {
   ApplicationFailure,
   allHandlersFinished,
+  CancelledFailure,
+  ChildWorkflowFailure,
   condition,
   log,
+  TerminatedFailure,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -27,6 +31,7 @@ import { RolloutState as RolloutStateKey } from '../../domain/search-attributes'
 import { FAILURE_STATUSES, type InstallStatus, isFinal, STATUS } from '../../domain/status';
 import {
   type InstallResult,
+  installationIdFor,
   installationSeq,
   installWorkflowId,
   type RolloutCarry,
@@ -57,6 +62,8 @@ export interface RolloutPatches {
   alertInBackground: boolean;
   /** `rollout-carry-replan-from-now`: a plan-from-now asked for survives continue-as-new. */
   carryReplanFromNow: boolean;
+  /** `rollout-watches-children`: a child of this run that ends without a final status is failed by the rollout. */
+  watchChildren: boolean;
 }
 
 interface Plan {
@@ -111,6 +118,8 @@ export class RolloutScheduler {
   private closed = false;
   /** Set when the run hands over to continue-as-new. */
   continuing = false;
+  /** Children of this run that ended without reporting a final status, to be failed in Postgres. */
+  private lost: { seq: number; id: string; reason: string; workflowId: string }[] = [];
   /** The `rollout-update-waits-for-planned-times` patch applies to this execution. */
   private readonly plannedTimesWritten: boolean;
 
@@ -238,6 +247,69 @@ export class RolloutScheduler {
     this.countFinal(seq, r.status);
     // No wake-up here: the waits watch allFinal()/alertDue() themselves, so a result arriving while
     // the workflow sleeps until the next slot does not cancel and restart that timer.
+  }
+
+  /**
+   * A child of this run closed without a final result (terminated in the Temporal UI, timed out,
+   * failed): unless its job is final already, the main loop fails it in Postgres (`recordLost`).
+   */
+  private childLost(row: PageRow, err: unknown): void {
+    if (this.finished.has(row.seq)) return;
+    const reason = lostReason(err);
+    log.warn('install workflow ended without a final status', { installationId: row.id, deviceId: row.deviceId, reason });
+    this.lost.push({ seq: row.seq, id: row.id, reason, workflowId: installWorkflowId(this.rolloutId, row.deviceId) });
+    this.wake++;
+  }
+
+  /** Every job started, some not final: the idle wait reconciles them now and then. */
+  reconciling(): boolean {
+    return this.patches.watchChildren && this.cursor >= this.total && !this.allFinal() && !this.cancelRequest;
+  }
+
+  private reconcileFrom = 0;
+  /** The wait before the next reconciliation: `reconcileEveryMs`, doubled after each round that found nothing (≤ 1 h). */
+  reconcileWaitMs = 0;
+
+  /** Asks Postgres / the install workflows about up to a page of the jobs not final here; counts the final ones. */
+  async reconcile(): Promise<void> {
+    const ids: string[] = [];
+    const from = Math.max(this.reconcileFrom, this.finished.low);
+    let seq = from;
+    for (; seq < this.cursor && ids.length < this.tuning.pageSize; seq++) {
+      if (!this.finished.has(seq)) ids.push(installationIdFor(this.rolloutId, seq));
+    }
+    this.reconcileFrom = seq >= this.cursor ? 0 : seq; // the next round goes on from here, then wraps
+    if (ids.length === 0) return;
+    const statuses = await db.reconcileInstallations({ rolloutId: this.rolloutId, ids });
+    let found = 0;
+    for (const st of statuses) {
+      const s = installationSeq(this.rolloutId, st.id);
+      if (s !== undefined && isFinal(st.status) && !this.finished.has(s)) {
+        this.countFinal(s, st.status);
+        found++;
+      }
+    }
+    const base = this.tuning.reconcileEveryMs;
+    this.reconcileWaitMs =
+      found > 0 ? base : Math.min(Math.max(base, 2 * (this.reconcileWaitMs || base)), Math.max(base, 3_600_000));
+  }
+
+  lostPending(): boolean {
+    return this.lost.length > 0;
+  }
+
+  /** Writes `Installation failed` (with the reason) for the lost children; counts their final status. */
+  async recordLost(): Promise<void> {
+    const items = this.lost;
+    this.lost = [];
+    const statuses = await db.failLostInstallations({
+      rolloutId: this.rolloutId,
+      items: items.map((i) => ({ id: i.id, reason: i.reason, workflowId: i.workflowId })),
+    });
+    for (const st of statuses) {
+      const item = items.find((i) => i.id === st.id);
+      if (item) this.countFinal(item.seq, st.status);
+    }
   }
 
   pause(): RolloutProgress {
@@ -423,7 +495,16 @@ export class RolloutScheduler {
     }
     if (batch.length === 0) return;
     this.inFlight = batch.length;
-    const results = await Promise.all(batch.map((b) => startInstall(this.input, b.row)));
+    const watch = (row: PageRow) =>
+      this.patches.watchChildren
+        ? (result: Promise<InstallResult>) => {
+            result.then(
+              (r) => this.installFinished(r),
+              (err: unknown) => this.childLost(row, err),
+            );
+          }
+        : undefined;
+    const results = await Promise.all(batch.map((b) => startInstall(this.input, b.row, watch(b.row))));
     this.inFlight = 0;
     const at = now; // when the starts were issued (the children's Started events follow within ms)
     for (const [i, b] of batch.entries()) {
@@ -496,4 +577,17 @@ function safeJson(v: unknown): string {
   } catch {
     return String(v).slice(0, 200);
   }
+}
+
+/** Why a child's result rejected, for the job's log ("install workflow terminated: reason"). */
+function lostReason(err: unknown): string {
+  if (err instanceof ChildWorkflowFailure) {
+    const cause = err.cause;
+    // (the parent's event carries no reason: failLostInstallations reads it from the install's history)
+    if (cause instanceof TerminatedFailure) return 'install workflow terminated';
+    if (cause instanceof TimeoutFailure) return 'install workflow timed out';
+    if (cause instanceof CancelledFailure) return 'install workflow cancelled without a final status';
+    return `install workflow failed: ${cause?.message ?? err.message}`;
+  }
+  return `install workflow ended without a final status: ${err instanceof Error ? err.message : String(err)}`;
 }
