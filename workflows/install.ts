@@ -63,6 +63,15 @@ const ARRIVAL_PATCH = 'install-arrival-ends-any-phase';
 const CANCEL_KEEPS_ARRIVED_PATCH = 'install-cancel-keeps-arrived-software';
 /** Workflow patch: a push is retried with capped backoff until the push send timeout. */
 const PUSH_SEND_TIMEOUT_PATCH = 'install-push-send-timeout';
+/** The patches every execution since the `v3` histories carries (test/workflow/replay.test.ts checks it). */
+export const ROBUST_ENDINGS_PATCHES = [
+  CHECKED_SIGNALS_PATCH,
+  DEVICE_FAILURE_PATCH,
+  REVOKE_WHEN_FINAL_PATCH,
+  ARRIVAL_PATCH,
+  CANCEL_KEEPS_ARRIVED_PATCH,
+  PUSH_SEND_TIMEOUT_PATCH,
+] as const;
 
 export async function installWorkflow(input: InstallInput): Promise<InstallResult> {
   const { workflowId } = workflowInfo();

@@ -3,14 +3,15 @@
  * set is recorded by `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts`)
  * against the current workflow code: a change that makes the workflow nondeterministic for a recorded
  * path fails here. `v1` was recorded before the `install-local-db-activities` patch and replays through
- * its unpatched branch — executions started before an upgrade keep running after it. The rollout
+ * its unpatched branch — executions started before an upgrade keep running after it; `v2` before the
+ * patches of issue 13 (`ROBUST_ENDINGS_PATCHES`), `v3` with them. The rollout
  * workflow's control paths (`RECORD_HISTORIES=1 … test/workflow/rollout.test.ts`) likewise:
  * `rollout-v1` before the `rollout-update-waits-for-planned-times` patch, `rollout-v2` since, `rollout-v3`
  * with the liveness and spread patches as well.
  */
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
-import { LOCAL_DB_ACTIVITIES_PATCH } from '../../workflows/install';
+import { LOCAL_DB_ACTIVITIES_PATCH, ROBUST_ENDINGS_PATCHES } from '../../workflows/install';
 import {
   ALERT_PATCH,
   CARRY_REPLAN_PATCH,
@@ -40,6 +41,25 @@ const PATHS = [
   'early-duplicate-signals',
 ];
 
+/** The paths of issue 13 (install side), recorded since `v3`. */
+const V3_PATHS = [
+  'malformed-signals-ignored',
+  'push-gateway-outage-1h',
+  'push-send-timeout-failed',
+  'push-rejected-failed',
+  'no-file-r7-failed',
+  'dm-result-timeout-sms',
+  'bootstrap-send-failure-sms',
+  'late-dm-success-verified',
+  'sync-during-dm-verified',
+  'sync-during-download-verified',
+  'post-install-failure-dm-failed',
+  'final-revokes-tickets',
+  'cancel-in-verification-verified',
+  'cancel-in-verification-unknown',
+  'cancelled-in-dm-phase',
+];
+
 /** The patch ids a history's markers record (`core_patch` markers, JSON `{ id, deprecated }`). */
 function patchesOf(h: RecordedHistory): string[] {
   return (h.history.events ?? [])
@@ -66,11 +86,20 @@ describe('install workflow histories replay', () => {
     expect(names).toEqual(expect.arrayContaining(PATHS));
   });
 
-  it('v1 histories predate the local-activities patch, v2 histories carry it', async () => {
+  it('v3 also has the paths of issue 13', async () => {
+    const names = (await readHistories(['v3'])).map((h) => h.name);
+    expect(names).toEqual(expect.arrayContaining(V3_PATHS));
+  });
+
+  it('v1 histories predate the local-activities patch, v2 and v3 histories carry it, only v3 the later ones', async () => {
     const histories = await readHistories();
     for (const h of histories) {
-      const carries = patchesOf(h).includes(LOCAL_DB_ACTIVITIES_PATCH);
-      expect({ history: `${h.set}/${h.name}`, carries }).toEqual({ history: `${h.set}/${h.name}`, carries: h.set === 'v2' });
+      const patches = patchesOf(h);
+      const history = `${h.set}/${h.name}`;
+      expect({ history, carries: patches.includes(LOCAL_DB_ACTIVITIES_PATCH) }).toEqual({ history, carries: h.set !== 'v1' });
+      for (const id of ROBUST_ENDINGS_PATCHES) {
+        expect({ history, id, carries: patches.includes(id) }).toEqual({ history, id, carries: h.set === 'v3' });
+      }
     }
     // v2 runs its database work as local activities (markers), v1 as activity tasks
     const kinds = (set: string) =>
