@@ -391,6 +391,8 @@ describe('installWorkflow (time-skipping server)', () => {
     expect(h.log()).toContain(
       'fallback: the DM install could not be started: DM engine refused the package: falling back to SMS push',
     );
+    // its package link may exist (the ticket comes first): revoked at the fallback
+    expect(h.calls.slice(0, 4)).toEqual(['loadInstallContext', 'dmInstall:file-1', 'revokePushTickets', 'push:sms:1']);
   });
 
   it('ticket expiry → push again with a new ticket → Installation failed (ticket expired)', async () => {

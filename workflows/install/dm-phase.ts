@@ -23,7 +23,6 @@ export async function dmPhase(job: InstallJob, delivery: Delivery): Promise<stri
   }
   await job.transition(STATUS.installingSoftware, { detail: `installing ${software.name} ${software.version} by OMA DM` });
   job.ticketsIssued = true;
-  job.dmInstallSent = true;
   try {
     await gateway('dmInstall', `OMA DM install of ${software.name} ${software.version}`, [
       {
@@ -39,6 +38,7 @@ export async function dmPhase(job: InstallJob, delivery: Delivery): Promise<stri
     if (isCancellation(err)) throw err;
     return `the DM install could not be started: ${failureMessage(err)}`;
   }
+  job.dmInstallSent = true;
   const { reports, patches } = job;
   const answered = await job.waitFor(
     () => reports.dmResult !== undefined || arrived(job, software),

@@ -63,7 +63,7 @@ export async function runInstall(job: InstallJob): Promise<never> {
     }
     job.note('fallback', `${fallback}: falling back to ${METHOD_NAMES[pushMethod]}`);
     // the DM package link is of no use any more (since the patch: a late DM success still counts)
-    if (job.patches.arrivalEndsAnyPhase && job.dmInstallSent) await job.revokeTickets('the OMA DM package link revoked');
+    if (job.patches.arrivalEndsAnyPhase && job.ticketsIssued) await job.revokeTickets('the OMA DM package link revoked');
   }
   return pushPhase(job, delivery, pushMethod);
 }
