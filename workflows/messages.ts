@@ -125,7 +125,8 @@ export interface RolloutCarry {
   /** How many of the final results are "cancelled before start" (no child ever ran). */
   cancelledBeforeStart: number;
   lastStartAt: number | null;
-  cancel: { requestedAt: number; notStartedDone: boolean; cursor: number; reason?: string } | null;
+  /** `arrived`: seqs whose software was on the device at the cancel: not cancelled, not waited for. */
+  cancel: { requestedAt: number; notStartedDone: boolean; cursor: number; reason?: string; arrived?: number[] } | null;
   alertSent: boolean;
   /** State last written to Postgres / the RolloutState search attribute. */
   persistedState: RolloutState;

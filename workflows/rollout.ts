@@ -22,7 +22,7 @@ import {
   resumeRolloutUpdate,
   rolloutProgressQuery,
 } from './messages';
-import { awaitCancelledChildren, cancelGraceLeft, cancelStep, cancelStepsLeft } from './rollout/cancel';
+import { awaitCancelledChildren, cancelGraceLeft, cancelSettled, cancelStep, cancelStepsLeft } from './rollout/cancel';
 import { continueAsNew, firstRunCarry } from './rollout/carry';
 import { assertOpen, validatePause, validateResume, validateScheduleChange } from './rollout/control';
 import { RolloutScheduler } from './rollout/scheduler';
@@ -56,6 +56,12 @@ export const CARRY_REPLAN_PATCH = 'rollout-carry-replan-from-now';
  */
 export const WATCH_CHILDREN_PATCH = 'rollout-watches-children';
 /**
+ * Since this patch the rollout's cancel neither cancels nor waits for the jobs whose software is on the
+ * device (`Installed/Downloaded – Waiting for verification`): they end by verification or timeout, their
+ * installs outliving the closed rollout (ParentClosePolicy ABANDON).
+ */
+export const CANCEL_SKIPS_ARRIVED_PATCH = 'rollout-cancel-skips-arrived';
+/**
  * Since this patch cancelling the rollout workflow itself (Temporal UI, `temporal workflow cancel`)
  * is a cancel request like the API's Update: the same cleanup (never-started jobs Cancelled, the
  * outstanding children of every run cancelled, state and summary), not an abrupt stop.
@@ -83,6 +89,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
     alertInBackground: patched(ALERT_PATCH),
     carryReplanFromNow: patched(CARRY_REPLAN_PATCH),
     watchChildren: patched(WATCH_CHILDREN_PATCH),
+    cancelSkipsArrived: patched(CANCEL_SKIPS_ARRIVED_PATCH),
   });
 
   setHandler(installFinishedSignal, (result) => r.installFinished(result));
@@ -120,7 +127,7 @@ async function run(r: RolloutScheduler): Promise<RolloutOutcome> {
       }
       // Every cancel request is out: wait for the children to report, at most the grace period.
       const left = cancelGraceLeft(r);
-      if (left <= 0) break;
+      if (left <= 0 || cancelSettled(r)) break;
       await awaitCancelledChildren(r, left);
       continue;
     }

@@ -39,7 +39,8 @@ const CURRENT_SET = 'v3' satisfies (typeof HISTORY_SETS)[number];
 /**
  * The rollout workflow's histories (with pause, resume, schedule changes and cancel). `rollout-v1`:
  * before the `rollout-update-waits-for-planned-times` patch; `rollout-v2`: since; `rollout-v3`: with the
- * spread, inside-window, background-alert, carried-replan, watched-children and workflow-cancel patches too.
+ * spread, inside-window, background-alert, carried-replan, watched-children, cancel-skips-arrived and
+ * workflow-cancel patches too.
  */
 export const ROLLOUT_HISTORY_SETS = ['rollout-v1', 'rollout-v2', 'rollout-v3'] as const;
 export const CURRENT_ROLLOUT_SET = 'rollout-v3' satisfies (typeof ROLLOUT_HISTORY_SETS)[number];

@@ -14,6 +14,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { LOCAL_DB_ACTIVITIES_PATCH, ROBUST_ENDINGS_PATCHES } from '../../workflows/install';
 import {
   ALERT_PATCH,
+  CANCEL_SKIPS_ARRIVED_PATCH,
   CARRY_REPLAN_PATCH,
   INSIDE_WINDOW_PATCH,
   PLANNED_TIMES_PATCH,
@@ -149,6 +150,7 @@ describe('rollout workflow histories replay', () => {
       ALERT_PATCH,
       CARRY_REPLAN_PATCH,
       WATCH_CHILDREN_PATCH,
+      CANCEL_SKIPS_ARRIVED_PATCH,
       WORKFLOW_CANCEL_PATCH,
     ];
     for (const h of await readHistories(ROLLOUT_HISTORY_SETS)) {

@@ -45,6 +45,8 @@ export class FakeRolloutDb {
   readonly states: { state: RolloutState; completed: boolean }[] = [];
   readonly cancelledFrom: number[] = [];
   readonly mails: { kind: 'summary' | 'alert'; input: unknown }[] = [];
+  /** Non-final statuses a (fake) install is in, for `installationStatuses` (e.g. waiting for verification). */
+  readonly currentStatus = new Map<string, InstallStatus>();
   /** Final statuses a (fake) install wrote, for `installationStatuses`. */
   readonly finalStatus = new Map<string, InstallStatus>();
   pageCalls = 0;
@@ -100,7 +102,11 @@ export class FakeRolloutDb {
         this.states.push({ state: i.state, completed: i.completed });
       },
       installationStatuses: async (i: { ids: string[] }) =>
-        i.ids.map((id) => ({ id, status: this.finalStatus.get(id) ?? null, final: isFinal(this.finalStatus.get(id)) })),
+        i.ids.map((id) => ({
+          id,
+          status: this.finalStatus.get(id) ?? this.currentStatus.get(id) ?? null,
+          final: isFinal(this.finalStatus.get(id)),
+        })),
       failLostInstallations: async (i: { items: { id: string; reason: string }[] }) =>
         i.items.map((it) => {
           const final = this.finalStatus.get(it.id);

@@ -704,4 +704,46 @@ describe('rolloutWorkflow (time-skipping server)', () => {
     expect(closed.closeTime!.getTime() - (mon.ms + 10 * HOUR)).toBeLessThanOrEqual(11 * MINUTE);
     expect(fake.mails.map((m) => m.kind)).toEqual(['summary']);
   });
+  it('cancel does not wait for jobs whose software is on the device: they keep running to verification, the rollout closes', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    // children take 26 hours; seq 1 is "Installed – Waiting for verification" when the cancel comes
+    const devices = Array.from({ length: 6 }, (_, i) => `d${i}:1560:ok`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 'unlimited',
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const arrived = fake.rows[1]!;
+    const result = await withRollout(
+      fake,
+      fake.input(schedule, { tuning: { cancelGraceMs: 10 * HOUR } }),
+      async (h, at) => {
+        await at(mon.ms + 10 * HOUR);
+        fake.currentStatus.set(arrived.id, STATUS.installedWaitingForVerification);
+        await h.executeUpdate(cancelRolloutUpdate, { args: [{ reason: 'wrong package' }] });
+        // every other child reports Cancelled (let them, before time skipping resumes: see the cancel test)
+        await expect.poll(async () => (await h.query(rolloutProgressQuery)).finished, { timeout: 30_000, interval: 100 }).toBe(5);
+        return h.result();
+      },
+      'cancel-skips-arrived',
+    );
+    expect(result).toMatchObject({ state: 'cancelled', started: 6, finished: 5, outstanding: 1 });
+    expect(result.counts).toEqual({ [STATUS.cancelled]: 5 });
+    // closed without waiting out the grace period for the job whose software arrived
+    const closed = await env.client.workflow.getHandle(fake.workflowId).describe();
+    expect(closed.closeTime!.getTime() - (mon.ms + 10 * HOUR)).toBeLessThan(HOUR);
+    // that child was not cancelled: it runs on after the rollout closed — still running, or (when the
+    // server has skipped time to its end already) ended by itself (Downloaded), after the rollout
+    const child = env.client.workflow.getHandle(fake.childId(arrived.deviceId));
+    const d = await child.describe();
+    if (d.status.name !== 'RUNNING') {
+      expect(d.status.name).toBe('COMPLETED');
+      expect(await child.result()).toMatchObject({ status: STATUS.downloaded });
+      expect(d.closeTime!.getTime()).toBeGreaterThan(closed.closeTime!.getTime());
+    }
+    expect(fake.mails).toEqual([{ kind: 'summary', input: { rolloutId: fake.rolloutId, outcome: 'cancelled' } }]);
+  });
 });

@@ -4,9 +4,24 @@
  * one page at a time; then the rollout waits for them to report, at most `cancelGraceMs`.
  */
 import { condition } from '@temporalio/workflow';
+import { STATUS } from '../../domain/status';
 import { db } from './activities';
 import { cancelInstall } from './children';
 import type { RolloutScheduler } from './scheduler';
+
+/** Statuses in which the software has reached the device (issue 13 item 10). */
+const ARRIVED: ReadonlySet<string> = new Set([STATUS.installedWaitingForVerification, STATUS.downloadedWaitingForVerification]);
+
+/**
+ * Every cancel step done and every job final, or left to end on its own (its software had arrived):
+ * the cancelled rollout can close.
+ */
+export function cancelSettled(r: RolloutScheduler): boolean {
+  const c = r.cancelRequest;
+  if (c === null || cancelStepsLeft(r) || !c.arrived?.length) return false;
+  const open = c.arrived.filter((seq) => !r.finished.has(seq)).length;
+  return r.finishedCount() + open >= r.total;
+}
 
 /** Whether a cancel step is left to do (else the rollout waits for the cancelled children). */
 export function cancelStepsLeft(r: RolloutScheduler): boolean {
@@ -30,7 +45,16 @@ export async function cancelStep(r: RolloutScheduler): Promise<void> {
   // Cancel the outstanding children, one page at a time.
   const from = Math.max(c.cursor, finished.low);
   const rows = from < r.cursor ? await db.rolloutPage({ rolloutId, fromSeq: from, limit: tuning.pageSize }) : [];
-  const targets = rows.filter((row) => row.seq < r.cursor && !finished.has(row.seq));
+  let targets = rows.filter((row) => row.seq < r.cursor && !finished.has(row.seq));
+  if (r.patches.cancelSkipsArrived && targets.length > 0) {
+    // A job whose software is already on the device is not cancelled and not waited for: it ends by its
+    // verification or its timeout (its install keeps running: ABANDONed, it outlives the rollout).
+    const statuses = await db.installationStatuses({ rolloutId, ids: targets.map((t) => t.id) });
+    const arrived = new Set(statuses.filter((st) => !st.final && ARRIVED.has(st.status ?? '')).map((st) => st.id));
+    const arrivedSeqs = targets.filter((t) => arrived.has(t.id)).map((t) => t.seq);
+    c.arrived = [...(c.arrived ?? []), ...arrivedSeqs];
+    targets = targets.filter((t) => !arrived.has(t.id));
+  }
   for (let i = 0; i < targets.length; i += tuning.startBatchSize) {
     await Promise.all(targets.slice(i, i + tuning.startBatchSize).map((row) => cancelInstall(rolloutId, row)));
   }
@@ -47,5 +71,5 @@ export function cancelGraceLeft(r: RolloutScheduler): number {
 /** Waits for the cancelled children to report (or a wake-up), at most `leftMs`. */
 export function awaitCancelledChildren(r: RolloutScheduler, leftMs: number): Promise<boolean> {
   const woken = r.wokenUp();
-  return condition(() => r.allFinal() || woken(), leftMs);
+  return condition(() => r.allFinal() || cancelSettled(r) || woken(), leftMs);
 }

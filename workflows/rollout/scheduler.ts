@@ -64,6 +64,8 @@ export interface RolloutPatches {
   carryReplanFromNow: boolean;
   /** `rollout-watches-children`: a child of this run that ends without a final status is failed by the rollout. */
   watchChildren: boolean;
+  /** `rollout-cancel-skips-arrived`: cancel neither cancels nor waits for jobs whose software is on the device. */
+  cancelSkipsArrived: boolean;
 }
 
 interface Plan {
