@@ -746,4 +746,87 @@ describe('rolloutWorkflow (time-skipping server)', () => {
     }
     expect(fake.mails).toEqual([{ kind: 'summary', input: { rolloutId: fake.rolloutId, outcome: 'cancelled' } }]);
   });
+  it('a DST day through the workflow (Europe/Berlin, 2027-03-28): the quota spread over the real, shorter window', async () => {
+    const devices = Array.from({ length: 6 }, (_, i) => `d${i}:10:ok`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 3,
+      startDate: '2027-03-28', // the spring-forward Sunday: 01:00 CET–05:00 CEST is 3 real hours
+      weekdays: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+      window: { start: '01:00', end: '05:00' },
+      timeZone: 'Europe/Berlin',
+    };
+    const result = await withRollout(fake, fake.input(schedule), (h) => h.result());
+    expect(result).toMatchObject({ state: 'completed', started: 6, finished: 6 });
+    expect(fake.starts.map((s) => iso(s.plannedAt))).toEqual([
+      '2027-03-28T00:00:00.000Z', // 01:00 CET
+      '2027-03-28T01:00:00.000Z', // 03:00 CEST
+      '2027-03-28T02:00:00.000Z', // 04:00 CEST
+      '2027-03-28T23:00:00.000Z', // Monday 01:00 CEST: 4 real hours, every 80 minutes
+      '2027-03-29T00:20:00.000Z',
+      '2027-03-29T01:40:00.000Z',
+    ]);
+    for (const s of fake.starts) expect(s.startedAt - s.plannedAt).toBeLessThan(MINUTE);
+    // S7 per calendar day of Berlin: the start at 23:00 UTC counts for Monday
+    expect(result.startsByDay).toEqual({ '2027-03-28': 3, '2027-03-29': 3 });
+  });
+
+  it('unlimited changed to a number mid-day (while paused): the rest of the day gets the new quota, spread from now', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const devices = Array.from({ length: 10 }, (_, i) => `d${i}:10:ok`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 'unlimited',
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const result = await withRollout(fake, fake.input(schedule), async (h, at) => {
+      await at(mon.ms + 8 * HOUR);
+      await h.executeUpdate(pauseRolloutUpdate);
+      await at(mon.ms + 12 * HOUR);
+      expect(fake.starts).toHaveLength(0);
+      await h.executeUpdate(changeScheduleUpdate, { args: [{ ...schedule, perDay: 4 }] });
+      await h.executeUpdate(resumeRolloutUpdate);
+      return h.result();
+    });
+    expect(result).toMatchObject({ state: 'completed', started: 10, finished: 10 });
+    // Monday: 4 over 12:00–17:00 (every 75 min); Tuesday 4 over the whole window; Wednesday the last 2
+    expect(hhmmOf(fake, mon.ms)).toEqual(['12:00', '13:15', '14:30', '15:45']);
+    expect(hhmmOf(fake, mon.ms + DAY)).toEqual(['09:00', '11:00', '13:00', '15:00']);
+    expect(hhmmOf(fake, mon.ms + 2 * DAY)).toEqual(['09:00', '13:00']);
+  });
+
+  it('weekday and window changes mid-rollout: the next starts follow the new days and hours', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const devices = Array.from({ length: 5 }, (_, i) => `d${i}:10:ok`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 2,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const result = await withRollout(fake, fake.input(schedule), async (h, at) => {
+      await at(mon.ms + 10 * HOUR);
+      expect(fake.starts).toHaveLength(1);
+      const changed = await h.executeUpdate(changeScheduleUpdate, {
+        args: [{ ...schedule, weekdays: ['wed'], window: { start: '12:00', end: '14:00' } }],
+      });
+      expect(changed.nextStartAt).toBe(iso(mon.ms + 2 * DAY + 12 * HOUR));
+      return h.result();
+    });
+    expect(result).toMatchObject({ state: 'completed', started: 5, finished: 5 });
+    expect(fake.starts.map((s) => iso(s.startedAt).slice(0, 16))).toEqual(
+      [
+        mon.ms + 9 * HOUR,
+        mon.ms + 2 * DAY + 12 * HOUR,
+        mon.ms + 2 * DAY + 13 * HOUR,
+        mon.ms + 9 * DAY + 12 * HOUR,
+        mon.ms + 9 * DAY + 13 * HOUR,
+      ].map((ms) => iso(ms).slice(0, 16)),
+    );
+  });
 });
