@@ -48,4 +48,6 @@ export const FAILURE_STATUSES: ReadonlySet<InstallStatus> = new Set<InstallStatu
 
 export const ALL_STATUSES: readonly InstallStatus[] = Object.values(STATUS);
 
+export const isInstallStatus = (s: unknown): s is InstallStatus => (ALL_STATUSES as readonly unknown[]).includes(s);
+
 export const isFinal = (s: string | null | undefined): boolean => !!s && FINAL_STATUSES.has(s as InstallStatus);

@@ -63,6 +63,8 @@ const ARRIVAL_PATCH = 'install-arrival-ends-any-phase';
 const CANCEL_KEEPS_ARRIVED_PATCH = 'install-cancel-keeps-arrived-software';
 /** Workflow patch: a push is retried with capped backoff until the push send timeout. */
 const PUSH_SEND_TIMEOUT_PATCH = 'install-push-send-timeout';
+/** Workflow patch: a job already final when its install starts (its device retired) ends at once with that status. */
+const ENDS_WHEN_FINAL_PATCH = 'install-ends-when-already-final';
 /** The patches every execution since the `v3` histories carries (test/workflow/replay.test.ts checks it). */
 export const ROBUST_ENDINGS_PATCHES = [
   CHECKED_SIGNALS_PATCH,
@@ -71,6 +73,7 @@ export const ROBUST_ENDINGS_PATCHES = [
   ARRIVAL_PATCH,
   CANCEL_KEEPS_ARRIVED_PATCH,
   PUSH_SEND_TIMEOUT_PATCH,
+  ENDS_WHEN_FINAL_PATCH,
 ] as const;
 
 export async function installWorkflow(input: InstallInput): Promise<InstallResult> {
@@ -84,6 +87,7 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     arrivalEndsAnyPhase: patched(ARRIVAL_PATCH),
     cancelKeepsArrived: patched(CANCEL_KEEPS_ARRIVED_PATCH),
     pushSendTimeout: patched(PUSH_SEND_TIMEOUT_PATCH),
+    endsWhenFinal: patched(ENDS_WHEN_FINAL_PATCH),
   });
   const { reports } = job;
 

@@ -8,7 +8,7 @@
  *    error), oldest first. The log stays queryable after the job left the Installed table.
  */
 import { Router } from 'express';
-import { ALL_STATUSES } from '../../domain/status';
+import { ALL_STATUSES, isInstallStatus } from '../../domain/status';
 import { isoOrNull } from '../../domain/time';
 import { findJob, type JobRow, type JobTable, jobLog, type LogRow, rolloutJobTable } from '../../services/installations/views';
 import { findRollout } from '../../services/rollouts/progress';
@@ -60,7 +60,7 @@ export function installationRoutes({ db, config }: ApiContext): Router {
     const table = (queryValue(query, 'table') ?? 'installing') as JobTable;
     if (!TABLES.includes(table)) throw badRequest('table: must be installing or installed', 'table');
     const status = queryValue(query, 'status');
-    if (status !== undefined && !(ALL_STATUSES as readonly string[]).includes(status)) {
+    if (status !== undefined && !isInstallStatus(status)) {
       throw badRequest(`status: not a status; one of ${ALL_STATUSES.map((s) => JSON.stringify(s)).join(', ')}`, 'status');
     }
     const limit = pageLimit(query, 50, 500);

@@ -63,6 +63,8 @@ interface Scenario {
   rejectPush?: boolean;
   /** dmBootstrap fails for good. */
   failBootstrap?: boolean;
+  /** The job row is final already when the install starts (its device was retired). */
+  finalBeforeStart?: InstallStatus;
   timeouts?: Partial<InstallInput['timeouts']>;
 }
 
@@ -80,7 +82,13 @@ function harness(s: Scenario) {
   let transitionCalls = 0;
   let firstPushAt: number | undefined;
   const ctx: InstallContext = {
-    installation: { id: installationId, rolloutId: 'r-1', deviceId: `dev-${n}`, status: null, final: false },
+    installation: {
+      id: installationId,
+      rolloutId: 'r-1',
+      deviceId: `dev-${n}`,
+      status: s.finalBeforeStart ?? null,
+      final: s.finalBeforeStart !== undefined,
+    },
     device: {
       id: `dev-${n}`,
       externalId: `IMEI-${n}`,
@@ -832,6 +840,14 @@ describe('installWorkflow (time-skipping server)', () => {
     expect(r.reason).toBe('WAP push could not be sent: SMSC rejected the message: unknown subscriber');
     expect(h.calls.filter((c) => c.startsWith('push'))).toEqual(['push-rejected:wap:1']);
     expect(h.log()).toContain('error: WAP push could not be sent: SMSC rejected the message: unknown subscriber');
+  });
+
+  it('a job final before its install started (device retired) ends at once with that status: nothing sent, nothing written', async () => {
+    const h = harness({ platform: 'windows-mobile-pocketpc', useDm: true, push: 'sms', finalBeforeStart: STATUS.cancelled });
+    const r = await run(h, 'final-before-start', async (handle) => handle.result());
+    expectResult(r, h, STATUS.cancelled);
+    expect(h.calls).toEqual(['loadInstallContext']);
+    expect(h.statuses()).toEqual([]);
   });
 
   it('no file for the platform (R7: only a .cab for a Smartphone) → Installation failed, nothing sent', async () => {

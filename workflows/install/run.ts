@@ -8,7 +8,7 @@ import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { InstallContext } from '../../activities/install';
 import { chooseFile, dmApplicability, effectivePushMethod } from '../../domain/install-options';
 import * as SA from '../../domain/search-attributes';
-import { STATUS } from '../../domain/status';
+import { isInstallStatus, STATUS } from '../../domain/status';
 import { decideVersion } from '../../domain/version';
 import type { PushMethod } from '../messages';
 import { dmPhase } from './dm-phase';
@@ -28,6 +28,10 @@ export async function runInstall(job: InstallJob): Promise<never> {
   if (!local) upsertSearchAttributes(ids);
   job.refreshDetails();
   const ctx = await job.load();
+  if (job.patches.endsWhenFinal && ctx.installation.final && isInstallStatus(ctx.installation.status)) {
+    // Ended before its install ran (the device was retired): nothing is sent, the status stands.
+    job.endedBeforeStart(ctx.installation.status);
+  }
   const { device, software } = ctx;
   const softwareAttributes: SearchAttributeUpdatePair[] = [
     { key: SA.SoftwareName, value: software.name },

@@ -47,6 +47,8 @@ export interface InstallPatches {
   cancelKeepsArrived: boolean;
   /** `install-push-send-timeout`: a push is retried with capped backoff until `pushSendMs`. */
   pushSendTimeout: boolean;
+  /** `install-ends-when-already-final`: a job final before its install ran (device retired) ends at once. */
+  endsWhenFinal: boolean;
 }
 
 export class InstallJob {
@@ -154,6 +156,17 @@ export class InstallJob {
     if (this.patches.revokeWhenFinal && this.ticketsIssued) await this.revokeTickets();
     await this.transition(status, { message: reason });
     throw new Finished(status, reason);
+  }
+
+  /**
+   * The job was final before its install ran (its device retired): the status stands as written, no
+   * transition is recorded and nothing is sent; the parent hears the status as from any final job.
+   */
+  endedBeforeStart(status: InstallStatus): never {
+    this.state.status = status;
+    upsertSearchAttributes([{ key: SA.InstallStatus, value: status }]);
+    this.refreshDetails();
+    throw new Finished(status, 'the job was final before its install started');
   }
 
   /** Revokes every live ticket of the job (its links answer 410 from now on); the count goes to the log. */
