@@ -6,13 +6,13 @@
  * device's token checked on each of its requests (a retired device's token is refused).
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { parseDurationMs } from '../domain/duration';
 import type { DeviceFilter } from '../domain/rollout-request';
 import type { Db } from '../infra/db';
-import { conflict, invalid, notFound } from './errors';
-import { installWorkflowIdOf } from './installations/jobs';
+import { conflict, invalid, notFound, unavailable } from './errors';
+import { cancelDeviceJobsNotStarted, installWorkflowIdOf } from './installations/jobs';
 import { newSecret, sha256Hex } from './secrets';
 
 export interface NewDevice {
@@ -318,17 +318,19 @@ export async function retireDevice(
     });
     return r.retired_at as Date;
   });
-  const running = await db('installations')
-    .where({ device_id: id, final: false })
-    .whereNotNull('started_at')
-    .select('workflow_id', 'rollout_id', 'device_id');
-  let cancelled = 0;
-  for (const job of running) {
+  // Every open job gets the rollout's cancel rules: one never started ends `Cancelled` now (should its
+  // rollout start it later, the install ends at once on that final status); a running one is cancelled
+  // through its workflow, which revokes its links and records `Cancelled`. The open jobs are read first,
+  // so that an install started meanwhile is cancelled too.
+  const open = await db('installations').where({ device_id: id, final: false }).select('workflow_id', 'rollout_id', 'device_id');
+  let cancelled = (await cancelDeviceJobsNotStarted(db, id)).count;
+  for (const job of open) {
     try {
       await temporal.workflow.getHandle(installWorkflowIdOf(job)).cancel();
       cancelled++;
-    } catch {
-      // the workflow has ended meanwhile (or is not found): nothing to cancel
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) continue; // never started, or ended meanwhile
+      throw unavailable('the workflow service is unavailable: the device is retired; retry to cancel its running jobs');
     }
   }
   return { retiredAt, cancelled };

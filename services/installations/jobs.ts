@@ -158,6 +158,26 @@ export async function cancelJobsNotStarted(
   });
 }
 
+/**
+ * A retired device's jobs that were never started become `Cancelled` (final), with a log entry: a
+ * rollout that reaches one later starts its install, which ends at once on the final status.
+ */
+export async function cancelDeviceJobsNotStarted(db: Db, deviceId: string): Promise<{ count: number }> {
+  const message = 'device retired before this install started';
+  const r = await db.raw(
+    `WITH c AS (
+       UPDATE installations
+          SET status = ?, final = true, ended_at = COALESCE(ended_at, now()), detail = ?, updated_at = now()
+        WHERE device_id = ? AND started_at IS NULL AND NOT final
+       RETURNING id)
+     INSERT INTO installation_log (installation_id, event, from_status, to_status, message, entry_key)
+     SELECT id, 'status', NULL, ?, ?, 'device-retired' FROM c
+     ON CONFLICT (installation_id, entry_key) DO NOTHING`,
+    [STATUS.cancelled, message, deviceId, STATUS.cancelled, message],
+  );
+  return { count: r.rowCount ?? 0 };
+}
+
 /** Status of some jobs of the rollout. */
 export async function jobStatuses(
   db: Db,

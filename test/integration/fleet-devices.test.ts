@@ -134,4 +134,62 @@ describe('DELETE /api/v1/devices/:id retires the device', () => {
     expect(again.body).toMatchObject({ id: deviceId, retiredAt: del.body.retiredAt, cancelledJobs: 0 });
     expect((await stack.api('GET', `/api/v1/devices/${deviceId}`)).body.history).toHaveLength(1);
   });
+
+  it('a job its rollout has not started yet is Cancelled at once; when the rollout reaches it, nothing is sent', async () => {
+    const msisdn = '+4915100000444';
+    const reg = await stack.api('POST', '/api/v1/devices', {
+      devices: [{ externalId: `imei-${randomUUID()}`, platform: 'android', msisdn }],
+    });
+    expect(reg.status).toBe(201);
+    const deviceId: string = reg.body.devices[0].id;
+    const [sw] = await stack
+      .db('software')
+      .insert({ name: `App ${randomUUID()}`, version: '2.0', kind: 'other', platforms: ['android'] })
+      .returning('id');
+    await stack
+      .db('software_files')
+      .insert({ software_id: sw.id, file_name: 'app.apk', format: 'apk', size: 10, sha256: 'x', storage_path: '/nonexistent' });
+    const schedule = {
+      perDay: 'unlimited',
+      timeZone: 'UTC',
+      weekdays: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+      window: { start: '00:00', end: '24:00' },
+      startDate: '2031-03-03',
+    };
+    const created = await stack.api('POST', '/api/v1/rollouts', {
+      softwareId: sw.id,
+      devices: { ids: [deviceId] },
+      options: { useDm: false, push: 'sms' },
+      schedule,
+    });
+    expect(created.status).toBe(201);
+    const rolloutId: string = created.body.id;
+
+    const del = await stack.api('DELETE', `/api/v1/devices/${deviceId}`);
+    expect(del.status).toBe(200);
+    expect(del.body).toMatchObject({ id: deviceId, cancelledJobs: 1 });
+    const job = await stack.db('installations').where({ rollout_id: rolloutId }).first();
+    expect(job).toMatchObject({ status: STATUS.cancelled, final: true, started_at: null });
+    const log = await stack.db('installation_log').where({ installation_id: job.id }).select('message');
+    expect(log.map((l) => l.message)).toEqual(['device retired before this install started']);
+
+    // the rollout reaches the job today: its install ends at once on the final status, nothing is sent
+    const today = new Date().toISOString().slice(0, 10);
+    const changed = await stack.api('PATCH', `/api/v1/rollouts/${rolloutId}/schedule`, { ...schedule, startDate: today });
+    expect(changed.status).toBe(200);
+    const done = await until(
+      'the rollout completed',
+      async () => {
+        const r = await stack.api('GET', `/api/v1/rollouts/${rolloutId}`);
+        return r.body.state === 'completed' ? r.body : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(done.counts).toMatchObject({ [STATUS.cancelled]: 1 });
+    expect(await recordedMessages(stack.db, { installationId: job.id })).toEqual([]);
+    expect(await stack.db('installations').where({ id: job.id }).first('status', 'final')).toEqual({
+      status: STATUS.cancelled,
+      final: true,
+    });
+  });
 });
