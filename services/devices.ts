@@ -11,7 +11,7 @@ import type { Knex } from 'knex';
 import { parseDurationMs } from '../domain/duration';
 import type { DeviceFilter } from '../domain/rollout-request';
 import type { Db } from '../infra/db';
-import { conflict, invalid, notFound, unavailable } from './errors';
+import { conflict, notFound, pageWithCursor, unavailable } from './errors';
 import { cancelDeviceJobsNotStarted, installWorkflowIdOf } from './installations/jobs';
 import { newSecret, sha256Hex } from './secrets';
 
@@ -196,16 +196,7 @@ export async function listDevices(
   const { retired, limit: _l, after: _a, ...filter } = q;
   whereDeviceFilter(db, query, filter, retired);
   if (q.after) query.whereRaw('(devices.created_at, devices.id) > (?::timestamptz, ?::uuid)', q.after);
-  let rows: DeviceRow[];
-  try {
-    rows = await query;
-  } catch (err: any) {
-    // a forged cursor holding a malformed uuid/timestamp
-    if (err?.code === '22P02' || err?.code === '22007' || err?.code === '22008') {
-      throw invalid('cursor: not a cursor returned by this list', 'cursor');
-    }
-    throw err;
-  }
+  const rows: DeviceRow[] = await pageWithCursor(query);
   const devices = rows.slice(0, q.limit);
   const last = devices[devices.length - 1];
   return { devices, nextKey: rows.length > q.limit && last ? [last.created_key, last.id] : null };

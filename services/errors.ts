@@ -23,3 +23,18 @@ export const notFound = (what: string) => new ServiceError('not-found', `${what}
 export const conflict = (message: string, field?: string) => new ServiceError('conflict', message, field);
 /** The workflow service could not be reached: retry later (a 503). */
 export const unavailable = (message: string) => new ServiceError('unavailable', message);
+
+/**
+ * Runs a keyset-paged list query: a forged cursor holding a malformed uuid or timestamp, which
+ * PostgreSQL refuses (22P02, 22007, 22008), is the client's error naming `cursor`.
+ */
+export async function pageWithCursor<T>(query: PromiseLike<T>): Promise<T> {
+  try {
+    return await query;
+  } catch (err: any) {
+    if (err?.code === '22P02' || err?.code === '22007' || err?.code === '22008') {
+      throw invalid('cursor: not a cursor returned by this list', 'cursor');
+    }
+    throw err;
+  }
+}

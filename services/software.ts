@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Platform } from '../domain/install-options';
 import type { Db } from '../infra/db';
 import { moveIntoStore, removeQuietly, resolveStoredFile, softwareFileStoragePath } from '../infra/files';
-import { conflict, invalid } from './errors';
+import { conflict, pageWithCursor } from './errors';
 
 export interface SoftwareRow {
   id: string;
@@ -122,15 +122,7 @@ export async function listSoftware(
     ])
     .limit(q.limit + 1);
   if (q.after) query.whereRaw('(created_at, id) > (?::timestamptz, ?::uuid)', q.after);
-  let rows: (SoftwareRow & { created_key: string })[];
-  try {
-    rows = await query;
-  } catch (err: any) {
-    if (err?.code === '22P02' || err?.code === '22007' || err?.code === '22008') {
-      throw invalid('cursor: not a cursor returned by this list', 'cursor');
-    }
-    throw err;
-  }
+  const rows: (SoftwareRow & { created_key: string })[] = await pageWithCursor(query);
   const page = rows.slice(0, q.limit);
   const files = page.length
     ? ((await db('software_files')

@@ -32,7 +32,7 @@ import type { ApiContext } from '../context';
 import { badRequest, notFound } from '../http/errors';
 import { decodeCursor, encodeCursor, inventorySchema, pageLimit, parse, pathId, queryValue } from '../http/validation';
 import { addAuditTargets, principalOf } from './admin-auth';
-import { logEntryJson } from './installations';
+import { jobStateJson, logEntryJson } from './installations';
 
 /** Most devices one registration request may carry. */
 export const MAX_DEVICES_PER_REQUEST = 1000;
@@ -203,15 +203,7 @@ export function devicesRoutes({ db, temporal }: ApiContext): Router {
         rolloutId: j.rollout_id,
         rolloutState: j.rollout_state,
         software: { id: j.software_id, name: j.software_name, version: j.software_version },
-        status: j.status,
-        final: j.final,
-        method: j.method,
-        detail: j.detail,
-        workflowId: j.workflow_id,
-        plannedAt: isoOrNull(j.planned_at),
-        startedAt: isoOrNull(j.started_at),
-        endedAt: isoOrNull(j.ended_at),
-        updatedAt: isoOrNull(j.updated_at),
+        ...jobStateJson(j),
         log: j.log.map(logEntryJson),
       })),
     });

@@ -10,7 +10,15 @@
 import { Router } from 'express';
 import { ALL_STATUSES, isInstallStatus } from '../../domain/status';
 import { isoOrNull } from '../../domain/time';
-import { findJob, type JobRow, type JobTable, jobLog, type LogRow, rolloutJobTable } from '../../services/installations/views';
+import {
+  findJob,
+  type JobRow,
+  type JobState,
+  type JobTable,
+  jobLog,
+  type LogRow,
+  rolloutJobTable,
+} from '../../services/installations/views';
 import { findRollout } from '../../services/rollouts/progress';
 import type { ApiContext } from '../context';
 import { badRequest, notFound } from '../http/errors';
@@ -20,13 +28,9 @@ const TABLES: readonly JobTable[] = ['installing', 'installed'];
 /** Most log entries returned for one job. */
 const LOG_LIMIT = 5_000;
 
-function jobJson(j: JobRow) {
+/** A job's status and times, as the rollout tables and a device's jobs show them. */
+export function jobStateJson(j: JobState) {
   return {
-    id: j.id,
-    seq: j.seq,
-    deviceId: j.device_id,
-    externalId: j.external_id,
-    platform: j.platform,
     status: j.status,
     final: j.final,
     method: j.method,
@@ -35,7 +39,18 @@ function jobJson(j: JobRow) {
     plannedAt: isoOrNull(j.planned_at),
     startedAt: isoOrNull(j.started_at),
     endedAt: isoOrNull(j.ended_at),
-    updatedAt: isoOrNull(j.updated_at) as string,
+    updatedAt: isoOrNull(j.updated_at),
+  };
+}
+
+function jobJson(j: JobRow) {
+  return {
+    id: j.id,
+    seq: j.seq,
+    deviceId: j.device_id,
+    externalId: j.external_id,
+    platform: j.platform,
+    ...jobStateJson(j),
   };
 }
 

@@ -20,6 +20,12 @@ const JOB_STATE_COLUMNS = [
 
 const JOB_COLUMNS = ['i.id', 'i.rollout_id', 'i.seq', 'i.device_id', 'd.external_id', 'd.platform', ...JOB_STATE_COLUMNS];
 
+/** The columns of JOB_STATE_COLUMNS. */
+export type JobState = Pick<
+  JobRow,
+  'status' | 'final' | 'method' | 'detail' | 'workflow_id' | 'planned_at' | 'started_at' | 'ended_at' | 'updated_at'
+>;
+
 export interface JobRow {
   id: string;
   rollout_id: string;
