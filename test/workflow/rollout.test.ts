@@ -829,4 +829,57 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       ].map((ms) => iso(ms).slice(0, 16)),
     );
   });
+  it("continue-as-new while paused: the new run stays paused, then resumes with the day's quota and spread", async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const devices = Array.from({ length: 20 }, (_, i) => `d${i}:60:ok:hold`);
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 10,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    const input = fake.input(schedule, { tuning: { maxHistoryEvents: 300 } });
+    const result = await withRollout(fake, input, async (h, at) => {
+      await at(mon.ms + 12 * HOUR + 30 * MINUTE);
+      const paused = await h.executeUpdate(pauseRolloutUpdate);
+      // while paused, stray signals (ignored) grow the history past maxHistoryEvents: the run continues as new
+      const stranger = { installationId: 'ffffffff-ffff-4fff-8fff-ffffffffffff', deviceId: 'x', status: STATUS.downloaded };
+      for (let i = 0; i < 100; i++) await h.signal(installFinishedSignal, stranger);
+      await expect
+        .poll(async () => (await h.query(rolloutProgressQuery)).runs, { timeout: 30_000, interval: 200 })
+        .toBeGreaterThan(paused.runs);
+      expect(await h.query(rolloutProgressQuery)).toMatchObject({ state: 'paused', started: 5, nextStartAt: null });
+      await at(mon.ms + 15 * HOUR);
+      expect(fake.starts).toHaveLength(5);
+      await h.executeUpdate(resumeRolloutUpdate);
+      const out = await h.result();
+      for (const d of devices) {
+        await env.client.workflow
+          .getHandle(fake.childId(d))
+          .signal(releaseSignal)
+          .catch((err: unknown) => {
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+          });
+      }
+      return out;
+    });
+    expect(result).toMatchObject({ state: 'completed', started: 20, finished: 20 });
+    expect(result.runs).toBeGreaterThan(1);
+    expect(hhmmOf(fake, mon.ms)).toEqual([
+      '09:00',
+      '09:48',
+      '10:36',
+      '11:24',
+      '12:12',
+      '15:00',
+      '15:24',
+      '15:48',
+      '16:12',
+      '16:36',
+    ]);
+    expect(startsOn(fake)).toEqual({ [isoDay(mon.ms)]: 10, [isoDay(mon.ms + DAY)]: 10 });
+    expect(fake.states.map((x) => x.state)).toEqual(['running', 'paused', 'running', 'completed']);
+  });
 });
