@@ -840,13 +840,13 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       window: { start: '09:00', end: '17:00' },
       timeZone: 'UTC',
     };
-    const input = fake.input(schedule, { tuning: { maxHistoryEvents: 300 } });
+    const input = fake.input(schedule, { tuning: { maxHistoryEvents: 150 } });
     const result = await withRollout(fake, input, async (h, at) => {
       await at(mon.ms + 12 * HOUR + 30 * MINUTE);
       const paused = await h.executeUpdate(pauseRolloutUpdate);
       // while paused, stray signals (ignored) grow the history past maxHistoryEvents: the run continues as new
       const stranger = { installationId: 'ffffffff-ffff-4fff-8fff-ffffffffffff', deviceId: 'x', status: STATUS.downloaded };
-      for (let i = 0; i < 100; i++) await h.signal(installFinishedSignal, stranger);
+      for (let i = 0; i < 200; i++) await h.signal(installFinishedSignal, stranger);
       await expect
         .poll(async () => (await h.query(rolloutProgressQuery)).runs, { timeout: 30_000, interval: 200 })
         .toBeGreaterThan(paused.runs);
