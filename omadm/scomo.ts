@@ -33,15 +33,7 @@ const NODE_NAME = /^[A-Za-z0-9._~-]+$/;
 /** Returns a new state with a pending SCOMO DownloadInstall job (replacing any previous job). */
 export function withInstallJob(
   state: DmDeviceState,
-  job: {
-    jobId: string;
-    pkgId: string;
-    packageUrl: string;
-    name: string;
-    description?: string;
-    pkgType?: string;
-    correlator?: string;
-  },
+  job: Pick<DmInstallJob, 'jobId' | 'pkgId' | 'packageUrl' | 'name' | 'description' | 'pkgType'> & { correlator?: string },
 ): DmDeviceState {
   if (!NODE_NAME.test(job.pkgId)) throw new Error(`pkgId "${job.pkgId}" is not a valid DM node name`);
   const install: DmInstallJob = {
