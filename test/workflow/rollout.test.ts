@@ -882,4 +882,93 @@ describe('rolloutWorkflow (time-skipping server)', () => {
     expect(startsOn(fake)).toEqual({ [isoDay(mon.ms)]: 10, [isoDay(mon.ms + DAY)]: 10 });
     expect(fake.states.map((x) => x.state)).toEqual(['running', 'paused', 'running', 'completed']);
   });
+  it('continue-as-new while cancelling: the new run keeps the cancel, counts the late Cancelled child once, and closes cancelled', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    // 09:00, 09:48, 10:36 start before the cancel at 11:00: seq 0 is final (Downloaded at 09:30), seq 1
+    // is cancelled at once, seq 2 ends its cancellation only when the test releases it
+    const devices = Array.from({ length: 10 }, (_, i) =>
+      i === 0 ? `d${i}:30:ok` : i === 2 ? `d${i}:1560:manual:hold` : `d${i}:1560:ok`,
+    );
+    const stubborn = devices[2]!;
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 10,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '17:00' },
+      timeZone: 'UTC',
+    };
+    // a grace period long enough that only the stubborn child's report can end the wait
+    const input = fake.input(schedule, { tuning: { maxHistoryEvents: 150, cancelGraceMs: 3 * DAY } });
+    const result = await withRollout(fake, input, async (h, at) => {
+      await at(mon.ms + 11 * HOUR);
+      expect(await h.query(rolloutProgressQuery)).toMatchObject({ state: 'running', started: 3, finished: 1 });
+      await h.executeUpdate(cancelRolloutUpdate, { args: [{ reason: 'wrong package' }] });
+      // every cancel step done, seq 1 reported: the run waits for the stubborn child alone
+      await expect
+        .poll(async () => (await h.query(rolloutProgressQuery)).outstanding, { timeout: 30_000, interval: 100 })
+        .toBe(1);
+      const cancelling = await h.query(rolloutProgressQuery);
+      expect(cancelling).toMatchObject({ state: 'cancelled', cancelling: true, started: 3, finished: 9, remaining: 0 });
+      // stray signals (ignored) grow the history past maxHistoryEvents: the waiting run continues as new
+      const stranger = { installationId: 'ffffffff-ffff-4fff-8fff-ffffffffffff', deviceId: 'x', status: STATUS.downloaded };
+      for (let i = 0; i < 200; i++) await h.signal(installFinishedSignal, stranger);
+      await expect
+        .poll(async () => (await h.query(rolloutProgressQuery)).runs, { timeout: 30_000, interval: 200 })
+        .toBeGreaterThan(cancelling.runs);
+      // the new run is still cancelling: no start, nothing counted again, the stubborn child awaited
+      await at(mon.ms + DAY + 11 * HOUR);
+      expect(await h.query(rolloutProgressQuery)).toMatchObject({
+        state: 'cancelled',
+        cancelling: true,
+        started: 3,
+        finished: 9,
+        outstanding: 1,
+        remaining: 0,
+        nextStartAt: null,
+        counts: { [STATUS.downloaded]: 1, [STATUS.cancelled]: 8 },
+      });
+      expect(fake.starts).toHaveLength(3);
+      // the stubborn child ends its cancellation and reports Cancelled to the new run
+      await env.client.workflow.getHandle(fake.childId(stubborn)).signal(releaseSignal);
+      const out = await resultWithin(h.result(), 60_000);
+      // it stays open until released again (a child closing after its parent run can stop time skipping)
+      // — or until its 300-day bound, which the server may have skipped to once the rollout closed; its
+      // result is awaited while the worker still runs
+      await env.client.workflow
+        .getHandle(fake.childId(stubborn))
+        .signal(releaseSignal)
+        .catch((err: unknown) => {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        });
+      expect(await resultWithin(env.client.workflow.getHandle(fake.childId(stubborn)).result(), 60_000)).toMatchObject({
+        status: STATUS.cancelled,
+      });
+      return out;
+    });
+    expect(result).toMatchObject({
+      state: 'cancelled',
+      cancelling: false,
+      started: 3,
+      finished: 10,
+      outstanding: 0,
+      remaining: 0,
+    });
+    expect(result.runs).toBeGreaterThan(1);
+    // every job final once: 1 Downloaded before the cancel, 7 never started, seq 1 and the stubborn seq 2 Cancelled
+    expect(result.counts).toEqual({ [STATUS.downloaded]: 1, [STATUS.cancelled]: 9 });
+    expect(fake.starts.map((s) => s.seq)).toEqual([0, 1, 2]);
+    expect(fake.cancelledFrom).toEqual([3]);
+    expect(await env.client.workflow.getHandle(fake.childId(devices[1]!)).result()).toMatchObject({ status: STATUS.cancelled });
+    // closed by the stubborn child's report, not by the end of the grace period
+    const closed = await env.client.workflow.getHandle(fake.workflowId).describe();
+    expect(closed.closeTime!.getTime()).toBeLessThan(mon.ms + 11 * HOUR + 3 * DAY);
+    expect(closed.typedSearchAttributes.get(RolloutState)).toBe('cancelled');
+    expect(fake.states).toEqual([
+      { state: 'running', completed: false },
+      { state: 'cancelled', completed: false },
+      { state: 'cancelled', completed: true },
+    ]);
+    expect(fake.mails).toEqual([{ kind: 'summary', input: { rolloutId: fake.rolloutId, outcome: 'cancelled' } }]);
+  });
 });

@@ -1,8 +1,10 @@
 /**
  * Test-only workflow bundle entry of the rollout workflow tests: the real `rolloutWorkflow` and a
  * FAKE `installWorkflow` (registered under the real one's name), whose outcome is encoded in the
- * device id: `<name>:<minutes until final>:<ok|fail|unk|verified|stubborn>[:hold]` — e.g. `d0042:90:fail`.
- * On cancellation it reports `Cancelled`, like the real one. (The rollout starts its children by
+ * device id: `<name>:<minutes until final>:<ok|fail|unk|verified|stubborn|manual>[:hold]` — e.g. `d0042:90:fail`.
+ * On cancellation it reports `Cancelled`, like the real one. `manual`: cancelled, it reports `Cancelled`
+ * only when the test sends it the `release` signal (a stubborn child the test lets go, no timer to skip);
+ * with `:hold` it then stays open until a second `release`. (The rollout starts its children by
  * reference to the real function; the child's workflow type is that function's name, which this bundle
  * serves with the fake.)
  *
@@ -44,10 +46,11 @@ export function fakeOutcome(deviceId: string): { delayMs: number; result: Omit<I
 export const releaseSignal = defineSignal('release');
 
 export async function installWorkflow(input: InstallInput): Promise<InstallResult> {
-  let released = false;
+  let releases = 0;
   setHandler(releaseSignal, () => {
-    released = true;
+    releases++;
   });
+  const manual = input.deviceId.split(':')[2] === 'manual';
   const { delayMs, result } = fakeOutcome(input.deviceId);
   let r: InstallResult = { installationId: input.installationId, deviceId: input.deviceId, ...result };
   try {
@@ -57,6 +60,10 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     if (input.deviceId.endsWith(':stubborn')) {
       // a child that does not react to cancellation: it finishes in its own time
       await CancellationScope.nonCancellable(() => sleep(delayMs));
+    } else if (manual) {
+      // a child that ends its cancellation when the test says so (the `release` signal)
+      await CancellationScope.nonCancellable(() => condition(() => releases >= 1));
+      r = { installationId: input.installationId, deviceId: input.deviceId, status: STATUS.cancelled, reason: 'cancelled' };
     } else {
       r = { installationId: input.installationId, deviceId: input.deviceId, status: STATUS.cancelled, reason: 'cancelled' };
     }
@@ -71,6 +78,11 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
   });
   // (the 300-day bound: once the rollout is over, the test server fast-forwards to the next timer; this
   // one comes long before the 10-year default execution timeout, so a held child completes, not times out)
-  if (input.deviceId.endsWith(':hold')) await condition(() => released, '300 days');
+  if (input.deviceId.endsWith(':hold')) {
+    if (manual) {
+      // (cancelled already: its hold must not end at once as a cancelled workflow)
+      await CancellationScope.nonCancellable(() => condition(() => releases >= 2, '300 days'));
+    } else await condition(() => releases >= 1, '300 days');
+  }
   return r;
 }
