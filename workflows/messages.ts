@@ -103,6 +103,11 @@ export interface RolloutTuning {
   maxHistoryEvents?: number;
   /** A slot missed by more than this (worker outage) is not started late: the rest is replanned. */
   lateToleranceMs?: number;
+  /**
+   * A slot due inside its window may still start this long after the window's end (its timer fired
+   * late); later, the rest is re-planned to the next window.
+   */
+  windowGraceMs?: number;
   /** After cancel: how long to wait for the cancelled children to report before closing anyway. */
   cancelGraceMs?: number;
   /** Every job started, some not final: how often to reconcile them with Postgres and their workflows. */

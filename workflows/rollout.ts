@@ -74,6 +74,7 @@ const ROLLOUT_TUNING_DEFAULTS: Required<RolloutTuning> = {
   startsPerRun: 1000,
   maxHistoryEvents: 6000,
   lateToleranceMs: 10 * 60_000,
+  windowGraceMs: 30_000,
   cancelGraceMs: 60 * 60_000,
   reconcileEveryMs: 10 * 60_000,
 };

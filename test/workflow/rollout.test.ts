@@ -563,6 +563,34 @@ describe('rolloutWorkflow (time-skipping server)', () => {
     // re-planned to the next day's window start
     expect(iso(fake.starts[1]!.startedAt).slice(0, 16)).toBe(iso(tue + 9 * HOUR).slice(0, 16));
   });
+  it('a slot due inside the window whose start comes a few seconds after the window end still starts that day', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    const fake = new FakeRolloutDb(['d0:5:ok', 'd1:5:ok']);
+    // 2/day over 09:00–09:05: slots 09:00 and 09:02:30 (one device per page: a plan per start)
+    const schedule: Schedule = {
+      perDay: 2,
+      startDate: mon.date,
+      weekdays: MON_FRI,
+      window: { start: '09:00', end: '09:05' },
+      timeZone: 'UTC',
+    };
+    // the second plan's write fails 10 times (1 s, 2 s, … 60 s: ~303 s), so the 09:02:30 slot can
+    // only start at ~09:05:03, seconds after the window's end — as a timer firing late does
+    fake.failPlannedWrites = { fromCall: 1, count: 10 };
+    const result = await withRollout(
+      fake,
+      fake.input(schedule, { tuning: { pageSize: 1 } }),
+      (h) => h.result(),
+      'late-slot-within-window-grace',
+    );
+    expect(result).toMatchObject({ state: 'completed', started: 2, finished: 2 });
+    expect(fake.starts).toHaveLength(2);
+    const second = fake.starts[1]!;
+    expect(iso(second.plannedAt).slice(0, 19)).toBe(iso(mon.ms + 9 * HOUR + 150_000).slice(0, 19));
+    // started on Monday, within the 30 s grace after 09:05 — not moved to Tuesday
+    expect(second.startedAt, iso(second.startedAt)).toBeGreaterThanOrEqual(mon.ms + 9 * HOUR + 5 * MINUTE);
+    expect(second.startedAt, iso(second.startedAt)).toBeLessThan(mon.ms + 9 * HOUR + 5 * MINUTE + 30_000);
+  });
   it('an alert mail that fails (SMTP down, ~30 minutes of retries) delays no start; the summary still goes out', async () => {
     const mon = mondayAfter(await env.currentTimeMs());
     // 20/day over 09:00–17:00: one every 24 minutes; the first job fails at 09:01 (threshold 1)
