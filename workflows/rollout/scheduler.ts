@@ -486,9 +486,7 @@ export class RolloutScheduler {
       const dayEnd = p.dayEnds[slot.date] ?? Number.POSITIVE_INFINITY;
       // A slot due inside its window whose timer fires just after the window's end (a busy worker, a
       // server restart) still starts, up to `windowGraceMs` late; never after its calendar day (S7).
-      const windowEnd = this.patches.startsInsideWindow
-        ? (p.windowEnds?.[slot.date] ?? dayEnd) + tuning.windowGraceMs
-        : dayEnd;
+      const windowEnd = this.patches.startsInsideWindow ? (p.windowEnds?.[slot.date] ?? dayEnd) + tuning.windowGraceMs : dayEnd;
       if (now >= Math.min(dayEnd, windowEnd) || now - slot.at > tuning.lateToleranceMs) {
         // Too late for this slot (its window or calendar day is over, or the worker was away): replan
         // from now with the day's count, rather than starting outside the window (S4), bursting or
