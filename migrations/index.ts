@@ -12,6 +12,7 @@ import * as dm from './20261121000006_dm';
 import * as downloadSignalled from './20261121000007_download_signalled';
 import * as reportSignalled from './20261121000008_report_signalled';
 import * as fleet from './20261201000009_fleet';
+import * as groups from './20261202000010_groups';
 import * as retry from './20261202000011_retry';
 
 interface Migration {
@@ -29,6 +30,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> =
   ['20261121000007_download_signalled', downloadSignalled],
   ['20261121000008_report_signalled', reportSignalled],
   ['20261201000009_fleet', fleet],
+  ['20261202000010_groups', groups],
   ['20261202000011_retry', retry],
 ];
 
