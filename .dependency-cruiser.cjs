@@ -3,6 +3,8 @@
  * up. Lowest first: domain ← workflows ← activities ← services ← api ← wiring (app/, worker/, the
  * entry points). infra/ (production adapters) and omadm/ (the OMA DM protocol) sit beside activities
  * and never reach up; devstack/ (embedded servers) serves only `npm start`, tests and the bench.
+ * console/ is browser code (the admin console, bundled by api/console.ts): it reaches the server only
+ * over HTTP and shares only domain/'s pure rules and strings (the status names); nothing imports it.
  */
 const PRODUCTION = '^(domain|workflows|activities|services|api|app|worker|infra|omadm|migrations)/';
 const ENTRY_POINTS = '^(api|worker)/main\\.ts$';
@@ -56,6 +58,19 @@ module.exports = {
       ['api', 'services', 'domain', 'infra', 'omadm', 'workflows'],
       'The API parses, calls a service and renders; the wiring happens in app/ and the entry points.',
     ),
+    only(
+      'console-is-browser-code',
+      '^console/',
+      ['console', 'domain'],
+      "console/ runs in the browser: it talks to the server over the public HTTP API and imports only domain/'s pure rules and strings.",
+    ),
+    {
+      name: 'nothing-imports-the-console',
+      comment: 'The console is served as a bundle (api/console.ts builds it by path), never imported.',
+      severity: 'error',
+      from: { pathNot: '^console/' },
+      to: { path: '^console/' },
+    },
     {
       name: 'production-never-imports-dev-code',
       comment: 'devstack/, test/, bench/, simulator/ and scripts/ are never part of what is deployed.',

@@ -23,11 +23,14 @@ const config: KnipConfig = {
     'bench/baseline-workflows.ts',
     // workflowsPath of test/workflow/rollout.harness.ts
     'test/workflow/rollout.workflows.ts',
+    // the admin console: api/console.ts bundles it by path (esbuild)
+    'console/main.tsx!',
     // run by hand after `npm install` (its header says when)
     'tools/*.mjs',
   ],
   project: [
     '{api,app,worker,workflows,activities,services,domain,infra,omadm,migrations}/**/*.ts!',
+    'console/**/*.{ts,tsx}!',
     '{bench,devstack,scripts,simulator,test,tools}/**/*.{ts,mts,mjs}',
     '*.{ts,mts,cjs}',
   ],

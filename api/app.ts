@@ -4,10 +4,13 @@ import { adminKeyRoutes } from './admin/admin-keys';
 import { devicesRoutes } from './admin/devices';
 import { diagnosticsRoutes } from './admin/diagnostics';
 import { installationRoutes } from './admin/installations';
+import { meRoutes } from './admin/me';
 import { messagesRoutes } from './admin/messages';
+import { reportRoutes } from './admin/reports';
 import { rolloutRoutes } from './admin/rollouts';
 import { softwareRoutes } from './admin/software';
 import { deliveryReportRoutes } from './callbacks/kannel-dlr';
+import { consoleRoutes } from './console';
 import type { ApiContext } from './context';
 import { dmRoutes } from './device/dm';
 import { downloadRoutes } from './device/downloads';
@@ -55,8 +58,11 @@ export function createApp(ctx: ApiContext): express.Express {
   admin.use(softwareRoutes(ctx));
   admin.use(rolloutRoutes(ctx));
   admin.use(installationRoutes(ctx));
+  admin.use(reportRoutes(ctx)); // rollout list, report, CSV, retry (issue 14)
   admin.use(adminKeyRoutes(ctx));
+  admin.use(meRoutes(ctx)); // GET /me: the caller's key and role (the console shows what the role may do)
   app.use('/api/v1', admin);
+  app.use(consoleRoutes()); // the admin console at / (console/, issue 16)
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.log));

@@ -7,6 +7,7 @@
  *  - api/openapi/access-paths.ts    admin: admin keys and the audit log
  *  - api/openapi/device-paths.ts    devices: /api/v1/device/* (device token), /d/* ticket links, /dm (OMA DM)
  *  - api/openapi/service-paths.ts   /health, /metrics, /openapi.json, /docs, the Kannel DLR callback
+ *  - api/openapi/console-paths.ts   the admin console (/, its assets) and GET /api/v1/me (the caller's role)
  *  - api/openapi/schemas.ts         components: request bodies GENERATED from the zod schemas that validate
  *                                   them (`z.toJSONSchema`), response shapes
  *  - api/openapi/docs-page.ts       the /docs page
@@ -22,6 +23,7 @@ import { roleFor } from './admin/admin-auth';
 import { accessPaths } from './openapi/access-paths';
 import { adminPaths } from './openapi/admin-paths';
 import { ADMIN, type Json } from './openapi/common';
+import { consolePaths } from './openapi/console-paths';
 import { devicePaths } from './openapi/device-paths';
 import { DOCS_HTML } from './openapi/docs-page';
 import { rolloutPaths } from './openapi/rollout-paths';
@@ -43,6 +45,7 @@ const TAGS = [
   { name: 'dm', description: 'OMA DM sessions: SyncML credentials' },
   { name: 'callbacks', description: 'Called by gateways' },
   { name: 'operations', description: 'Health, metrics and this documentation' },
+  { name: 'console', description: 'The admin console at / (a web page over this API)' },
 ];
 
 const API_PREFIX = '/api/v1';
@@ -86,6 +89,7 @@ export function buildOpenApiDocument(opts: { serverUrl?: string; extraPaths?: Js
       ...accessPaths(),
       ...devicePaths(),
       ...servicePaths(),
+      ...consolePaths(),
       ...opts.extraPaths,
     }),
     components: {
