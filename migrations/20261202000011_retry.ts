@@ -13,9 +13,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('CREATE INDEX rollouts_retry_of_idx ON rollouts (retry_of) WHERE retry_of IS NOT NULL');
   await knex.raw('CREATE INDEX rollouts_created_idx ON rollouts (created_at DESC, id DESC)');
   await knex.raw('CREATE INDEX rollouts_state_created_idx ON rollouts (state, created_at DESC, id DESC)');
-  await knex.raw(
-    "CREATE INDEX installation_log_errors_idx ON installation_log (installation_id, id DESC) WHERE event = 'error'",
-  );
+  await knex.raw("CREATE INDEX installation_log_errors_idx ON installation_log (installation_id, id DESC) WHERE event = 'error'");
 }
 
 export async function down(knex: Knex): Promise<void> {

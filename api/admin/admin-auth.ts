@@ -28,13 +28,13 @@ function sameSecret(a: string, b: string): boolean {
 /**
  * The role an admin request needs (the OpenAPI document states it per operation from the same rule):
  * every GET is `viewer`; creating, previewing and controlling rollouts (everything else under
- * /rollouts) is `operator`; everything else — devices, software, keys, diagnostics — is `admin`.
+ * /rollouts, and cancelling one job) is `operator`; everything else — devices, software, keys, diagnostics — is `admin`.
  * `path` is relative to /api/v1.
  */
 export function roleFor(method: string, path: string): Role {
   const m = method.toUpperCase();
   if (m === 'GET' || m === 'HEAD') return /^\/(admin-keys|audit)(\/|$)/.test(path) ? 'admin' : 'viewer';
-  if (/^\/rollouts(\/|$)/.test(path)) return 'operator';
+  if (/^\/rollouts(\/|$)/.test(path) || /^\/installations\/[^/]+\/cancel$/.test(path)) return 'operator';
   return 'admin';
 }
 

@@ -6,10 +6,14 @@
  *    (INSTALLED_RETENTION, 7 days) and were not purged. Keyset-paged by seq (planned order).
  *  - `GET /api/v1/installations/:id/log` — the job and its log (every status change, fallback, retry,
  *    error), oldest first. The log stays queryable after the job left the Installed table.
+ *  - `POST /api/v1/installations/:id/cancel` `{ reason? }` — cancels one job by the rules of a rollout's
+ *    cancel (services/installations/cancel.ts); role `operator`.
  */
 import { Router } from 'express';
+import { CancelRequestSchema } from '../../domain/rollout-request';
 import { ALL_STATUSES, isInstallStatus } from '../../domain/status';
 import { isoOrNull } from '../../domain/time';
+import { cancelJob } from '../../services/installations/cancel';
 import {
   findJob,
   type JobRow,
@@ -22,7 +26,8 @@ import {
 import { findRollout } from '../../services/rollouts/progress';
 import type { ApiContext } from '../context';
 import { badRequest, notFound } from '../http/errors';
-import { decodeCursor, encodeCursor, pageLimit, pathId, queryValue } from '../http/validation';
+import { decodeCursor, encodeCursor, pageLimit, parse, pathId, queryValue } from '../http/validation';
+import { addAuditTargets } from './admin-auth';
 
 const TABLES: readonly JobTable[] = ['installing', 'installed'];
 /** Most log entries returned for one job. */
@@ -63,7 +68,7 @@ export const logEntryJson = (l: LogRow) => ({
   message: l.message,
 });
 
-export function installationRoutes({ db, config }: ApiContext): Router {
+export function installationRoutes({ db, temporal, config }: ApiContext): Router {
   const r = Router();
 
   r.get('/rollouts/:id/installations', async (req, res) => {
@@ -101,6 +106,15 @@ export function installationRoutes({ db, config }: ApiContext): Router {
       installations: page.map(jobJson),
       nextCursor: rows.length > limit && last ? encodeCursor([last.seq]) : null,
     });
+  });
+
+  r.post('/installations/:id/cancel', async (req, res) => {
+    const id = pathId(req.params.id, 'installation');
+    addAuditTargets(req, id);
+    const body = parse(CancelRequestSchema, req.body ?? {});
+    const job = await cancelJob(db, temporal, id, body.reason);
+    addAuditTargets(req, job.rolloutId, job.deviceId);
+    res.json(job);
   });
 
   r.get('/installations/:id/log', async (req, res) => {
