@@ -10,6 +10,7 @@
  * No mailer configured, or no notify addresses: nothing is sent, the result says why.
  */
 import { ApplicationFailure, log } from '@temporalio/activity';
+import { type HaltFacts, renderHaltAlert } from '../domain/halt-alert';
 import type { MailMessage } from '../domain/ports';
 import { type RenderedMail, ReportBuilder, type RolloutReport, renderFailureAlert, renderSummary } from '../domain/report';
 import { toActivityFailure } from '../infra/channels/errors';
@@ -98,14 +99,21 @@ export function createNotifyActivities({ db, mailer }: Pick<ActivityDeps, 'db' |
       return sendOnce(`rollout/${input.rolloutId}/summary`, notify, renderSummary(report));
     },
 
-    /** The early alert (once per rollout): failures reached the threshold. */
+    /**
+     * The early alert (once per rollout): failures reached the threshold. With `halt` (issue 14): the
+     * alert of an automatic halt (a group's failures reached the error threshold), once per halt.
+     */
     async sendFailureAlert(input: {
       rolloutId: string;
       failures: number;
       threshold: number;
       total: number;
+      halt?: HaltFacts & { halt: number };
     }): Promise<NotifyResult> {
       const { report, notify } = await loadRolloutReport(db, input.rolloutId, 'running');
+      if (input.halt) {
+        return sendOnce(`rollout/${input.rolloutId}/halt/${input.halt.halt}`, notify, renderHaltAlert(report, input.halt));
+      }
       return sendOnce(`rollout/${input.rolloutId}/failure-alert`, notify, renderFailureAlert(report, input.threshold));
     },
   };

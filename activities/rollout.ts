@@ -206,12 +206,21 @@ export function createRolloutActivities({ db }: Pick<ActivityDeps, 'db'>) {
       return cancelJobsNotStarted(db, input);
     },
 
-    /** rollouts.state (and completed_at when the rollout is over). */
-    async setRolloutState(input: { rolloutId: string; state: RolloutState; completed: boolean }): Promise<void> {
+    /**
+     * rollouts.state (and completed_at when the rollout is over); `pausedReason` (issue 14: `admin`,
+     * `error-threshold`, null) when the workflow gives it.
+     */
+    async setRolloutState(input: {
+      rolloutId: string;
+      state: RolloutState;
+      completed: boolean;
+      pausedReason?: 'admin' | 'error-threshold' | null;
+    }): Promise<void> {
       await db('rollouts')
         .where({ id: input.rolloutId })
         .update({
           state: input.state,
+          ...(input.pausedReason !== undefined ? { paused_reason: input.pausedReason } : {}),
           ...(input.completed ? { completed_at: db.raw('COALESCE(completed_at, now())') } : {}),
         });
     },

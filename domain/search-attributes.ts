@@ -13,6 +13,8 @@ export const SoftwareVersion = defineSearchAttributeKey('SoftwareVersion', Searc
 export const SoftwareName = defineSearchAttributeKey('SoftwareName', SearchAttributeType.KEYWORD);
 export const PushMethod = defineSearchAttributeKey('PushMethod', SearchAttributeType.KEYWORD);
 export const RolloutState = defineSearchAttributeKey('RolloutState', SearchAttributeType.KEYWORD);
+/** The group of a staged rollout now allowed to start (issue 14). */
+export const RolloutGroup = defineSearchAttributeKey('RolloutGroup', SearchAttributeType.KEYWORD);
 
 export const ALL_SEARCH_ATTRIBUTES = [
   RolloutId,
@@ -22,6 +24,7 @@ export const ALL_SEARCH_ATTRIBUTES = [
   SoftwareName,
   PushMethod,
   RolloutState,
+  RolloutGroup,
 ] as const;
 
 /** `Name=Type` pairs as the Temporal CLI's `--search-attribute` flag and admin tools take them. */

@@ -4,6 +4,7 @@
  * import only workflow-safe modules.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { RolloutGroup, RolloutSafety } from '../domain/groups';
 import type { RolloutState } from '../domain/rollout-state';
 import type { Schedule } from '../domain/schedule';
 import type { InstallStatus } from '../domain/status';
@@ -138,6 +139,68 @@ export interface RolloutCarry {
   runs: number;
   /** A resume or schedule change asked the run to plan from now and it handed over first (absent: false). */
   replanFromNow?: boolean;
+  /** Staged groups (issue 14): each group's counts and gate, in the order of `RolloutInput.groups`. */
+  groups?: GroupCarry[];
+  /** Why the rollout is paused (absent: not paused, or paused by an admin before issue 14). */
+  pausedReason?: PausedReason | null;
+  /** The pause reason last written to Postgres. */
+  persistedPausedReason?: PausedReason | null;
+  /** The RolloutGroup search attribute last written. */
+  persistedGroup?: string | null;
+  /** How many automatic halts so far (each one's alert mail has its own key). */
+  halts?: number;
+  /** A halt whose alert mail is not sent yet. */
+  haltAlert?: HaltAlert | null;
+}
+
+/** Why a rollout is paused: by an admin (`pause`), or by itself when a group's failures reached the error threshold. */
+export type PausedReason = 'admin' | 'error-threshold';
+
+/** One group's bookkeeping, carried across continue-as-new. */
+export interface GroupCarry {
+  /** Jobs of the group final / succeeded (SUCCESS_STATUSES) / failed (FAILURE_STATUSES). */
+  final: number;
+  succeeded: number;
+  failed: number;
+  /** `final` / `failed` at the last resume: the error threshold counts the jobs since. */
+  baseFinal: number;
+  baseFailed: number;
+  /** The group may start (the first one always). */
+  released: boolean;
+  /** An admin approved the group (`approval: "manual"`). */
+  approved: boolean;
+}
+
+/** The alert of an automatic halt (G2). */
+export interface HaltAlert {
+  group: number;
+  name: string;
+  final: number;
+  failed: number;
+  /** The error threshold, as text ("5%", "3 jobs"). */
+  threshold: string;
+  /** The halt's number in this rollout (1, 2, …): the mail's idempotency key. */
+  halt: number;
+}
+
+export type GroupState = 'waiting' | 'awaiting-approval' | 'running' | 'done';
+
+export interface GroupProgress {
+  index: number;
+  name: string;
+  total: number;
+  started: number;
+  succeeded: number;
+  failed: number;
+  state: GroupState;
+}
+
+/** Why nothing starts although jobs are left: the next group waits for its gate. */
+export interface GroupWait {
+  group: number;
+  name: string;
+  reason: 'success-threshold' | 'approval';
+  message: string;
 }
 
 export interface RolloutInput {
@@ -154,6 +217,13 @@ export interface RolloutInput {
   notify: string[];
   /** Early alert when this many jobs have failed (P3); 0: no early alert. */
   failureThreshold: number;
+  /**
+   * Staged groups in planned order (issue 14): seqs [from, from + size), covering 0 … total − 1. Absent:
+   * one group, no gates, no automatic halt (the behaviour before issue 14).
+   */
+  groups?: RolloutGroup[];
+  /** The thresholds and approval of the groups (with `groups`). */
+  safety?: RolloutSafety;
   tuning?: RolloutTuning;
   /** Set by continue-as-new only. */
   carry?: RolloutCarry;
@@ -181,6 +251,12 @@ export interface RolloutProgress {
   cancelling: boolean;
   schedule: Schedule;
   runs: number;
+  /** Why it is paused; null when it is not. */
+  pausedReason?: PausedReason | null;
+  /** The groups (a rollout with `groups` only). */
+  groups?: GroupProgress[];
+  /** Set while the next group waits for its gate: no start is planned (`nextStartAt` null), no quota used. */
+  waitingFor?: GroupWait | null;
 }
 
 export interface RolloutOutcome extends RolloutProgress {
@@ -199,8 +275,20 @@ export const cancelRolloutUpdate = defineUpdate<RolloutProgress, [{ reason?: str
 /** Replace the schedule (validated; the time zone cannot change); replanned at once. */
 export const changeScheduleUpdate = defineUpdate<RolloutProgress, [Schedule]>('changeSchedule');
 
+/**
+ * Approve group `index` (≥ 1) of a rollout with `approval: "manual"`: it starts once the group before it
+ * reached the success threshold. Rejected (with a reason) for an unknown index, automatic approval, a
+ * group approved or started already, or a rollout that is over.
+ */
+export const approveGroupUpdate = defineUpdate<RolloutProgress, [{ index: number }]>('approveGroup');
+
 /** ApplicationFailure types with which the updates' validators reject a request. */
-export const ROLLOUT_REJECTION = { conflict: 'RolloutConflict', invalidSchedule: 'InvalidSchedule' } as const;
+export const ROLLOUT_REJECTION = {
+  conflict: 'RolloutConflict',
+  invalidSchedule: 'InvalidSchedule',
+  /** A request naming something the rollout does not have (e.g. a group index). */
+  notFound: 'RolloutNotFound',
+} as const;
 
 /**
  * Installation ids of a rollout encode their seq: the rollout id's first 24 characters (8-4-4-4-,

@@ -12,6 +12,7 @@
  */
 import { CancellationScope, condition, log, patched, setHandler } from '@temporalio/workflow';
 import {
+  approveGroupUpdate,
   cancelRolloutUpdate,
   changeScheduleUpdate,
   installFinishedSignal,
@@ -24,7 +25,7 @@ import {
 } from './messages';
 import { awaitCancelledChildren, cancelGraceLeft, cancelSettled, cancelStep, cancelStepsLeft } from './rollout/cancel';
 import { continueAsNew, firstRunCarry } from './rollout/carry';
-import { assertOpen, validatePause, validateResume, validateScheduleChange } from './rollout/control';
+import { assertOpen, validateApproveGroup, validatePause, validateResume, validateScheduleChange } from './rollout/control';
 import { RolloutScheduler } from './rollout/scheduler';
 
 /**
@@ -67,6 +68,15 @@ export const CANCEL_SKIPS_ARRIVED_PATCH = 'rollout-cancel-skips-arrived';
  * outstanding children of every run cancelled, state and summary), not an abrupt stop.
  */
 export const WORKFLOW_CANCEL_PATCH = 'rollout-workflow-cancel-is-cancel-request';
+/**
+ * Since this patch (issue 14) a rollout may be staged in groups: a group starts once the one before it
+ * reached the success threshold (and, with manual approval, was approved: Update `approveGroup`); a
+ * group whose failures reach the error threshold pauses the rollout itself (`pausedReason:
+ * "error-threshold"`) and sends the alert. The pause reason is written with the state, the
+ * RolloutGroup search attribute and the current details follow the rollout. Without groups the
+ * rollout runs as before.
+ */
+export const GROUPS_PATCH = 'rollout-groups-and-safety';
 
 const ROLLOUT_TUNING_DEFAULTS: Required<RolloutTuning> = {
   pageSize: 500,
@@ -91,6 +101,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
     carryReplanFromNow: patched(CARRY_REPLAN_PATCH),
     watchChildren: patched(WATCH_CHILDREN_PATCH),
     cancelSkipsArrived: patched(CANCEL_SKIPS_ARRIVED_PATCH),
+    groups: patched(GROUPS_PATCH),
   });
 
   setHandler(installFinishedSignal, (result) => r.installFinished(result));
@@ -99,6 +110,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutOutco
   setHandler(resumeRolloutUpdate, () => r.resume(), { validator: () => validateResume(r) });
   setHandler(cancelRolloutUpdate, (req) => r.cancel(req), { validator: (_req) => assertOpen(r) });
   setHandler(changeScheduleUpdate, (next) => r.changeSchedule(next), { validator: (next) => validateScheduleChange(r, next) });
+  setHandler(approveGroupUpdate, (req) => r.approveGroup(req), { validator: (req) => validateApproveGroup(r, req) });
 
   if (patched(WORKFLOW_CANCEL_PATCH)) {
     // The loop never sees the workflow's cancellation (no activity, timer or child start is torn down
@@ -118,6 +130,7 @@ async function run(r: RolloutScheduler): Promise<RolloutOutcome> {
     await r.syncState();
     if (r.lostPending()) await r.recordLost();
     if (r.alertDue()) await r.alert();
+    if (r.haltAlertDue()) r.sendHaltAlert();
     if (r.allFinal()) break;
     if (r.shouldContinueAsNew()) await continueAsNew(r);
 

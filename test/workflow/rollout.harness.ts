@@ -43,6 +43,8 @@ export class FakeRolloutDb {
   readonly planned = new Map<string, number>();
   readonly starts: StartMark[] = [];
   readonly states: { state: RolloutState; completed: boolean }[] = [];
+  /** The pause reasons written with the state (issue 14; patched runs only). */
+  readonly pausedReasons: { state: RolloutState; pausedReason: string | null }[] = [];
   readonly cancelledFrom: number[] = [];
   readonly mails: { kind: 'summary' | 'alert'; input: unknown }[] = [];
   /** Non-final statuses a (fake) install is in, for `installationStatuses` (e.g. waiting for verification). */
@@ -98,8 +100,9 @@ export class FakeRolloutDb {
         const n = this.rows.filter((r) => r.seq >= i.fromSeq && !this.starts.some((s) => s.id === r.id)).length;
         return { count: n };
       },
-      setRolloutState: async (i: { state: RolloutState; completed: boolean }) => {
+      setRolloutState: async (i: { state: RolloutState; completed: boolean; pausedReason?: string | null }) => {
         this.states.push({ state: i.state, completed: i.completed });
+        if (i.pausedReason !== undefined) this.pausedReasons.push({ state: i.state, pausedReason: i.pausedReason });
       },
       installationStatuses: async (i: { ids: string[] }) =>
         i.ids.map((id) => ({

@@ -5,7 +5,7 @@
  * request), never the device list.
  */
 import { allHandlersFinished, condition, log, makeContinueAsNewFunc, workflowInfo } from '@temporalio/workflow';
-import { RolloutId, RolloutState as RolloutStateKey } from '../../domain/search-attributes';
+import { RolloutGroup as RolloutGroupKey, RolloutId, RolloutState as RolloutStateKey } from '../../domain/search-attributes';
 import type { RolloutCarry, RolloutInput, RolloutOutcome } from '../messages';
 import type { RolloutScheduler } from './scheduler';
 
@@ -47,12 +47,24 @@ export async function continueAsNew(r: RolloutScheduler): Promise<never> {
     persistedState: r.persistedState,
     runs: r.runs,
     ...(r.patches.carryReplanFromNow && r.replanFromNowPending() ? { replanFromNow: true } : {}),
+    ...(r.patches.groups
+      ? {
+          pausedReason: r.pausedReason,
+          persistedPausedReason: r.persistedPausedReason,
+          persistedGroup: r.persistedGroup,
+          halts: r.halts,
+          // an alert still being sent is sent again by the next run (its mail key makes it one mail)
+          haltAlert: r.haltAlert,
+          ...(r.gate ? { groups: r.gate.encode() } : {}),
+        }
+      : {}),
   };
   log.info('rollout continues as new', { cursor: r.cursor, finished: r.finishedCount(), history: workflowInfo().historyLength });
   return makeContinueAsNewFunc<RolloutWorkflow>({
     typedSearchAttributes: [
       { key: RolloutId, value: r.rolloutId },
       { key: RolloutStateKey, value: r.persistedState },
+      ...(r.persistedGroup !== null ? [{ key: RolloutGroupKey, value: r.persistedGroup }] : []),
     ],
   })({ ...r.input, schedule: r.schedule, carry: next });
 }

@@ -10,6 +10,8 @@ import type { RolloutScheduler } from './scheduler';
 
 const conflict = (message: string) => ApplicationFailure.nonRetryable(message, ROLLOUT_REJECTION.conflict);
 
+const notFound = (message: string) => ApplicationFailure.nonRetryable(message, ROLLOUT_REJECTION.notFound);
+
 const invalidSchedule = (message: string, field: string) =>
   ApplicationFailure.create({ message, type: ROLLOUT_REJECTION.invalidSchedule, nonRetryable: true, details: [{ field }] });
 
@@ -43,4 +45,15 @@ export function validateScheduleChange(r: RolloutScheduler, next: Schedule): voi
       'schedule.timeZone',
     );
   }
+}
+
+/** `approveGroup`: a group of this rollout (manual approval) not approved or started yet. */
+export function validateApproveGroup(r: RolloutScheduler, req: unknown): void {
+  assertOpen(r);
+  const index = typeof req === 'object' && req !== null ? (req as { index?: unknown }).index : undefined;
+  if (typeof index !== 'number' || !Number.isInteger(index)) throw notFound('approveGroup needs { index: <group index> }');
+  if (!r.gate) throw notFound('this rollout has no groups to approve');
+  const refusal = r.gate.approvalRefusal(index);
+  if (refusal?.notFound) throw notFound(refusal.notFound);
+  if (refusal?.conflict) throw conflict(refusal.conflict);
 }

@@ -21,19 +21,23 @@ import {
   ChildWorkflowFailure,
   condition,
   log,
+  setCurrentDetails,
   TerminatedFailure,
   TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Schedule } from '../../domain/schedule';
-import { RolloutState as RolloutStateKey } from '../../domain/search-attributes';
+import { RolloutGroup as RolloutGroupKey, RolloutState as RolloutStateKey } from '../../domain/search-attributes';
 import { FAILURE_STATUSES, type InstallStatus, isFinal, STATUS } from '../../domain/status';
 import {
+  type GroupWait,
+  type HaltAlert,
   type InstallResult,
   installationIdFor,
   installationSeq,
   installWorkflowId,
+  type PausedReason,
   type RolloutCarry,
   type RolloutInput,
   type RolloutOutcome,
@@ -43,6 +47,7 @@ import {
 } from '../messages';
 import { db, local, mail } from './activities';
 import { type PageRow, startInstall } from './children';
+import { GroupGate } from './groups';
 import { SeqSet } from './seq-set';
 
 interface Slot {
@@ -66,6 +71,8 @@ export interface RolloutPatches {
   watchChildren: boolean;
   /** `rollout-cancel-skips-arrived`: cancel neither cancels nor waits for jobs whose software is on the device. */
   cancelSkipsArrived: boolean;
+  /** `rollout-groups-and-safety`: staged groups, automatic halt, the pause reason, RolloutGroup (issue 14). */
+  groups?: boolean;
 }
 
 interface Plan {
@@ -94,6 +101,14 @@ export class RolloutScheduler {
   alertSent: boolean;
   persistedState: RolloutState;
   readonly runs: number;
+  /** Staged groups (patched, a rollout with `groups`); null: one group, no gates, no halt. */
+  readonly gate: GroupGate | null;
+  pausedReason: PausedReason | null;
+  persistedPausedReason: PausedReason | null;
+  persistedGroup: string | null;
+  halts: number;
+  /** A halt whose alert mail is not sent yet. */
+  haltAlert: HaltAlert | null;
 
   // This run only
   /** Seqs [cursor, cursor + inFlight) are being started right now. */
@@ -147,6 +162,15 @@ export class RolloutScheduler {
     this.persistedState = carry.persistedState;
     this.runs = carry.runs + 1;
     this.replanFromNow = carry.replanFromNow === true;
+    this.gate =
+      patches.groups && input.groups && input.groups.length > 0 && input.safety
+        ? new GroupGate(input.groups, input.safety, carry.groups)
+        : null;
+    this.pausedReason = carry.pausedReason ?? null;
+    this.persistedPausedReason = carry.persistedPausedReason ?? null;
+    this.persistedGroup = carry.persistedGroup ?? null;
+    this.halts = carry.halts ?? 0;
+    this.haltAlert = carry.haltAlert ?? null;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -182,9 +206,19 @@ export class RolloutScheduler {
     );
   }
 
-  /** Nothing to start now: paused, or every job started. */
+  /** Nothing to start now: paused, every job started, or the next group waits for its gate. */
   idle(): boolean {
-    return this.state === 'paused' || this.cursor >= this.total;
+    return this.state === 'paused' || this.cursor >= this.total || this.gated();
+  }
+
+  /** Every job of the released groups started: the next group waits for its gate. */
+  gated(): boolean {
+    return this.gate !== null && this.cursor < this.total && this.cursor >= this.gate.limit();
+  }
+
+  /** The next group's wait (null when there is none). */
+  waitingFor(): GroupWait | null {
+    return this.gate && this.gated() && !this.cancelRequest ? this.gate.waiting(this.cursor) : null;
   }
 
   /**
@@ -211,12 +245,17 @@ export class RolloutScheduler {
       cancelling: this.cancelling(),
       schedule: this.schedule,
       runs: this.runs,
+      ...(this.patches.groups
+        ? { pausedReason: this.state === 'paused' ? (this.pausedReason ?? 'admin') : null, waitingFor: this.waitingFor() }
+        : {}),
+      ...(this.gate ? { groups: this.gate.progress(this.cursor) } : {}),
     };
   }
 
   private nextStartAt(): string | null {
     const { plan } = this;
     if (this.state === 'paused' || this.cancelRequest || this.cursor >= this.total || !plan || this.planDirty) return null;
+    if (this.gated()) return null; // no start is planned while the next group waits
     const s = plan.slots[plan.next];
     return s ? new Date(s.at).toISOString() : null;
   }
@@ -265,7 +304,10 @@ export class RolloutScheduler {
 
   /** Every job started, some not final: the idle wait reconciles them now and then. */
   reconciling(): boolean {
-    return this.patches.watchChildren && this.cursor >= this.total && !this.allFinal() && !this.cancelRequest;
+    if (!this.patches.watchChildren || this.allFinal() || this.cancelRequest) return false;
+    if (this.cursor >= this.total) return true;
+    // a group waiting for its gate: the jobs of the groups before it must not stay open for ever
+    return this.gated() && this.cursor > this.finishedCount();
   }
 
   private reconcileFrom = 0;
@@ -316,12 +358,16 @@ export class RolloutScheduler {
 
   pause(): RolloutProgress {
     this.state = 'paused';
+    if (this.patches.groups) this.pausedReason = 'admin';
     this.wake++;
     return this.progress();
   }
 
   async resume(): Promise<RolloutProgress> {
     this.state = this.cursor > 0 ? 'running' : 'scheduled';
+    if (this.patches.groups) this.pausedReason = null;
+    // the error threshold counts each group's jobs from now on: the admin has seen the failures so far
+    this.gate?.resetBases();
     await this.replanned(); // from now, keeping today's count
     return this.progress();
   }
@@ -331,6 +377,49 @@ export class RolloutScheduler {
     this.state = 'cancelled';
     this.wake++;
     return this.progress();
+  }
+
+  /** `approveGroup` (validated in control.ts): the group starts once the one before it succeeded. */
+  approveGroup(req: { index: number }): RolloutProgress {
+    this.gate?.approve(req.index);
+    this.openGates();
+    return this.progress();
+  }
+
+  /**
+   * After a group's count changed: the automatic halt (G2) — the rollout pauses itself at once, starts
+   * nothing (due starts neither: the loop sees the pause before its next start) and alerts — and the
+   * gates of the next groups (G1).
+   */
+  private groupCounted(i: number): void {
+    const gate = this.gate;
+    if (!gate || this.cancelRequest || this.closed) return;
+    const halted = this.state === 'paused' && this.pausedReason === 'error-threshold';
+    if (i >= 0 && !halted && gate.shouldHalt(i)) {
+      this.state = 'paused';
+      this.pausedReason = 'error-threshold';
+      this.halts++;
+      this.haltAlert = gate.haltAlert(i, this.halts);
+      log.warn('rollout halted: error threshold reached', { ...this.haltAlert });
+      this.wake++;
+    }
+    this.openGates();
+  }
+
+  /** Releases the groups whose gate opened; a group the rollout was waiting for is planned from now. */
+  private openGates(): void {
+    const gate = this.gate;
+    if (!gate) return;
+    const wasGated = this.gated();
+    const released = gate.release();
+    if (released.length === 0) return;
+    log.info('group released', { groups: released.map((i) => gate.groups[i]?.name) });
+    if (wasGated) {
+      // its slots went by while it waited: the rest of the day's quota is spread from now (S5, S7)
+      this.planDirty = true;
+      this.replanFromNow = true;
+    }
+    this.wake++;
   }
 
   async changeSchedule(next: Schedule): Promise<RolloutProgress> {
@@ -349,7 +438,8 @@ export class RolloutScheduler {
     this.replanFromNow = true;
     this.wake++;
     const request = ++this.replanRequests;
-    const over = () => this.continuing || this.state === 'paused' || this.cancelRequest !== null || this.cursor >= this.total;
+    const over = () =>
+      this.continuing || this.state === 'paused' || this.cancelRequest !== null || this.cursor >= this.total || this.gated();
     return this.plannedTimesWritten
       ? condition(() => this.replanWritten >= request || over())
       : condition(() => !this.planDirty || over());
@@ -361,10 +451,64 @@ export class RolloutScheduler {
 
   /** The RolloutState search attribute and rollouts.state follow the state. */
   async syncState(): Promise<void> {
+    if (this.patches.groups) return this.syncStateAndGroup();
     if (this.state === this.persistedState) return;
     upsertSearchAttributes([{ key: RolloutStateKey, value: this.state }]);
     await db.setRolloutState({ rolloutId: this.rolloutId, state: this.state, completed: false });
     this.persistedState = this.state;
+  }
+
+  /** Patched: the pause reason with the state; the RolloutGroup search attribute; the current details. */
+  private async syncStateAndGroup(): Promise<void> {
+    const group = this.gate?.currentName() ?? null;
+    if (group !== null && group !== this.persistedGroup) {
+      upsertSearchAttributes([{ key: RolloutGroupKey, value: group }]);
+      this.persistedGroup = group;
+    }
+    setCurrentDetails(this.details());
+    const reason = this.state === 'paused' ? (this.pausedReason ?? 'admin') : null;
+    if (this.state === this.persistedState && reason === this.persistedPausedReason) return;
+    if (this.state !== this.persistedState) upsertSearchAttributes([{ key: RolloutStateKey, value: this.state }]);
+    await db.setRolloutState({ rolloutId: this.rolloutId, state: this.state, completed: false, pausedReason: reason });
+    this.persistedState = this.state;
+    this.persistedPausedReason = reason;
+  }
+
+  /** What the Temporal UI shows as the rollout's current details (Markdown). */
+  private details(): string {
+    const lines = [
+      `**${this.state}**${this.state === 'paused' ? ` (${this.pausedReason ?? 'admin'})` : ''}: ${this.cursor} of ${this.total} started, ${this.finishedCount()} final`,
+    ];
+    if (this.gate) {
+      for (const g of this.gate.progress(this.cursor)) {
+        lines.push(
+          `- group ${g.index} ${g.name}: ${g.state}, ${g.started}/${g.total} started, ${g.succeeded} succeeded, ${g.failed} failed`,
+        );
+      }
+      const w = this.waitingFor();
+      if (w) lines.push(`waiting: ${w.message}`);
+    }
+    return lines.join('\n');
+  }
+
+  /** A halt's alert is to be sent (and is not being sent). */
+  haltAlertDue(): boolean {
+    return this.haltAlert !== null && this.haltSending === null;
+  }
+
+  private haltSending: Promise<unknown> | null = null;
+
+  /** The halt's alert mail, in the background (like the failure alert): nothing waits for it. */
+  sendHaltAlert(): void {
+    const a = this.haltAlert as HaltAlert;
+    const sending = mail
+      .sendFailureAlert({ rolloutId: this.rolloutId, failures: a.failed, threshold: 0, total: this.total, halt: a })
+      .catch((err) => log.error('halt alert not sent', { error: String(err) }))
+      .finally(() => {
+        if (this.haltAlert === a) this.haltAlert = null;
+        this.haltSending = null;
+      });
+    this.haltSending = sending;
   }
 
   /**
@@ -480,7 +624,9 @@ export class RolloutScheduler {
     const { rolloutId, page, pageIdx, tuning } = this;
     const p = this.plan as Plan;
     const batch: { row: PageRow; slot: Slot }[] = [];
-    while (batch.length < tuning.startBatchSize && pageIdx + batch.length < page.length) {
+    // with groups: never past the last released group
+    const limit = this.gate ? this.gate.limit() : this.total;
+    while (batch.length < tuning.startBatchSize && pageIdx + batch.length < page.length && this.cursor + batch.length < limit) {
       const slot = p.slots[p.next + batch.length];
       if (!slot || slot.at > now) break;
       const dayEnd = p.dayEnds[slot.date] ?? Number.POSITIVE_INFINITY;
@@ -543,6 +689,7 @@ export class RolloutScheduler {
   cancelNotStarted(): void {
     const n = this.total - this.cursor;
     for (let s = this.cursor; s < this.total; s++) this.finished.add(s);
+    this.gate?.cancelledFrom(this.cursor);
     this.counts[STATUS.cancelled] = (this.counts[STATUS.cancelled] ?? 0) + n;
     this.cancelledBeforeStart += n;
   }
@@ -552,6 +699,7 @@ export class RolloutScheduler {
     const { rolloutId } = this;
     await this.flushStarted();
     if (this.alertPending) await this.alertPending;
+    if (this.haltSending) await this.haltSending;
     await condition(allHandlersFinished);
     const outcome: 'completed' | 'cancelled' = this.cancelRequest ? 'cancelled' : 'completed';
     this.state = outcome;
@@ -570,7 +718,9 @@ export class RolloutScheduler {
 
   /** Counts a final result once (the bitmap dedupes). */
   private countFinal(seq: number, status: string): void {
-    if (this.finished.add(seq)) this.counts[status] = (this.counts[status] ?? 0) + 1;
+    if (!this.finished.add(seq)) return;
+    this.counts[status] = (this.counts[status] ?? 0) + 1;
+    if (this.gate) this.groupCounted(this.gate.countFinal(seq, status));
   }
 }
 
