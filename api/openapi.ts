@@ -3,6 +3,7 @@
  * `/docs` is a self-contained HTML page (no CDN: the server may have no internet) that renders it.
  *
  *  - api/openapi/rollout-paths.ts   admin: rollouts, installation tables and logs
+ *  - api/openapi/report-paths.ts    admin: rollout list, report, CSV, retry; one job's cancel (issue 14)
  *  - api/openapi/admin-paths.ts     admin: devices, software (multipart upload), messages, diagnostics
  *  - api/openapi/access-paths.ts    admin: admin keys and the audit log
  *  - api/openapi/device-paths.ts    devices: /api/v1/device/* (device token), /d/* ticket links, /dm (OMA DM)
@@ -26,6 +27,7 @@ import { ADMIN, type Json } from './openapi/common';
 import { consolePaths } from './openapi/console-paths';
 import { devicePaths } from './openapi/device-paths';
 import { DOCS_HTML } from './openapi/docs-page';
+import { withReportPaths } from './openapi/report-paths';
 import { rolloutPaths } from './openapi/rollout-paths';
 import { componentSchemas } from './openapi/schemas';
 import { servicePaths } from './openapi/service-paths';
@@ -84,7 +86,7 @@ export function buildOpenApiDocument(opts: { serverUrl?: string; extraPaths?: Js
     security: ADMIN,
     tags: TAGS,
     paths: withRoles({
-      ...rolloutPaths(),
+      ...withReportPaths(rolloutPaths()),
       ...adminPaths(),
       ...accessPaths(),
       ...devicePaths(),
