@@ -83,9 +83,9 @@ export function Progress({ counts, total, label }: { counts: Record<string, numb
         aria-valuenow={done}
         aria-valuetext={`${done} of ${total} final (${ok} succeeded, ${failed} failed)`}
       >
-        <span class="bar ok" style={{ width: `${pct(ok)}%` }} />
-        <span class="bar failed" style={{ width: `${pct(failed)}%` }} />
-        <span class="bar other" style={{ width: `${pct(other)}%` }} />
+        <span class="bar seg-ok" style={{ width: `${pct(ok)}%` }} />
+        <span class="bar seg-failed" style={{ width: `${pct(failed)}%` }} />
+        <span class="bar seg-other" style={{ width: `${pct(other)}%` }} />
       </div>
       <span class="progress-text">
         {done}/{total}

@@ -140,6 +140,67 @@ function Groups({ rollout, onApproved }: { rollout: Rollout; onApproved: () => v
   );
 }
 
+interface ReportList {
+  total: number;
+  entries?: {
+    installationId: string;
+    externalId: string;
+    status: string;
+    reason?: string | null;
+    lastContactAt?: string | null;
+  }[];
+}
+interface Report {
+  total: number;
+  succeeded: ReportList;
+  failed: ReportList;
+  notHeardFrom: ReportList;
+}
+
+/** P1: success list, failure list with reasons, devices not heard from (GET /rollouts/:id/report). */
+function ReportSection({ id, refresh }: { id: string; refresh: number }) {
+  const rep = useData(() => api<Report>('GET', `/api/v1/rollouts/${id}/report?limit=20`), [id, refresh]);
+  const r = rep.data;
+  return (
+    <Section title="Report">
+      <ErrorBox error={rep.error} />
+      {r ? (
+        <>
+          <p data-testid="report-totals">
+            {fmtInt(r.succeeded.total)} succeeded · {fmtInt(r.failed.total)} failed · {fmtInt(r.notHeardFrom.total)} not heard
+            from
+          </p>
+          {r.failed.entries?.length ? (
+            <table class="dense" aria-label="Failures">
+              <thead>
+                <tr>
+                  <th scope="col">Device</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Reason</th>
+                </tr>
+              </thead>
+              <tbody>
+                {r.failed.entries.map((e) => (
+                  <tr key={e.installationId}>
+                    <td>{e.externalId}</td>
+                    <td>
+                      <StatusBadge status={e.status} />
+                    </td>
+                    <td>{e.reason ?? '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : null}
+          {r.failed.total > (r.failed.entries?.length ?? 0) ? (
+            <p class="muted">The first 20 failures; the CSV has every job.</p>
+          ) : null}
+        </>
+      ) : null}
+    </Section>
+  );
+}
+
 export function RolloutPage({ id }: { id: string }) {
   const can = useCan();
   const me = useMe();
@@ -358,6 +419,7 @@ export function RolloutPage({ id }: { id: string }) {
         </Section>
       </div>
       <Groups rollout={rollout} onApproved={() => void r.reload()} />
+      <ReportSection id={id} refresh={Math.floor(finalCount / 10) + (ended ? 1000 : 0)} />
       <Section title="Installs per hour">
         <BarChart bars={perHour.data ?? []} name={`Jobs finished per hour (${zone})`} testId="per-hour" />
         {days.length ? <BarChart bars={days} name={`Starts per day (${zone})`} testId="starts-per-day" height={90} /> : null}

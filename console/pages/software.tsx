@@ -96,7 +96,7 @@ function UploadForm({ onUploaded }: { onUploaded: (s: Software) => void }) {
               aria-valuemax={100}
               aria-valuenow={pct}
             >
-              <span class="bar ok" style={{ width: `${pct}%` }} />
+              <span class="bar seg-ok" style={{ width: `${pct}%` }} />
             </div>
             <span class="progress-text">
               {pct}% · {fmtBytes(progress.sent)} of {fmtBytes(progress.total)}

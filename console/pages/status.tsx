@@ -8,13 +8,15 @@ import { useState } from 'preact/hooks';
 import { ALL_STATUSES, FINAL_STATUSES, type InstallStatus } from '../../domain/status';
 import { api, type DeviceDetail, type Job, type JobPage, type LogEntry, qs, type Rollout } from '../api';
 import { fmtBoth, fmtTime } from '../format';
-import { navigate } from '../session';
+import { navigate, useCan } from '../session';
 import { Dialog, ErrorBox, Pager, Section, StatusBadge, useData, usePager } from '../ui';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PAGE = 100;
 
 function JobLog({ jobId, onClose }: { jobId: string; onClose: () => void }) {
+  const can = useCan();
+  const [error, setError] = useState<unknown>(undefined);
   const log = useData(
     () => api<{ installation: Job & { rolloutId: string }; log: LogEntry[] }>('GET', `/api/v1/installations/${jobId}/log`),
     [jobId],
@@ -23,7 +25,27 @@ function JobLog({ jobId, onClose }: { jobId: string; onClose: () => void }) {
   const j = log.data?.installation;
   return (
     <Dialog title={j ? `Log of ${j.externalId}` : 'Installation log'} onClose={onClose}>
-      <ErrorBox error={log.error} />
+      <ErrorBox error={log.error ?? error} />
+      {j && !j.final && can('operator') ? (
+        <p>
+          <button
+            type="button"
+            class="danger"
+            onClick={async () => {
+              const reason = window.prompt('Cancel this job alone? Reason (optional):');
+              if (reason === null) return;
+              try {
+                await api('POST', `/api/v1/installations/${jobId}/cancel`, reason ? { reason } : {});
+                await log.reload();
+              } catch (err) {
+                setError(err);
+              }
+            }}
+          >
+            Cancel this job
+          </button>
+        </p>
+      ) : null}
       {j ? (
         <p>
           <StatusBadge status={j.status} /> {j.method ? `by ${j.method}` : ''} · device{' '}

@@ -1,0 +1,358 @@
+/**
+ * The admin console (issue 16) in headless Chromium against the real stack (dev server, PostgreSQL,
+ * worker, API serving the console at /) and the fleet simulator's devices:
+ *  - a bad key is refused; an admin key signs in (kept in sessionStorage, never in the URL);
+ *  - software is uploaded through the page (progress bar; the list shows its SHA-256);
+ *  - the New rollout wizard selects the simulator's devices by platform, shows how many, offers no
+ *    Use DM where R1 says it does not apply, and previews the planned starts — the chart's bars equal
+ *    `POST /api/v1/rollouts/preview` for the same request — then starts the rollout;
+ *  - the simulated devices install; the Installation status page shows the jobs in the Installing
+ *    table, which empties into the Installed table without a reload; a row opens the job's log;
+ *  - pause and resume from the Rollout page (the API confirms each state);
+ *  - a viewer key sees no button it may not use;
+ *  - on every page: no console error, every form field labelled; a screenshot of each page in
+ *    test-output/console-*.png.
+ * One stack, one browser for the whole file.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS } from '../../domain/status';
+import { createRecordingChannel } from '../../infra/channels/recording';
+import { createDmEngine } from '../../omadm/engine';
+import { httpRolloutControl, type RolloutControl } from '../../simulator/control';
+import { Fleet } from '../../simulator/fleet';
+import { ApiClient } from '../../simulator/http';
+import { createLimiter } from '../../simulator/pool';
+import { launchChromium } from '../helpers/browser';
+import { type Stack, startStack } from '../helpers/stack';
+
+const OUT = path.resolve(__dirname, '..', '..', 'test-output');
+const ZONE = 'Europe/Berlin';
+const DEVICES = 6;
+const ALL_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+let stack: Stack;
+let browser: Browser;
+let admin: BrowserContext;
+let page: Page;
+/** Console errors and uncaught exceptions of every signed-in page. */
+const consoleErrors: string[] = [];
+
+function watch(p: Page): Page {
+  p.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${p.url()}: ${m.text()}`);
+  });
+  p.on('pageerror', (e) => consoleErrors.push(`${p.url()}: ${e.message}`));
+  p.on('dialog', (d) => void d.accept());
+  return p;
+}
+
+async function shot(p: Page, name: string): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  await p.screenshot({ path: path.join(OUT, `console-${name}.png`), fullPage: true });
+}
+
+/** Form fields without a label (label element, aria-label or aria-labelledby). */
+async function unlabelled(p: Page): Promise<string[]> {
+  return p.evaluate(`[...document.querySelectorAll('input, select, textarea')]
+    .filter((el) => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+    .map((el) => el.outerHTML.slice(0, 160))`);
+}
+
+async function visit(p: Page, hash: string, ready: string | RegExp): Promise<void> {
+  await p.evaluate(`window.location.hash = ${JSON.stringify(hash)}`);
+  await p.getByRole('heading', { level: 1, name: ready }).first().waitFor();
+  expect(await unlabelled(p), `unlabelled fields on ${hash}`).toEqual([]);
+}
+
+async function signIn(p: Page, key: string): Promise<void> {
+  await p.goto(stack.baseUrl);
+  await p.getByLabel('Admin key').fill(key);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+beforeAll(async () => {
+  [stack, browser] = await Promise.all([
+    startStack({
+      deps: (db, config) => {
+        const push = createRecordingChannel(db);
+        return { push, dm: createDmEngine({ db, push, config }) };
+      },
+    }),
+    launchChromium(),
+  ]);
+  admin = await browser.newContext({ timezoneId: ZONE, viewport: { width: 1400, height: 900 } });
+  page = watch(await admin.newPage());
+});
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+describe('admin console (headless Chromium, real stack, simulated fleet)', () => {
+  const api = () => new ApiClient({ baseUrl: stack.baseUrl, adminKey: stack.adminKey, limiter: createLimiter(8) });
+  let fleet: Fleet;
+  let rolloutId = '';
+
+  it('refuses a bad key and signs in with a good one (the key stays out of the URL)', async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    await p.goto(stack.baseUrl);
+    expect(await unlabelled(p)).toEqual([]);
+    await p.getByLabel('Admin key').fill('dra_not-a-key');
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => p.getByRole('alert').textContent()).toMatch(/refused: invalid admin key/);
+    expect(await p.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+    await shot(p, 'sign-in-refused');
+    await ctx.close();
+
+    await signIn(page, stack.adminKey);
+    expect(page.url()).not.toContain(stack.adminKey);
+    expect(await page.evaluate('sessionStorage.length')).toBe(1);
+    await page.getByText(`ADMIN_API_KEY`).waitFor();
+  });
+
+  it('uploads software with a progress bar; the list shows platforms, size and SHA-256', async () => {
+    fleet = new Fleet({
+      api: api(),
+      control: {} as RolloutControl, // replaced below: the rollout is started in the browser
+      devices: DEVICES,
+      platforms: ['android'],
+      push: 'sms',
+      useDm: false,
+      timing: { syncDelayMs: 4_000, reactionMs: 400, pollIntervalMs: 1_000, offlineMs: 1_000 },
+      timeoutMs: 90_000,
+      seed: 16,
+    });
+    await fleet.register();
+
+    const bytes = randomBytes(3 * 1024 * 1024);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const version = `2.${fleet.runTag}`;
+    await visit(page, '#/software', 'Software');
+    await page.getByLabel('Name').fill('Simulated DME Client');
+    await page.getByLabel('Version').fill(version);
+    await page.getByLabel('Kind').selectOption('dme-client');
+    await page.getByRole('checkbox', { name: 'android' }).check();
+    await page.getByLabel(/^Files/).setInputFiles({ name: 'client.apk', mimeType: 'application/octet-stream', buffer: bytes });
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.getByRole('progressbar', { name: 'Upload progress' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Uploaded' }).waitFor();
+    expect(await page.getByRole('progressbar', { name: 'Upload progress' }).getAttribute('aria-valuenow')).toBe('100');
+    const row = page.locator('tr', { hasText: version });
+    await row.waitFor();
+    await expect.poll(() => row.textContent()).toContain(sha256);
+    expect(await row.textContent()).toContain('android');
+    expect(await row.textContent()).toContain('3.0 MiB');
+    const softwareId = (await row.getAttribute('data-software-id')) as string;
+    fleet.software = { id: softwareId, name: 'Simulated DME Client', version, kind: 'dme-client', sha256, size: bytes.length };
+    await shot(page, 'software');
+  });
+
+  it('creates a rollout in the wizard; its preview chart equals the API preview', async () => {
+    await visit(page, '#/rollouts/new', 'New rollout');
+    // DME's defaults
+    expect(await page.getByLabel('Installations per day').inputValue()).toBe('100');
+    expect(await page.getByLabel('Window start').inputValue()).toBe('09:00');
+    expect(await page.getByLabel(/^Window end/).inputValue()).toBe('17:00');
+    expect(await page.getByLabel('Time zone').inputValue()).toBe(ZONE);
+    for (const d of ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'])
+      expect(await page.getByRole('checkbox', { name: d }).isChecked()).toBe(true);
+    expect(await page.getByRole('checkbox', { name: 'Sat' }).isChecked()).toBe(false);
+    expect(await page.getByRole('radio', { name: 'SMS push (recommended)' }).isChecked()).toBe(true);
+    const today = await page.getByLabel('Start date').inputValue();
+
+    await page.getByLabel('Software', { exact: true }).selectOption(fleet.software!.id);
+    await page.getByLabel('Platform').selectOption('android');
+    await expect.poll(() => page.getByTestId('selected-count').textContent()).toBe(`${DEVICES} devices selected`);
+    // R1: a DME client goes by DM only to Symbian / Windows Mobile: no Use DM for Android
+    expect(await page.getByRole('checkbox', { name: /Use DM/ }).count()).toBe(0);
+    await page.getByText('Use DM does not apply').waitFor();
+
+    // a quota of 4 a day over the whole day, every day: 4 + 2 over two days
+    await page.getByLabel('Installations per day').fill('4');
+    await page.getByRole('checkbox', { name: 'Sat' }).check();
+    await page.getByRole('checkbox', { name: 'Sun' }).check();
+    await page.getByLabel('Window start').fill('00:00');
+    await page.getByLabel(/^Window end/).fill('24:00');
+    const schedule = (perDay: number | 'unlimited') => ({
+      perDay,
+      startDate: today,
+      weekdays: ALL_DAYS,
+      window: { start: '00:00', end: '24:00' },
+      timeZone: ZONE,
+    });
+    const request = (perDay: number | 'unlimited') => ({
+      softwareId: fleet.software!.id,
+      devices: { filter: { platform: 'android' } },
+      options: { useDm: false, push: 'sms' },
+      schedule: schedule(perDay),
+    });
+    const bars = async (id: string) =>
+      page
+        .getByTestId(id)
+        .locator('.chart-bar')
+        .evaluateAll((els) =>
+          els.map((e) => ({ date: e.getAttribute('data-label'), count: Number(e.getAttribute('data-value')) })),
+        );
+    const expected = await stack.api('POST', '/api/v1/rollouts/preview', request(4));
+    expect(expected.status).toBe(200);
+    expect(expected.body.days.length).toBe(2);
+    await expect.poll(() => bars('preview-per-day')).toEqual(expected.body.days);
+    const summary = await page.getByTestId('preview-summary').textContent();
+    expect(summary).toContain(`${DEVICES} devices on 2 days`);
+    await shot(page, 'new-rollout-preview');
+
+    // unlimited: every device at once (S6) — the preview says one day, as the API does
+    await page.getByRole('checkbox', { name: /Unlimited/ }).check();
+    const unlimited = await stack.api('POST', '/api/v1/rollouts/preview', request('unlimited'));
+    await expect.poll(() => bars('preview-per-day')).toEqual(unlimited.body.days);
+    const acrossWindow = await bars('preview-window');
+    expect(acrossWindow.reduce((n, b) => n + b.count, 0)).toBe(unlimited.body.days[0].count);
+
+    // start it from the page; the fleet delivers the SMS and the devices install
+    const control = httpRolloutControl(api());
+    fleet = Object.assign(fleet, {
+      control: {
+        via: 'console',
+        view: control.view,
+        jobs: control.jobs,
+        async start() {
+          await page.getByRole('button', { name: 'Start rollout' }).click();
+          await page.waitForURL(/#\/rollouts\/[0-9a-f-]{36}$/);
+          return { id: page.url().split('/').pop() as string };
+        },
+      } satisfies RolloutControl,
+    });
+    rolloutId = (await fleet.startRollout()).id;
+    const stored = await stack.api('GET', `/api/v1/rollouts/${rolloutId}`);
+    expect(stored.body.total).toBe(DEVICES);
+    expect(stored.body.schedule).toMatchObject({ perDay: 'unlimited', timeZone: ZONE, weekdays: ALL_DAYS });
+    expect(stored.body.options).toMatchObject({ useDm: false, push: 'sms' });
+  });
+
+  it('the devices install: the Installing table empties into the Installed table without a reload', async () => {
+    await visit(page, `#/status?rollout=${rolloutId}`, 'Installation status');
+    await page.evaluate('window.__sameDocument = true');
+    const installing = page.getByTestId('installing-table').locator('tbody tr');
+    const installed = page.getByTestId('installed-table').locator('tbody tr');
+    await installing.first().waitFor({ timeout: 20_000 });
+    await shot(page, 'installation-status-installing');
+    const done = fleet.waitUntilFinal();
+    await page.getByTestId('installing-empty').waitFor({ timeout: 90_000 });
+    await expect.poll(() => installed.count(), { timeout: 10_000 }).toBe(DEVICES);
+    expect(await done).toBe(true);
+    await fleet.stop();
+    expect(await page.evaluate('window.__sameDocument')).toBe(true);
+    const statuses = await page.getByTestId('installed-table').locator('tbody tr .badge').allTextContents();
+    expect(statuses).toEqual(Array(DEVICES).fill(STATUS.downloadedVerified)); // the seed's string, en dash
+    await shot(page, 'installation-status-installed');
+
+    // the status filter and a row's log
+    await page.getByTestId('installed-table').locator('tbody tr').first().click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText(`→ ${STATUS.downloadedVerified}`).waitFor();
+    await shot(page, 'job-log');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+
+    // the rollout's own page: completed, counts per status, the per-hour chart, the Temporal UI link
+    await visit(page, `#/rollouts/${rolloutId}`, /^Rollout\b(?!s)/);
+    await page.locator('h1 .badge', { hasText: 'completed' }).waitFor({ timeout: 15_000 });
+    const counts = page.getByRole('table', { name: 'Counts per status' });
+    await expect.poll(() => counts.textContent()).toContain(`${STATUS.downloadedVerified}${DEVICES}`);
+    const perHour = () =>
+      page
+        .getByTestId('per-hour')
+        .locator('.chart-bar')
+        .evaluateAll((els) => els.reduce((n, e) => n + Number(e.getAttribute('data-value')), 0));
+    await expect.poll(perHour).toBe(DEVICES);
+    const link = await page.getByRole('link', { name: 'Temporal UI' }).getAttribute('href');
+    expect(decodeURIComponent(link ?? '')).toContain(`workflows?query=RolloutId="${rolloutId}"`);
+    await shot(page, 'rollout-completed');
+  });
+
+  it('pauses and resumes a rollout from its page', async () => {
+    const reg = await stack.api('POST', '/api/v1/devices', {
+      devices: Array.from({ length: 3 }, (_, i) => ({ externalId: `console-pull-${i}-${Date.now()}`, platform: 'android' })),
+    });
+    expect(reg.status).toBe(201);
+    const created = await stack.api('POST', '/api/v1/rollouts', {
+      softwareId: fleet.software!.id,
+      devices: { ids: reg.body.devices.map((d: { id: string }) => d.id) },
+      options: { useDm: false, push: 'mark' },
+      schedule: { perDay: 1, weekdays: ALL_DAYS, window: { start: '00:00', end: '24:00' }, timeZone: 'UTC' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    await visit(page, `#/rollouts/${id}`, /^Rollout\b(?!s)/);
+    const state = page.locator('h1 .badge').first();
+    await expect.poll(() => state.textContent(), { timeout: 15_000 }).toBe('running');
+    expect(await page.getByTestId('next-start').textContent()).toMatch(/UTC · .* your time \(Europe\/Berlin\)/);
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => state.textContent()).toBe('paused');
+    expect((await stack.api('GET', `/api/v1/rollouts/${id}`)).body.state).toBe('paused');
+    await shot(page, 'rollout-paused');
+
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => state.textContent()).toBe('running');
+    expect((await stack.api('GET', `/api/v1/rollouts/${id}`)).body.state).toBe('running');
+    await shot(page, 'rollout-running');
+  });
+
+  it('devices and rollouts pages: filters, last contact, jobs', async () => {
+    await visit(page, '#/devices', 'Devices');
+    await page.getByLabel('Platform').selectOption('android');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    const rows = page.getByRole('table', { name: 'Devices' }).locator('tbody tr');
+    await expect.poll(() => rows.count()).toBe(DEVICES + 3);
+    await shot(page, 'devices');
+    const first = fleet.devices[0]!;
+    await page.getByRole('link', { name: first.profile.externalId }).click();
+    await page.getByRole('heading', { level: 1, name: `Device ${first.profile.externalId}` }).waitFor();
+    expect(await unlabelled(page)).toEqual([]);
+    await page.getByRole('table', { name: 'Jobs of this device' }).getByText(STATUS.downloadedVerified).waitFor();
+    await shot(page, 'device');
+
+    await visit(page, '#/rollouts', 'Rollouts');
+    await shot(page, 'rollouts');
+  });
+
+  it('a viewer key sees no button it may not use', async () => {
+    const key = await stack.api('POST', '/api/v1/admin-keys', { name: 'console viewer', role: 'viewer' });
+    expect(key.status).toBe(201);
+    const ctx = await browser.newContext({ timezoneId: ZONE, viewport: { width: 1400, height: 900 } });
+    const p = watch(await ctx.newPage());
+    await signIn(p, key.body.key);
+    await p.getByText('viewer', { exact: true }).waitFor();
+    const forbidden =
+      /^(New rollout|Pause|Resume|Cancel rollout|Change schedule|Retry.*|Approve.*|Upload|Rotate token|Retire|Save|Start rollout)$/;
+    const pages: [string, string | RegExp][] = [
+      ['#/rollouts', 'Rollouts'],
+      [`#/rollouts/${rolloutId}`, /^Rollout\b(?!s)/],
+      [`#/status?rollout=${rolloutId}`, 'Installation status'],
+      ['#/devices', 'Devices'],
+      [`#/devices/${fleet.devices[0]!.id}`, /^Device /],
+      ['#/software', 'Software'],
+    ];
+    for (const [hash, title] of pages) {
+      await visit(p, hash, title);
+      await p.waitForLoadState('networkidle');
+      expect(await p.getByRole('button', { name: forbidden }).count(), hash).toBe(0);
+      expect(await p.getByRole('link', { name: forbidden }).count(), hash).toBe(0);
+    }
+    // what a viewer may use is there
+    await visit(p, `#/rollouts/${rolloutId}`, /^Rollout\b(?!s)/);
+    await p.getByRole('link', { name: 'Temporal UI' }).waitFor();
+    await shot(p, 'viewer-rollout');
+    await ctx.close();
+  });
+
+  it('no console errors on any signed-in page', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
