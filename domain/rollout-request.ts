@@ -200,7 +200,15 @@ export const InstallOptionsRequestSchema = z
       .min(1)
       .max(MAX_PUSH_ATTEMPTS)
       .default(DEFAULT_MAX_PUSH_ATTEMPTS)
-      .describe('Pushes per device (the first included) before the job gives up; each lasts one ticket lifetime.'),
+      .describe(
+        'Pushes per device (the first included) before the job gives up; each lasts one ticket lifetime. Unlike a retry (POST /rollouts/:id/retry: a new rollout of the failed devices, later, by an operator), these pushes belong to the same job and follow each other by themselves.',
+      ),
+    skipUnreachable: z
+      .boolean({ error: 'must be true or false' })
+      .optional()
+      .describe(
+        'Leave out the selected devices the rollout cannot reach (no MSISDN for an SMS / WAP push or an in-house iOS app; no file for the platform, R7) instead of refusing the rollout with a 400 naming them; the answer counts them (`skipped`).',
+      ),
   })
   .register(apiSchemas, { id: 'InstallOptions' });
 
@@ -254,11 +262,22 @@ export const defaultFailureThreshold = (total: number) => Math.max(1, Math.ceil(
 const counts = z.record(z.string(), z.number().int()).describe('Jobs per status (SPEC status strings).');
 export const RolloutStateSchema = z.enum(ROLLOUT_STATES);
 
+/** Devices left out by `options.skipUnreachable` (issue 14). */
+const SkippedSchema = z
+  .object({
+    total: z.number().int(),
+    noFile: z.number().int().describe('No file for their platform (R7: .cab-only for Windows Mobile Smartphones).'),
+    noMsisdn: z.number().int().describe('No MSISDN for an SMS / WAP push (or an in-house iOS app).'),
+    first: z.array(z.object({ id: z.uuid(), externalId: z.string() })).describe('The first of them (at most 10).'),
+  })
+  .describe('Selected devices left out because the rollout cannot reach them (options.skipUnreachable).');
+
 export const RolloutCreatedSchema = z
   .object({
     id: z.uuid(),
     workflowId: z.string(),
     total: z.number().int().describe('Installation jobs created (one per device).'),
+    skipped: SkippedSchema.optional(),
   })
   .register(apiSchemas, { id: 'RolloutCreated' });
 
@@ -270,7 +289,17 @@ export const PreviewResponseSchema = z
     options: z
       .object({ useDm: z.boolean(), push: z.enum(['sms', 'wap', 'mark']), maxPushAttempts: z.number().int() })
       .describe('The effective options (in-house iOS apps always go by SMS).'),
-    slots: z.array(z.object({ deviceId: z.uuid(), at: z.iso.datetime(), date: z.string() })),
+    slots: z.array(
+      z.object({
+        deviceId: z.uuid(),
+        at: z.iso.datetime(),
+        date: z.string(),
+        method: z
+          .enum(['dm', 'sms', 'wap', 'mark'])
+          .describe("The device's first method: DM where Use DM applies to it (R1), else the push method."),
+      }),
+    ),
+    skipped: SkippedSchema.optional(),
     slotsTruncated: z.boolean().describe('true when only the first `limit` slots are listed (days are always complete).'),
     days: z.array(z.object({ date: z.string(), count: z.number().int() })),
     firstStartAt: z.iso.datetime().nullable(),

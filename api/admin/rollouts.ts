@@ -22,6 +22,7 @@ import { cancelRollout, changeRolloutSchedule, pauseRollout, resumeRollout } fro
 import { createRollout, type RolloutDeps } from '../../services/rollouts/create';
 import { previewRollout } from '../../services/rollouts/prepare';
 import { findRollout, type RolloutRow, type RolloutView, rolloutView } from '../../services/rollouts/progress';
+import { firstMethodsOf } from '../../services/rollouts/reachability';
 import type { RolloutProgress } from '../../workflows/messages';
 import type { ApiContext } from '../context';
 import { badRequest } from '../http/errors';
@@ -106,6 +107,7 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
     }
     const body = parse(RolloutRequestSchema, req.body ?? {});
     const { prepared: p, plan, deviceIds } = await previewRollout(db, body, limit, Date.now());
+    const methods = await firstMethodsOf(db, p.reach.methodByPlatform, deviceIds); // each device's first method
     res.json({
       total: p.total,
       software: p.software,
@@ -113,8 +115,9 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
       options: { useDm: p.body.options.useDm, push: p.push, maxPushAttempts: p.body.options.maxPushAttempts },
       slots: deviceIds.map((deviceId, i) => {
         const s = plan.slots[i]!;
-        return { deviceId, at: isoOrNull(s.at), date: s.date };
+        return { deviceId, at: isoOrNull(s.at), date: s.date, method: methods.get(deviceId) ?? p.push };
       }),
+      ...(p.reach.skipped ? { skipped: p.reach.skipped } : {}),
       slotsTruncated: limit < p.total,
       days: plan.days,
       firstStartAt: isoOrNull(plan.slots[0]?.at),

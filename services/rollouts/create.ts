@@ -123,7 +123,7 @@ export async function createRollout(
   deps: RolloutDeps,
   body: RolloutRequest,
   opts: CreateRolloutOptions = {},
-): Promise<{ id: string; workflowId: string; total: number }> {
+): Promise<{ id: string; workflowId: string; total: number; skipped?: PreparedRollout['reach']['skipped'] }> {
   const { db } = deps;
   const id = randomUUID();
   const workflowId = rolloutWorkflowId(id);
@@ -164,5 +164,5 @@ export async function createRollout(
     if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict('a rollout workflow with this id exists already');
     throw unavailable('the workflow service is unavailable; the rollout was not created');
   }
-  return { id, workflowId, total: p.total };
+  return { id, workflowId, total: p.total, ...(p.reach.skipped ? { skipped: p.reach.skipped } : {}) };
 }

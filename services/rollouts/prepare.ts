@@ -4,18 +4,13 @@
  * an admin fixes them; each refusal is `invalid` naming the field. Used by `POST /rollouts`,
  * `/rollouts/preview` and the simulator's direct start.
  */
-import {
-  chooseFile,
-  dmApplicability,
-  effectivePushMethod,
-  type Platform,
-  type SoftwareFacts,
-} from '../../domain/install-options';
+import { effectivePushMethod, type Platform, type SoftwareFacts } from '../../domain/install-options';
 import type { DeviceFilter, RolloutRequest } from '../../domain/rollout-request';
 import { normalizeSchedule, type PreviewPlan, previewPlan, type Schedule, validateSchedule } from '../../domain/schedule';
 import type { Db } from '../../infra/db';
 import { whereDeviceFilter } from '../devices';
 import { invalid } from '../errors';
+import { checkReachability, type Reach } from './reachability';
 
 /** How many device names an error message lists at most. */
 const NAMED = 10;
@@ -49,6 +44,8 @@ export interface PreparedRollout {
   /** The file each selected platform gets (R7). */
   fileByPlatform: Map<Platform, string>;
   push: 'sms' | 'wap' | 'mark';
+  /** Per device: first methods, devices left out (services/rollouts/reachability.ts). */
+  reach: Reach;
 }
 
 const list = (xs: string[], total = xs.length) =>
@@ -120,43 +117,10 @@ export async function prepareRollout(db: Db, body: RolloutRequest, now: number):
     selection = { kind: 'filter', filter };
   }
 
-  const namesOf = async (p: Platform): Promise<string[]> => {
-    if (selection.kind === 'ids') {
-      return selection.ids
-        .filter((i) => selection.platformOf.get(i) === p)
-        .slice(0, NAMED)
-        .map((i) => selection.externalOf.get(i) ?? i);
-    }
-    const rows = await filteredDevices(db, { ...selection.filter, platform: p })
-      .limit(NAMED)
-      .select('devices.external_id');
-    return rows.map((r: { external_id: string }) => r.external_id);
-  };
-
-  // R1: Use DM only where it applies — for the software, and on every selected platform.
-  if (body.options.useDm) {
-    const sw1 = dmApplicability(facts);
-    if (!sw1.ok) throw invalid(`options.useDm: ${sw1.reason}`, 'options.useDm');
-    for (const [p, n] of platforms) {
-      const a = dmApplicability(facts, p);
-      if (!a.ok) {
-        throw invalid(
-          `options.useDm: ${a.reason} — ${n} selected device(s): ${list(await namesOf(p), n)}; select those devices in a rollout without Use DM`,
-          'options.useDm',
-        );
-      }
-    }
-  }
-
-  // R7 (and platform support): a file for every selected device.
-  const fileByPlatform = new Map<Platform, string>();
-  const refused: string[] = [];
-  for (const [p, n] of platforms) {
-    const c = chooseFile(facts, p);
-    if (c.ok) fileByPlatform.set(p, c.fileId);
-    else refused.push(`${n} ${p} device(s) (${list(await namesOf(p), n)}): ${c.reason}`);
-  }
-  if (refused.length > 0) throw invalid(`devices: cannot install on ${refused.join('; ')}`, 'devices');
+  // R1, R7 and the MSISDNs per device, unreachable devices refused or left out (issue 14)
+  const reach = await checkReachability(db, { body, facts, selection, platforms, total });
+  ({ selection, total } = reach);
+  const fileByPlatform = reach.fileByPlatform;
 
   return {
     body,
@@ -168,6 +132,7 @@ export async function prepareRollout(db: Db, body: RolloutRequest, now: number):
     platforms,
     fileByPlatform,
     push: effectivePushMethod(facts, body.options.push),
+    reach,
   };
 }
 

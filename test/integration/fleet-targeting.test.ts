@@ -98,6 +98,7 @@ describe('devices.filter selects exactly the right devices; preview and create a
       devices: specs.map((s, i) => ({
         externalId: `mix-${i}-${randomUUID()}`,
         platform: s.platform,
+        msisdn: '+4915100000002', // reachable by the SMS push of the rollouts below (issue 14)
         tags: s.tags,
         installed: s.installed,
       })),

@@ -46,7 +46,10 @@ beforeAll(async () => {
   stack = await startStack({ env: { DEVICE_RATE_LIMIT: 'off', LOG_LEVEL: 'fatal' } });
   routes = adminRoutes(createApp({ db: stack.db, temporal: stack.client, config: stack.config, log: () => undefined }));
   await stack.db('admin_keys').insert({ name: 'revoked', key_hash: sha256Hex(revokedKey), revoked_at: stack.db.fn.now() });
-  const reg = await admin('POST', '/api/v1/devices', { devices: [{ externalId: `prop-${randomUUID()}`, platform: 'symbian' }] });
+  // with an MSISDN: the SMS push of the valid rollouts reaches it (issue 14)
+  const reg = await admin('POST', '/api/v1/devices', {
+    devices: [{ externalId: `prop-${randomUUID()}`, platform: 'symbian', msisdn: '+4915100000003' }],
+  });
   expect(reg.status).toBe(201);
   deviceId = reg.json.devices[0].id;
   const form = new FormData();

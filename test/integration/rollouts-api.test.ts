@@ -20,7 +20,8 @@ const FUTURE = `${new Date().getUTCFullYear() + 1}-03-02`; // a Tuesday… or no
 
 async function registerDevices(platform: string, count: number): Promise<{ id: string; externalId: string }[]> {
   const res = await stack.api('POST', '/api/v1/devices', {
-    devices: Array.from({ length: count }, () => ({ externalId: ext(platform), platform })),
+    // an MSISDN: an SMS push reaches them (issue 14: devices without one are refused or skipped)
+    devices: Array.from({ length: count }, () => ({ externalId: ext(platform), platform, msisdn: '+4915100000001' })),
   });
   expect(res.status).toBe(201);
   return res.body.devices;
@@ -237,11 +238,11 @@ describe('POST /api/v1/rollouts/preview', () => {
     expect(res.status).toBe(200);
     expect(res.body.total).toBe(5);
     expect(res.body.slots).toEqual([
-      { deviceId: android[0]!.id, at: '2031-03-03T09:00:00.000Z', date: '2031-03-03' },
-      { deviceId: android[1]!.id, at: '2031-03-03T13:00:00.000Z', date: '2031-03-03' },
-      { deviceId: android[2]!.id, at: '2031-03-04T09:00:00.000Z', date: '2031-03-04' },
-      { deviceId: android[3]!.id, at: '2031-03-04T13:00:00.000Z', date: '2031-03-04' },
-      { deviceId: android[4]!.id, at: '2031-03-05T09:00:00.000Z', date: '2031-03-05' },
+      { deviceId: android[0]!.id, at: '2031-03-03T09:00:00.000Z', date: '2031-03-03', method: 'sms' },
+      { deviceId: android[1]!.id, at: '2031-03-03T13:00:00.000Z', date: '2031-03-03', method: 'sms' },
+      { deviceId: android[2]!.id, at: '2031-03-04T09:00:00.000Z', date: '2031-03-04', method: 'sms' },
+      { deviceId: android[3]!.id, at: '2031-03-04T13:00:00.000Z', date: '2031-03-04', method: 'sms' },
+      { deviceId: android[4]!.id, at: '2031-03-05T09:00:00.000Z', date: '2031-03-05', method: 'sms' },
     ]);
     expect(res.body.days).toEqual([
       { date: '2031-03-03', count: 2 },
@@ -302,8 +303,8 @@ describe('a 100,000-device rollout', () => {
   it('is written with one INSERT … SELECT (not 100,000 round trips), ids encoding their seq, then cancelled before any start', async () => {
     const platform = 'windows-ce';
     await stack.db.raw(
-      `INSERT INTO devices (external_id, platform, token_hash, created_at)
-       SELECT 'bulk-' || g, ?, md5('bulk-token-' || g), now() + g * interval '1 microsecond' FROM generate_series(1, ?) g`,
+      `INSERT INTO devices (external_id, platform, msisdn, token_hash, created_at)
+       SELECT 'bulk-' || g, ?, '+4915100000001', md5('bulk-token-' || g), now() + g * interval '1 microsecond' FROM generate_series(1, ?) g`,
       [platform, FLEET],
     );
     const software = await createSoftware({ name: `ce-${randomUUID()}`, version: '1', kind: 'other', platforms: platform }, [
