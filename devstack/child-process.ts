@@ -27,11 +27,17 @@ export function startProcess(
     stdio: ['ignore', out ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore'],
   });
   if (out) {
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
+    // both pipes feed one file: neither may end it (the stop does, once both are closed)
+    child.stdout?.pipe(out, { end: false });
+    child.stderr?.pipe(out, { end: false });
+    out.on('error', () => undefined);
   }
   if (child.pid === undefined) throw new Error(`could not start ${opts.name} (${command})`);
   let hasExited = false;
+  const closed = new Promise<void>((resolve) => {
+    child.once('close', () => resolve());
+    child.once('error', () => resolve());
+  });
   const exit = new Promise<void>((resolve) => {
     child.once('exit', () => {
       hasExited = true;
@@ -55,6 +61,8 @@ export function startProcess(
       }, graceMs);
       await exit;
       clearTimeout(timer);
+      // what the process wrote last is still in the pipes; a grandchild holding them must not block
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2_000))]);
       out?.end();
     },
   };

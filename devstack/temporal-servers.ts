@@ -120,3 +120,88 @@ export async function ensureTestServer(): Promise<ServerExecutable> {
   log(`test server wrapper cached at ${wrapper}`);
   return { type: 'existing-path', path: wrapper };
 }
+
+/** The Temporal server release of the cluster: the one the dev server (CLI 1.5.1) embeds and docker-compose.yml runs. */
+export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
+const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server';
+
+export interface TemporalServerBinaries {
+  /** `temporal-server` (cmd/server): runs any of frontend, history, matching, worker. */
+  server: string;
+  /** `temporal-sql-tool` (cmd/tools/sql): creates databases and applies the versioned schemas. */
+  sqlTool: string;
+  /** Directory holding `temporal/versioned` and `visibility/versioned` (PostgreSQL v12 schemas). */
+  postgresSchemaDir: string;
+}
+
+/**
+ * The Temporal server and its SQL schema tool, built with `go install` on first use and cached beside
+ * the CLI (`temporal-server/<version>/`), with the module's PostgreSQL schemas copied next to them.
+ * `TEMPORAL_SERVER_BIN`, `TEMPORAL_SQL_TOOL_BIN` and `TEMPORAL_SCHEMA_DIR` point at existing ones instead.
+ */
+export async function ensureTemporalServer(): Promise<TemporalServerBinaries> {
+  const dir = path.join(cacheRoot(), 'temporal-server', TEMPORAL_SERVER_VERSION);
+  const cached = {
+    server: path.join(dir, 'temporal-server'),
+    sqlTool: path.join(dir, 'temporal-sql-tool'),
+    postgresSchemaDir: path.join(dir, 'schema', 'postgresql', 'v12'),
+  };
+  const wanted: TemporalServerBinaries = {
+    server: process.env.TEMPORAL_SERVER_BIN || cached.server,
+    sqlTool: process.env.TEMPORAL_SQL_TOOL_BIN || cached.sqlTool,
+    postgresSchemaDir: process.env.TEMPORAL_SCHEMA_DIR || cached.postgresSchemaDir,
+  };
+  for (const [env, p] of [
+    ['TEMPORAL_SERVER_BIN', process.env.TEMPORAL_SERVER_BIN],
+    ['TEMPORAL_SQL_TOOL_BIN', process.env.TEMPORAL_SQL_TOOL_BIN],
+    ['TEMPORAL_SCHEMA_DIR', process.env.TEMPORAL_SCHEMA_DIR],
+  ] as const) {
+    if (p && !existsSync(p)) throw new Error(`${env}=${p} does not exist`);
+  }
+  if (existsSync(wanted.server) && existsSync(wanted.sqlTool) && existsSync(wanted.postgresSchemaDir)) return wanted;
+  if (!(await hasCommand('go', ['version']))) {
+    throw new Error(
+      'the Temporal server is built with Go: install Go, or set TEMPORAL_SERVER_BIN, TEMPORAL_SQL_TOOL_BIN and TEMPORAL_SCHEMA_DIR',
+    );
+  }
+  log(
+    `building the Temporal server ${TEMPORAL_SERVER_VERSION} and its SQL tool with go install (first run only, takes a few minutes)…`,
+  );
+  const tmp = path.join(dir, `.build-${randomUUID()}`);
+  await fs.mkdir(tmp, { recursive: true });
+  try {
+    const env = { ...process.env, GOBIN: tmp, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' };
+    await run(
+      'go',
+      [
+        'install',
+        `${TEMPORAL_SERVER_MODULE}/cmd/server@${TEMPORAL_SERVER_VERSION}`,
+        `${TEMPORAL_SERVER_MODULE}/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`,
+      ],
+      { env, timeout: 40 * 60_000, maxBuffer: 64 * 1024 * 1024, cwd: tmp },
+    );
+    // the schemas ship inside the module, which go install has just put into the module cache
+    const { stdout } = await run('go', ['mod', 'download', '-json', `${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}`], {
+      env,
+      cwd: tmp,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const moduleDir = (JSON.parse(stdout) as { Dir?: string }).Dir;
+    if (!moduleDir)
+      throw new Error(`go mod download named no directory for ${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}`);
+    await fs.cp(path.join(moduleDir, 'schema', 'postgresql', 'v12'), path.join(tmp, 'schema', 'postgresql', 'v12'), {
+      recursive: true,
+    });
+    // the module cache is read-only; the copy need not be
+    await run('chmod', ['-R', 'u+w', path.join(tmp, 'schema')]);
+    await fs.rm(cached.postgresSchemaDir, { recursive: true, force: true });
+    await fs.mkdir(path.dirname(cached.postgresSchemaDir), { recursive: true });
+    await fs.rename(path.join(tmp, 'schema', 'postgresql', 'v12'), cached.postgresSchemaDir);
+    await fs.rename(path.join(tmp, 'sql'), cached.sqlTool);
+    await fs.rename(path.join(tmp, 'server'), cached.server);
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+  log(`Temporal server cached at ${cached.server}`);
+  return wanted;
+}

@@ -1,9 +1,14 @@
-/** `npm run servers`: builds/resolves the Temporal CLI and test server into the cache (tests do this too). */
-import { ensureTemporalCli, ensureTestServer } from '../devstack/temporal-servers';
+/**
+ * `npm run servers`: builds/resolves the Temporal CLI (dev server), the time-skipping test server and
+ * the Temporal server with its SQL schema tool (`npm run cluster`) into the cache (tests do this too).
+ */
+import { ensureTemporalCli, ensureTemporalServer, ensureTestServer } from '../devstack/temporal-servers';
 
 async function main() {
-  const [cli, testServer] = await Promise.all([ensureTemporalCli(), ensureTestServer()]);
-  process.stdout.write(`temporal CLI:         ${JSON.stringify(cli)}\ntime-skipping server: ${JSON.stringify(testServer)}\n`);
+  const [cli, testServer, server] = await Promise.all([ensureTemporalCli(), ensureTestServer(), ensureTemporalServer()]);
+  process.stdout.write(
+    `temporal CLI:         ${JSON.stringify(cli)}\ntime-skipping server: ${JSON.stringify(testServer)}\ntemporal server:      ${JSON.stringify(server)}\n`,
+  );
 }
 
 main().catch((err) => {
