@@ -115,14 +115,30 @@ export interface Schedule {
   timeZone?: string;
 }
 
+/** A staged group's progress (issue 14). */
 export interface Group {
   index: number;
-  name?: string;
-  size?: number;
-  total?: number;
-  state?: string;
-  counts?: Record<string, number>;
-  [k: string]: unknown;
+  name: string;
+  total: number;
+  started: number;
+  succeeded: number;
+  failed: number;
+  state: 'waiting' | 'awaiting-approval' | 'running' | 'done' | string;
+}
+
+export interface GroupWait {
+  group: number;
+  name: string;
+  reason: 'success-threshold' | 'approval' | string;
+  message: string;
+}
+
+/** Selected devices left out by options.skipUnreachable. */
+export interface Skipped {
+  total: number;
+  noFile: number;
+  noMsisdn: number;
+  first: { id: string; externalId: string }[];
 }
 
 export interface Rollout {
@@ -143,7 +159,8 @@ export interface Rollout {
   createdAt?: string | null;
   completedAt?: string | null;
   pausedReason?: string | null;
-  groups?: Group[];
+  groups?: Group[] | null;
+  waitingFor?: GroupWait | null;
   retryOf?: string | null;
   cancelling?: boolean;
 }
@@ -223,4 +240,7 @@ export interface Preview {
   firstStartAt: string | null;
   lastStartAt: string | null;
   schedule?: Schedule;
+  groups?: { index: number; name: string; total: number; firstStartAt: string | null }[];
+  assumption?: string;
+  skipped?: Skipped;
 }

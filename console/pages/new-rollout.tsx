@@ -47,6 +47,7 @@ export function NewRolloutPage() {
   const [contactedWithin, setContactedWithin] = useState('');
   const [useDm, setUseDm] = useState(false);
   const [push, setPush] = useState<'sms' | 'wap' | 'mark'>('sms');
+  const [skipUnreachable, setSkipUnreachable] = useState(false);
   const zone = userTimeZone();
   const [schedule, setSchedule] = useState<ScheduleForm>({
     perDay: '100',
@@ -96,7 +97,7 @@ export function NewRolloutPage() {
     return {
       softwareId,
       devices,
-      options: { useDm: dmOffered && useDm, push },
+      options: { useDm: dmOffered && useDm, push, ...(skipUnreachable ? { skipUnreachable: true } : {}) },
       schedule: scheduleBody(schedule),
       ...(namedGroups.length
         ? {
@@ -135,6 +136,7 @@ export function NewRolloutPage() {
     dmOffered,
     useDm,
     push,
+    skipUnreachable,
     schedule,
     groups,
     successThreshold,
@@ -286,6 +288,14 @@ export function NewRolloutPage() {
             </label>
           </fieldset>
           {chosen?.inHouseIos ? <p class="muted">In-house iOS apps always go by SMS push with a manifest link.</p> : null}
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={skipUnreachable}
+              onChange={(e) => setSkipUnreachable((e.target as HTMLInputElement).checked)}
+            />{' '}
+            Leave out devices the push cannot reach (no MSISDN, no file for their platform) instead of refusing the rollout
+          </label>
         </Section>
 
         <Section title="4 · Scheduling">
@@ -375,6 +385,36 @@ export function NewRolloutPage() {
                   {fmtInt(p.total)} devices on {p.days.length} day{p.days.length === 1 ? '' : 's'}; first start{' '}
                   {fmtBoth(p.firstStartAt, schedule.timeZone)}; last start {fmtBoth(p.lastStartAt, schedule.timeZone)}.
                 </p>
+                {p.skipped?.total ? (
+                  <p class="warn" role="status">
+                    {fmtInt(p.skipped.total)} selected devices are left out: {p.skipped.noMsisdn} without an MSISDN,{' '}
+                    {p.skipped.noFile} without a file for their platform (e.g.{' '}
+                    {p.skipped.first.map((d) => d.externalId).join(', ')}).
+                  </p>
+                ) : null}
+                {p.groups && p.groups.length > 1 ? (
+                  <table class="dense" aria-label="Planned groups">
+                    <thead>
+                      <tr>
+                        <th scope="col">Group</th>
+                        <th scope="col" class="num">
+                          Devices
+                        </th>
+                        <th scope="col">First start</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {p.groups.map((g) => (
+                        <tr key={g.index}>
+                          <td>{g.name}</td>
+                          <td class="num">{fmtInt(g.total)}</td>
+                          <td>{fmtBoth(g.firstStartAt, schedule.timeZone)}</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                ) : null}
+                {p.assumption ? <p class="muted">{p.assumption}</p> : null}
                 <div class="cols">
                   <BarChart bars={perDay} name={`Planned starts per day (${schedule.timeZone})`} testId="preview-per-day" />
                   <BarChart

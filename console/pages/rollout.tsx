@@ -4,8 +4,8 @@
  * on it. Live: refreshed every 2 s.
  */
 import { useState } from 'preact/hooks';
-import { ALL_STATUSES, FAILURE_STATUSES, type InstallStatus } from '../../domain/status';
-import { api, download, type Group, type JobPage, qs, type Rollout, type Software } from '../api';
+import { ALL_STATUSES, FAILURE_STATUSES, type InstallStatus, STATUS } from '../../domain/status';
+import { api, download, type JobPage, qs, type Rollout, type Software } from '../api';
 import { fmtBoth, fmtInt, hourIn, todayIn } from '../format';
 import { navigate, useCan, useMe } from '../session';
 import { type Bar, BarChart, ErrorBox, Progress, Section, StateBadge, StatusBadge, useData } from '../ui';
@@ -83,10 +83,11 @@ function Groups({ rollout, onApproved }: { rollout: Rollout; onApproved: () => v
   const can = useCan();
   const [error, setError] = useState<unknown>(undefined);
   const groups = rollout.groups ?? [];
-  if (groups.length === 0) return null;
-  const approve = async (g: Group) => {
+  const wait = rollout.waitingFor;
+  if (groups.length < 2) return null;
+  const approve = async (index: number) => {
     try {
-      await api('POST', `/api/v1/rollouts/${rollout.id}/groups/${g.index}/approve`, {});
+      await api('POST', `/api/v1/rollouts/${rollout.id}/groups/${index}/approve`, {});
       onApproved();
     } catch (err) {
       setError(err);
@@ -94,45 +95,61 @@ function Groups({ rollout, onApproved }: { rollout: Rollout; onApproved: () => v
   };
   return (
     <Section title="Groups">
+      {wait ? (
+        <p class="warn" role="status">
+          {wait.message}
+        </p>
+      ) : null}
       <table class="dense" aria-label="Groups">
         <thead>
           <tr>
             <th scope="col">#</th>
-            <th scope="col">Name</th>
+            <th scope="col">Group</th>
             <th scope="col">State</th>
-            <th scope="col">Devices</th>
+            <th scope="col" class="num">
+              Devices
+            </th>
+            <th scope="col" class="num">
+              Started
+            </th>
+            <th scope="col" class="num">
+              Succeeded
+            </th>
+            <th scope="col" class="num">
+              Failed
+            </th>
             <th scope="col">Progress</th>
             <th scope="col">Action</th>
           </tr>
         </thead>
         <tbody>
-          {groups.map((g, i) => {
-            const index = typeof g.index === 'number' ? g.index : i;
-            const total = Number(g.total ?? g.size ?? 0);
-            const waiting = /approv/i.test(String(g.state ?? '')) || g.awaitingApproval === true;
-            return (
-              <tr key={index}>
-                <td class="num">{index}</td>
-                <td>{g.name ?? `group ${index}`}</td>
-                <td>{String(g.state ?? '—')}</td>
-                <td class="num">{fmtInt(total)}</td>
-                <td>
-                  <Progress
-                    counts={(g.counts as Record<string, number>) ?? {}}
-                    total={total}
-                    label={`Progress of group ${index}`}
-                  />
-                </td>
-                <td>
-                  {waiting && can('operator') ? (
-                    <button type="button" class="primary" onClick={() => approve({ ...g, index })}>
-                      Approve group {index}
-                    </button>
-                  ) : null}
-                </td>
-              </tr>
-            );
-          })}
+          {groups.map((g) => (
+            <tr key={g.index} data-group={g.index}>
+              <td class="num">{g.index}</td>
+              <td>{g.name}</td>
+              <td>
+                <span class={`badge group-${g.state}`}>{g.state}</span>
+              </td>
+              <td class="num">{fmtInt(g.total)}</td>
+              <td class="num">{fmtInt(g.started)}</td>
+              <td class="num">{fmtInt(g.succeeded)}</td>
+              <td class="num">{fmtInt(g.failed)}</td>
+              <td>
+                <Progress
+                  counts={{ [STATUS.downloaded]: g.succeeded, [STATUS.installationFailed]: g.failed }}
+                  total={g.total}
+                  label={`Progress of group ${g.name}`}
+                />
+              </td>
+              <td>
+                {g.state === 'awaiting-approval' && can('operator') && !FINAL_STATES.includes(rollout.state) ? (
+                  <button type="button" class="primary" onClick={() => approve(g.index)}>
+                    Approve {g.name}
+                  </button>
+                ) : null}
+              </td>
+            </tr>
+          ))}
         </tbody>
       </table>
       <ErrorBox error={error} />

@@ -16,6 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,7 +168,7 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     const today = await page.getByLabel('Start date').inputValue();
 
     await page.getByLabel('Software', { exact: true }).selectOption(fleet.software!.id);
-    await page.getByLabel('Platform').selectOption('android');
+    await page.getByLabel('Platform', { exact: true }).selectOption('android');
     await expect.poll(() => page.getByTestId('selected-count').textContent()).toBe(`${DEVICES} devices selected`);
     // R1: a DME client goes by DM only to Symbian / Windows Mobile: no Use DM for Android
     expect(await page.getByRole('checkbox', { name: /Use DM/ }).count()).toBe(0);
@@ -270,6 +271,15 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
         .locator('.chart-bar')
         .evaluateAll((els) => els.reduce((n, e) => n + Number(e.getAttribute('data-value')), 0));
     await expect.poll(perHour).toBe(DEVICES);
+    await expect
+      .poll(() => page.getByTestId('report-totals').textContent())
+      .toBe(`${DEVICES} succeeded · 0 failed · 0 not heard from`);
+    const csv = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'CSV' }).click();
+    const file = await (await csv).path();
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(DEVICES + 1); // header + one line a job
+    expect(lines.filter((l) => l.includes(STATUS.downloadedVerified))).toHaveLength(DEVICES);
     const link = await page.getByRole('link', { name: 'Temporal UI' }).getAttribute('href');
     expect(decodeURIComponent(link ?? '')).toContain(`workflows?query=RolloutId="${rolloutId}"`);
     await shot(page, 'rollout-completed');
@@ -302,6 +312,28 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     await expect.poll(() => state.textContent()).toBe('running');
     expect((await stack.api('GET', `/api/v1/rollouts/${id}`)).body.state).toBe('running');
     await shot(page, 'rollout-running');
+
+    // change the schedule: 2 a day from now on
+    await page.getByRole('button', { name: 'Change schedule' }).click();
+    expect(await unlabelled(page)).toEqual([]);
+    await page.getByRole('form', { name: 'Change schedule' }).getByLabel('Installations per day').fill('2');
+    await page.getByRole('button', { name: 'Save schedule' }).click();
+    await page.getByRole('status').filter({ hasText: 'Schedule changed.' }).waitFor();
+    expect((await stack.api('GET', `/api/v1/rollouts/${id}`)).body.schedule.perDay).toBe(2);
+
+    // one job cancelled alone, from its log on the Installation status page
+    await visit(page, `#/status?rollout=${id}`, 'Installation status');
+    await page.getByTestId('installing-table').getByText(STATUS.waitingForDownload).first().click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Cancel this job' }).click();
+    await dialog.locator('p .badge', { hasText: STATUS.cancelled }).waitFor();
+    await dialog.getByRole('button', { name: 'Close' }).click();
+
+    // and the rollout, from its page
+    await visit(page, `#/rollouts/${id}`, /^Rollout\b(?!s)/);
+    await page.getByRole('button', { name: 'Cancel rollout' }).click();
+    await expect.poll(() => state.textContent(), { timeout: 15_000 }).toBe('cancelled');
+    expect(await page.getByRole('button', { name: /^(Pause|Resume|Cancel rollout)$/ }).count()).toBe(0);
   });
 
   it('devices and rollouts pages: filters, last contact, jobs', async () => {
@@ -345,6 +377,12 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
       expect(await p.getByRole('button', { name: forbidden }).count(), hash).toBe(0);
       expect(await p.getByRole('link', { name: forbidden }).count(), hash).toBe(0);
     }
+    // a job's log without its cancel button
+    await visit(p, `#/status?rollout=${rolloutId}`, 'Installation status');
+    await p.getByTestId('installed-table').locator('tbody tr').first().click();
+    await p.getByRole('dialog').getByText(`→ ${STATUS.downloadedVerified}`).waitFor();
+    expect(await p.getByRole('button', { name: forbidden }).count()).toBe(0);
+    await p.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
     // what a viewer may use is there
     await visit(p, `#/rollouts/${rolloutId}`, /^Rollout\b(?!s)/);
     await p.getByRole('link', { name: 'Temporal UI' }).waitFor();
