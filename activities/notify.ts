@@ -69,7 +69,7 @@ async function loadRolloutReport(
   };
 }
 
-export function createNotifyActivities({ db, mailer }: Pick<ActivityDeps, 'db' | 'mailer'>) {
+export function createNotifyActivities({ db, mailer, config }: Pick<ActivityDeps, 'db' | 'mailer' | 'config'>) {
   async function sendOnce(key: string, to: string[], mailContent: RenderedMail): Promise<NotifyResult> {
     if (to.length === 0) return { sent: false, skipped: 'no-recipients' };
     if (!mailer) {
@@ -96,7 +96,9 @@ export function createNotifyActivities({ db, mailer }: Pick<ActivityDeps, 'db' |
     /** The summary email of a rollout that is over (P1 report, P3). */
     async sendRolloutSummary(input: { rolloutId: string; outcome: 'completed' | 'cancelled' }): Promise<NotifyResult> {
       const { report, notify } = await loadRolloutReport(db, input.rolloutId, input.outcome);
-      return sendOnce(`rollout/${input.rolloutId}/summary`, notify, renderSummary(report));
+      // the summary links to the report an admin reads (GET /api/v1/rollouts/:id/report, issue 14)
+      const reportUrl = `${config.publicUrl}/api/v1/rollouts/${input.rolloutId}/report`;
+      return sendOnce(`rollout/${input.rolloutId}/summary`, notify, renderSummary({ ...report, reportUrl }));
     },
 
     /**

@@ -68,6 +68,8 @@ export interface RolloutReport {
   cancelled: number;
   /** Jobs neither final nor cancelled (started and open, or never started). */
   notFinal: number;
+  /** Where an admin reads the whole report (`GET /api/v1/rollouts/:id/report`), if known. */
+  reportUrl?: string;
 }
 
 export const NOT_STARTED = 'Not started';
@@ -191,6 +193,8 @@ export function renderSummary(r: RolloutReport): RenderedMail {
 
   const lines: string[] = [];
   lines.push(`Rollout ${r.rolloutId} of ${what}: ${verb}.`, '');
+  if (r.reportUrl)
+    lines.push(`Report: ${r.reportUrl}`, `Every job as CSV: ${r.reportUrl.replace(/\/report$/, '/installations.csv')}`, '');
   lines.push(`Devices: ${r.total}`);
   lines.push(`Succeeded: ${r.succeeded.total}`);
   lines.push(`Failed: ${r.failed.total}`);
@@ -235,6 +239,9 @@ export function renderSummary(r: RolloutReport): RenderedMail {
   const html =
     `<html><body><h2>Rollout of ${h(what)} ${h(verb)}</h2>` +
     `<p>Rollout <code>${h(r.rolloutId)}</code></p>` +
+    (r.reportUrl
+      ? `<p><a href="${h(r.reportUrl)}">The report</a> · <a href="${h(r.reportUrl.replace(/\/report$/, '/installations.csv'))}">every job as CSV</a></p>`
+      : '') +
     '<table border="1" cellpadding="4" cellspacing="0">' +
     `<tr><th>Devices</th><td>${r.total}</td></tr>` +
     `<tr><th>Succeeded</th><td>${r.succeeded.total}</td></tr>` +

@@ -50,6 +50,18 @@ export async function cancelJob(db: Db, temporal: Client, id: string, reason?: s
     [STATUS.cancelled, message, id, STATUS.cancelled, message],
   );
   const notStarted = (marked.rowCount ?? 0) > 0;
+  if (!notStarted) {
+    // who asked and why, before the install records Cancelled (its own message speaks of "the rollout")
+    await db('installation_log')
+      .insert({
+        installation_id: id,
+        event: 'info',
+        message: `cancel requested by an operator for this job alone${reason ? `: ${reason}` : ''}`,
+        entry_key: 'job-cancel-requested',
+      })
+      .onConflict(['installation_id', 'entry_key'])
+      .ignore();
+  }
   try {
     await temporal.workflow.getHandle(installWorkflowIdOf(job)).cancel();
   } catch (err) {
