@@ -21,7 +21,7 @@ const thresholdSchema = (what: string) =>
     .refine((v) => parseThreshold(v) !== undefined, THRESHOLD_MESSAGE)
     .describe(what);
 
-export const GroupRequestSchema = z.strictObject({
+const GroupRequestSchema = z.strictObject({
   name: z
     .string({ error: 'must be a group name' })
     .trim()
@@ -81,3 +81,37 @@ export const SafetyRequestSchema = z
       .describe('"manual": each group after the first also waits for POST /rollouts/:id/groups/:index/approve; default "auto".'),
   })
   .describe('Success and error thresholds of the groups (G1, G2).');
+
+// Responses (documented in the OpenAPI document)
+
+export const GroupStatusSchema = z
+  .object({
+    index: z.number().int(),
+    name: z.string(),
+    total: z.number().int().describe("The group's jobs."),
+    started: z.number().int(),
+    succeeded: z.number().int().describe('Final with a success status (Installed, Downloaded, … Verified, Not needed).'),
+    failed: z.number().int().describe('Installation failed or Unknown status.'),
+    state: z
+      .enum(['waiting', 'awaiting-approval', 'running', 'done'])
+      .describe(
+        '`waiting`: the group before has not reached the success threshold; `awaiting-approval`: it has, the group waits for POST …/approve; `running`: may start; `done`: every job final.',
+      ),
+  })
+  .describe('One group of a staged rollout.');
+
+export const GroupWaitSchema = z
+  .object({
+    group: z.number().int(),
+    name: z.string(),
+    reason: z.enum(['success-threshold', 'approval']),
+    message: z.string(),
+  })
+  .describe('What the next group waits for.');
+
+export const PreviewGroupSchema = z.object({
+  index: z.number().int(),
+  name: z.string(),
+  total: z.number().int(),
+  firstStartAt: z.iso.datetime().nullable().describe('Planned as if every group before it succeeds on time.'),
+});

@@ -10,6 +10,13 @@
  */
 import { z } from 'zod';
 import { DURATION_RE, parseDurationMs } from './duration';
+import {
+  GroupStatusSchema,
+  GroupsRequestSchema,
+  GroupWaitSchema,
+  PreviewGroupSchema,
+  SafetyRequestSchema,
+} from './groups-request';
 import { PLATFORMS, type Platform } from './install-options';
 import { ROLLOUT_STATES } from './rollout-state';
 import { PER_DAY_MAX, PER_DAY_MIN, WEEKDAYS } from './schedule';
@@ -230,6 +237,8 @@ export const RolloutRequestSchema = z
       .min(1)
       .optional()
       .describe('Send an early alert once this many jobs have failed (P3); default 10% of the devices (at least 1).'),
+    groups: GroupsRequestSchema.optional(),
+    safety: SafetyRequestSchema.optional(),
   })
   .register(apiSchemas, {
     id: 'RolloutRequest',
@@ -294,6 +303,7 @@ export const PreviewResponseSchema = z
         deviceId: z.uuid(),
         at: z.iso.datetime(),
         date: z.string(),
+        group: z.string().describe("The device's group (`all` for a rollout without groups)."),
         method: z
           .enum(['dm', 'sms', 'wap', 'mark'])
           .describe("The device's first method: DM where Use DM applies to it (R1), else the push method."),
@@ -301,6 +311,13 @@ export const PreviewResponseSchema = z
     ),
     skipped: SkippedSchema.optional(),
     slotsTruncated: z.boolean().describe('true when only the first `limit` slots are listed (days are always complete).'),
+    groups: z.array(PreviewGroupSchema).describe('The groups in order, with the planned first start of each.'),
+    assumption: z
+      .string()
+      .optional()
+      .describe(
+        'With groups: the plan assumes each group reaches its success threshold on time (its starts move later otherwise).',
+      ),
     days: z.array(z.object({ date: z.string(), count: z.number().int() })),
     firstStartAt: z.iso.datetime().nullable(),
     lastStartAt: z.iso.datetime().nullable(),
@@ -319,11 +336,21 @@ export const RolloutStatusSchema = z
     source: z
       .enum(['workflow', 'database'])
       .describe('Where state, started, remaining and nextStartAt come from: the running workflow, or Postgres.'),
-    finished: z.number().int().optional().describe('Jobs final (workflow).'),
-    outstanding: z.number().int().optional().describe('Started and not final yet (workflow).'),
+    finished: z.number().int().describe('Jobs final.'),
+    outstanding: z.number().int().describe('Started and not final yet.'),
     finalCounts: counts.optional().describe('Final results the workflow has heard of, per status.'),
     startsByDay: z.record(z.string(), z.number().int()).optional().describe('Starts per calendar day of the schedule time zone.'),
     cancelling: z.boolean().optional().describe('Cancel accepted, cancelled installs still reporting.'),
+    pausedReason: z
+      .enum(['admin', 'error-threshold'])
+      .nullable()
+      .describe(
+        'Why the rollout is paused: by an admin, or by itself when a group reached the error threshold (G2); null when not paused.',
+      ),
+    groups: z.array(GroupStatusSchema).describe('The groups in order (one group `all` for a rollout without groups).'),
+    waitingFor: GroupWaitSchema.nullable().describe(
+      'Set while the next group waits for its gate: nothing starts (nextStartAt null) and no quota is used.',
+    ),
     softwareId: z.uuid(),
     schedule: z.unknown(),
     options: z.unknown(),
@@ -395,5 +422,8 @@ export const RolloutControlSchema = z
     startsByDay: z.record(z.string(), z.number().int()),
     cancelling: z.boolean(),
     schedule: z.unknown(),
+    pausedReason: z.enum(['admin', 'error-threshold']).nullable(),
+    groups: z.array(GroupStatusSchema).optional().describe('The groups (a rollout with groups).'),
+    waitingFor: GroupWaitSchema.nullable(),
   })
   .register(apiSchemas, { id: 'RolloutProgress', description: "The rollout workflow's progress after the change." });

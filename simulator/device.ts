@@ -12,7 +12,8 @@
  * Failure knobs (one per device at most): never bootstraps (its DM client never opens a session),
  * DM install fails (the DM client reports SCOMO 1405), ignores SMS (SMS / WAP pushes are dropped),
  * never syncs (installs but never reports its inventory), offline (after the download the device
- * loses the network: its reports are queued and sent late — and twice — when it is back).
+ * loses the network: its reports are queued and sent late — and twice — when it is back), install fails
+ * (the download works, the installer does not: it reports `post-install` failure).
  * Every request is bounded (the fleet's limiter, timeouts, a bounded number of retries and polls).
  */
 import { createHash } from 'node:crypto';
@@ -22,7 +23,7 @@ import { type DmClientKnobs, SimulatedDmClient } from './dm-client';
 import type { ApiClient } from './http';
 import type { DeviceInbox, InboxMessage } from './inbox';
 
-const FAILURE_KNOBS = ['neverBootstraps', 'dmFails', 'ignoresSms', 'neverSyncs', 'offline'] as const;
+const FAILURE_KNOBS = ['neverBootstraps', 'dmFails', 'ignoresSms', 'neverSyncs', 'offline', 'installFails'] as const;
 export type FailureKnob = (typeof FAILURE_KNOBS)[number];
 
 export interface DeviceProfile {
@@ -268,6 +269,12 @@ export class VirtualDevice {
     if (job) job.outcome = 'downloaded';
     if (this.profile.knob === 'offline') this.goOffline();
     await this.report({ jobId, phase: 'download-end', result: 'success', reportedAt: new Date().toISOString() });
+    if (this.profile.knob === 'installFails') {
+      if (job) job.outcome = 'failed';
+      const detail = 'installer exit code 1603';
+      await this.report({ jobId, phase: 'post-install', result: 'failure', detail, reportedAt: new Date().toISOString() });
+      return;
+    }
     this.installed[this.env.software.name] = this.env.software.version;
     await this.report({ jobId, phase: 'post-install', result: 'success', reportedAt: new Date().toISOString() });
     await this.syncNewVersionLater();

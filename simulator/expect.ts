@@ -13,6 +13,8 @@ export interface Shares {
   ignoresSms: number;
   neverSyncs: number;
   offline: number;
+  /** The installer fails after the download: the device reports `post-install` failure (push path only). */
+  installFails?: number;
 }
 
 export const NO_FAILURES: Shares = { interrupt: 0, neverBootstraps: 0, dmFails: 0, ignoresSms: 0, neverSyncs: 0, offline: 0 };
@@ -67,9 +69,10 @@ export function assignKnobs(
     ignoresSms: (i) => !dmPath[i] && push !== 'mark',
     neverSyncs: () => true,
     offline: () => true,
+    installFails: (i) => !dmPath[i],
   };
-  for (const k of ['neverBootstraps', 'dmFails', 'ignoresSms', 'neverSyncs', 'offline'] as FailureKnob[]) {
-    let want = Math.round(shares[k] * n);
+  for (const k of ['neverBootstraps', 'dmFails', 'ignoresSms', 'neverSyncs', 'offline', 'installFails'] as FailureKnob[]) {
+    let want = Math.round((shares[k] ?? 0) * n);
     for (const i of order) {
       if (want <= 0) break;
       if (knob[i] === null && eligible[k](i)) {
@@ -101,6 +104,7 @@ export function expectedStatus(
     return d.knob === 'neverSyncs' ? STATUS.unknownStatus : STATUS.installedVerified;
   }
   // the download-link path (directly, or after the DM fallback)
+  if (d.knob === 'installFails') return STATUS.installationFailed; // reported by the device
   if (o.push === 'mark' && d.knob === 'neverSyncs') return STATUS.installationFailed; // never polls: never gets the link
   if (o.push !== 'mark' && d.knob === 'ignoresSms') return STATUS.installationFailed; // the link expires unused
   if (!verified) return STATUS.downloaded;

@@ -16,9 +16,16 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import { groupOf } from '../../domain/groups';
 import { CancelRequestSchema, RolloutRequestSchema, ScheduleChangeSchema } from '../../domain/rollout-request';
 import { isoOrNull } from '../../domain/time';
-import { cancelRollout, changeRolloutSchedule, pauseRollout, resumeRollout } from '../../services/rollouts/control';
+import {
+  approveRolloutGroup,
+  cancelRollout,
+  changeRolloutSchedule,
+  pauseRollout,
+  resumeRollout,
+} from '../../services/rollouts/control';
 import { createRollout, type RolloutDeps } from '../../services/rollouts/create';
 import { previewRollout } from '../../services/rollouts/prepare';
 import { findRollout, type RolloutRow, type RolloutView, rolloutView } from '../../services/rollouts/progress';
@@ -53,7 +60,9 @@ function rolloutJson(view: RolloutView) {
           startsByDay: view.workflow.startsByDay,
           cancelling: view.workflow.cancelling,
         }
-      : { source: 'database' };
+      : { source: 'database', finished: stored.finished, outstanding: stored.outstanding };
+  // staged groups (issue 14): the workflow's view while it answers (older runs lack it: PostgreSQL's)
+  const w = view.source === 'workflow' ? view.workflow : undefined;
   return {
     id: row.id,
     state: row.state,
@@ -63,6 +72,9 @@ function rolloutJson(view: RolloutView) {
     remaining: p.remaining,
     nextStartAt: p.nextStartAt,
     ...extra,
+    pausedReason: row.state === 'paused' ? (w?.pausedReason ?? stored.pausedReason ?? 'admin') : null,
+    groups: w?.groups ?? stored.groups,
+    waitingFor: w?.waitingFor !== undefined ? w.waitingFor : stored.waitingFor,
     softwareId: row.software_id,
     schedule: row.schedule,
     options: row.options,
@@ -87,6 +99,9 @@ function progressJson(row: RolloutRow, p: RolloutProgress) {
     startsByDay: p.startsByDay,
     cancelling: p.cancelling,
     schedule: p.schedule,
+    pausedReason: p.pausedReason ?? (p.state === 'paused' ? 'admin' : null),
+    ...(p.groups ? { groups: p.groups } : {}),
+    waitingFor: p.waitingFor ?? null,
   };
 }
 
@@ -107,6 +122,8 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
     }
     const body = parse(RolloutRequestSchema, req.body ?? {});
     const { prepared: p, plan, deviceIds } = await previewRollout(db, body, limit, Date.now());
+    const groupDefs = p.staged?.groups ?? [{ name: 'all', from: 0, size: p.total }];
+    const groupNames = groupDefs.map((g) => g.name);
     const methods = await firstMethodsOf(db, p.reach.methodByPlatform, deviceIds); // each device's first method
     res.json({
       total: p.total,
@@ -115,8 +132,26 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
       options: { useDm: p.body.options.useDm, push: p.push, maxPushAttempts: p.body.options.maxPushAttempts },
       slots: deviceIds.map((deviceId, i) => {
         const s = plan.slots[i]!;
-        return { deviceId, at: isoOrNull(s.at), date: s.date, method: methods.get(deviceId) ?? p.push };
+        return {
+          deviceId,
+          at: isoOrNull(s.at),
+          date: s.date,
+          group: groupNames[groupOf(groupDefs, i)] ?? 'all',
+          method: methods.get(deviceId) ?? p.push,
+        };
       }),
+      groups: groupDefs.map((g, index) => ({
+        index,
+        name: g.name,
+        total: g.size,
+        firstStartAt: isoOrNull(plan.slots[g.from]?.at),
+      })),
+      ...(p.staged
+        ? {
+            assumption:
+              'The planned times assume each group reaches its success threshold on time (and, with manual approval, is approved): a group that waits moves every later start.',
+          }
+        : {}),
       ...(p.reach.skipped ? { skipped: p.reach.skipped } : {}),
       slotsTruncated: limit < p.total,
       days: plan.days,
@@ -151,6 +186,13 @@ export function rolloutRoutes({ db, temporal, config }: ApiContext): Router {
     const row = await rolloutOf(req.params.id);
     const body = parse(CancelRequestSchema, req.body ?? {});
     res.json(progressJson(row, await cancelRollout(temporal, row, body.reason)));
+  });
+
+  r.post('/rollouts/:id/groups/:index/approve', async (req, res) => {
+    const row = await rolloutOf(req.params.id);
+    const raw = String(req.params.index);
+    if (!/^\d{1,6}$/.test(raw)) throw badRequest('index: must be a group index (0, 1, …)', 'index');
+    res.json(progressJson(row, await approveRolloutGroup(db, temporal, row, Number(raw))));
   });
 
   r.patch('/rollouts/:id/schedule', async (req, res) => {

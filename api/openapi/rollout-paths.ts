@@ -13,6 +13,7 @@ import {
   json,
   jsonBodyErrors,
   limitParam,
+  pathParam,
   queryParam,
 } from './common';
 
@@ -46,7 +47,7 @@ export function rolloutPaths(): Json {
         operationId: 'createRollout',
         summary: 'Start a rollout',
         description:
-          'Validates every field (R1 Use DM applicability, R7 file per platform), writes the rollout and one installation job per device (bulk), starts the rollout workflow.',
+          'Validates every field (R1 Use DM applicability, R7 file per platform), writes the rollout and one installation job per device (bulk), starts the rollout workflow. With `groups` the devices are split in planned order into staged groups: a group starts only once the group before it reached `safety.successThreshold` of succeeded jobs (and, with `safety.approval: "manual"`, was approved: POST /rollouts/{id}/groups/{index}/approve); while a group waits nothing starts and no quota is used. With `groups` or `safety`, once `safety.minFinished` jobs of a group are final and its failures (Installation failed, Unknown status) reach `safety.errorThreshold` of them, the rollout pauses itself (`pausedReason: "error-threshold"`), sends the alert mail and starts nothing until resumed.',
         requestBody: body('RolloutRequest'),
         responses: {
           '201': json('RolloutCreated', 'Created; the workflow is started'),
@@ -64,7 +65,7 @@ export function rolloutPaths(): Json {
         operationId: 'previewRollout',
         summary: 'Preview the planned start of every device (dry run, S9)',
         description:
-          'Same body and validation as POST /rollouts; nothing is written or started. `days` is always complete; `slots` lists the first `limit`.',
+          'Same body and validation as POST /rollouts; nothing is written or started. `days` is always complete; `slots` lists the first `limit`, each with its group. With groups, the plan assumes each group reaches its success threshold on time (`assumption` says so): a group that waits moves every later start.',
         parameters: [queryParam('limit', { type: 'integer', minimum: 1, maximum: 10000, default: 1000 }, 'Slots listed')],
         requestBody: body('RolloutRequest'),
         responses: {
@@ -81,7 +82,7 @@ export function rolloutPaths(): Json {
         operationId: 'getRollout',
         summary: 'Rollout state, counts per status, next start',
         description:
-          'Until the rollout is over (`completedAt` set), state, started/remaining and the next start come from its workflow\'s `progress` query (`source: "workflow"`; a cancelled rollout whose running installs are still being cancelled has `cancelling: true`); once over, or when Temporal does not answer, from PostgreSQL (`source: "database"`). `completed` is only reported once `completedAt` is written.',
+          'Until the rollout is over (`completedAt` set), state, started/remaining and the next start come from its workflow\'s `progress` query (`source: "workflow"`; a cancelled rollout whose running installs are still being cancelled has `cancelling: true`); once over, or when the workflow does not answer within 1 s, from PostgreSQL (`source: "database"`). `completed` is only reported once `completedAt` is written. `pausedReason` says why a paused rollout is paused (`admin`, `error-threshold`); `groups` lists each group\'s counts and state; `waitingFor` says what the next group waits for (then `nextStartAt` is null).',
         parameters: [idParam('rollout')],
         responses: { '200': json('RolloutStatus', 'The rollout'), '404': error('Unknown rollout'), ...admin },
       },
@@ -92,6 +93,24 @@ export function rolloutPaths(): Json {
       'cancel',
       'Cancel: no further starts, not-started jobs Cancelled, running installs cancelled',
     ),
+    '/api/v1/rollouts/{id}/groups/{index}/approve': {
+      post: {
+        tags: ['rollouts'],
+        operationId: 'approveRolloutGroup',
+        summary: 'Approve a group of a rollout with manual approval',
+        description:
+          'A Temporal Update of the rollout workflow: group `index` (≥ 1) starts once the group before it reached the success threshold. Approving ahead of that is allowed.',
+        parameters: [idParam('rollout'), pathParam('index', 'group index (0, 1, …)', { type: 'integer', minimum: 0 })],
+        responses: {
+          '200': json('RolloutProgress', 'Approved'),
+          '400': error('`index` is not a group index'),
+          '404': error('Unknown rollout, or the rollout has no such group'),
+          '409': error('Automatic approval, group 0, a group approved or started already, or the rollout is over'),
+          ...temporalDown,
+          ...admin,
+        },
+      },
+    },
     '/api/v1/rollouts/{id}/schedule': {
       patch: {
         tags: ['rollouts'],

@@ -10,6 +10,7 @@ import { isFinalRolloutState } from '../../domain/rollout-state';
 import type { Schedule } from '../../domain/schedule';
 import type { Db } from '../../infra/db';
 import {
+  approveGroupUpdate,
   cancelRolloutUpdate,
   changeScheduleUpdate,
   pauseRolloutUpdate,
@@ -17,7 +18,7 @@ import {
   type RolloutProgress,
   resumeRolloutUpdate,
 } from '../../workflows/messages';
-import { conflict, invalid, unavailable } from '../errors';
+import { conflict, invalid, ServiceError, unavailable } from '../errors';
 import { scheduleError } from './prepare';
 import { type RolloutRow, rolloutWorkflowIdOf } from './progress';
 
@@ -37,6 +38,7 @@ async function control<Args extends unknown[]>(
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
       const f = err.cause;
+      if (f.type === ROLLOUT_REJECTION.notFound) throw new ServiceError('not-found', f.message);
       if (f.type === ROLLOUT_REJECTION.invalidSchedule) {
         const field = (f.details?.[0] as { field?: string } | undefined)?.field;
         throw invalid(f.message, field);
@@ -89,5 +91,30 @@ export async function changeRolloutSchedule(
   await db('rollouts')
     .where({ id: row.id })
     .update({ schedule: JSON.stringify(next) });
+  return progress;
+}
+
+/**
+ * Approves group `index` of a rollout with manual approval (issue 14): it starts once the group before
+ * it reached the success threshold. Checked against the stored groups first (404 for a group the
+ * rollout does not have, 409 for automatic approval), then by the workflow (409 for a group approved
+ * or started already); once accepted, stored.
+ */
+export async function approveRolloutGroup(db: Db, temporal: Client, row: RolloutRow, index: number): Promise<RolloutProgress> {
+  const groups = row.groups ?? [];
+  if (index >= groups.length) {
+    throw new ServiceError(
+      'not-found',
+      groups.length === 0
+        ? 'group not found: this rollout has no groups'
+        : `group ${index} not found: this rollout has groups 0 … ${groups.length - 1}`,
+    );
+  }
+  if (row.safety?.approval !== 'manual')
+    throw conflict('this rollout approves its groups automatically (safety.approval "auto")');
+  const progress = await control(temporal, row, approveGroupUpdate, [{ index }]);
+  await db('rollouts')
+    .where({ id: row.id })
+    .update({ approved_groups: db.raw('array_append(array_remove(approved_groups, ?::int), ?::int)', [index, index]) });
   return progress;
 }

@@ -9,7 +9,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { parseDurationMs } from '../../domain/duration';
 import type { Platform } from '../../domain/install-options';
 import { type DeviceFilter, defaultFailureThreshold, type RolloutRequest } from '../../domain/rollout-request';
-import { RolloutId, RolloutState as RolloutStateKey } from '../../domain/search-attributes';
+import { RolloutGroup as RolloutGroupKey, RolloutId, RolloutState as RolloutStateKey } from '../../domain/search-attributes';
 import type { InstallTimeouts } from '../../infra/config';
 import type { Db } from '../../infra/db';
 import { installationIdFor, type RolloutInput, rolloutWorkflowId } from '../../workflows/messages';
@@ -74,6 +74,8 @@ async function insertRollout(
     state: 'scheduled',
     workflow_id: extra.workflowId,
     total: p.total,
+    groups: p.staged ? JSON.stringify(p.staged.groups) : null,
+    safety: p.staged ? JSON.stringify(p.staged.safety) : null,
   });
   const inserted =
     p.selection.kind === 'ids'
@@ -82,6 +84,14 @@ async function insertRollout(
   if (inserted !== p.total) {
     // devices were deleted/added under us: the snapshot (repeatable read) makes this a bug, not a race
     throw conflict(`the selected devices changed while the rollout was created (${inserted} ≠ ${p.total}); retry`);
+  }
+  const groups = p.staged?.groups ?? [];
+  if (groups.length > 1) {
+    // each job's group (issue 14), by its seq: one statement
+    const cases = groups.map((g, i) => `WHEN seq < ${g.from + g.size} THEN ${i}`).join(' ');
+    await trx.raw(`UPDATE installations SET group_index = CASE ${cases} ELSE ${groups.length - 1} END WHERE rollout_id = ?`, [
+      id,
+    ]);
   }
   return inserted;
 }
@@ -106,6 +116,7 @@ function rolloutInputFor(id: string, p: PreparedRollout, timeouts: InstallTimeou
     schedule: p.schedule,
     notify: p.body.notify,
     failureThreshold: p.body.failureThreshold ?? defaultFailureThreshold(p.total),
+    ...(p.staged ? { groups: p.staged.groups, safety: p.staged.safety } : {}),
   };
 }
 
@@ -154,6 +165,7 @@ export async function createRollout(
       typedSearchAttributes: [
         { key: RolloutId, value: id },
         { key: RolloutStateKey, value: 'scheduled' },
+        ...(input.groups?.[0] ? [{ key: RolloutGroupKey, value: input.groups[0].name }] : []),
       ],
     });
   } catch (err) {

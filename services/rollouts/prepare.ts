@@ -4,6 +4,7 @@
  * an admin fixes them; each refusal is `invalid` naming the field. Used by `POST /rollouts`,
  * `/rollouts/preview` and the simulator's direct start.
  */
+import { type RolloutGroup, type RolloutSafety, resolveSafety, splitGroups } from '../../domain/groups';
 import { effectivePushMethod, type Platform, type SoftwareFacts } from '../../domain/install-options';
 import type { DeviceFilter, RolloutRequest } from '../../domain/rollout-request';
 import { normalizeSchedule, type PreviewPlan, previewPlan, type Schedule, validateSchedule } from '../../domain/schedule';
@@ -46,6 +47,19 @@ export interface PreparedRollout {
   push: 'sms' | 'wap' | 'mark';
   /** Per device: first methods, devices left out (services/rollouts/reachability.ts). */
   reach: Reach;
+  /** Staged groups and their safety rules (issue 14); undefined: one group, no gates, no halt. */
+  staged?: { groups: RolloutGroup[]; safety: RolloutSafety };
+}
+
+/**
+ * The groups and safety rules of a request over its `total` devices (after those left out): `groups`
+ * split in planned order, `safety` with its defaults. Neither given: undefined (today's behaviour).
+ */
+function stagedRollout(body: RolloutRequest, total: number): PreparedRollout['staged'] {
+  if (!body.groups && !body.safety) return undefined;
+  const groups = splitGroups(total, body.groups);
+  if (!Array.isArray(groups)) throw invalid(`${groups.field}: ${groups.message}`, groups.field);
+  return { groups, safety: resolveSafety(body.safety) };
 }
 
 const list = (xs: string[], total = xs.length) =>
@@ -133,6 +147,7 @@ export async function prepareRollout(db: Db, body: RolloutRequest, now: number):
     fileByPlatform,
     push: effectivePushMethod(facts, body.options.push),
     reach,
+    staged: stagedRollout(body, total),
   };
 }
 

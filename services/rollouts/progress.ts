@@ -1,20 +1,30 @@
 /**
  * A rollout's progress (SPEC `GET /rollouts/:id`): `counts` always from PostgreSQL (every job's
  * current status); until the rollout is over — `completed_at`, written by the workflow's last step —
- * the rest from the workflow's `progress` query (5 s at most), else from PostgreSQL. A workflow that
+ * the rest from the workflow's `progress` query (1 s at most: a busy or unreachable worker never holds a
+ * read up), else from PostgreSQL. A workflow that
  * has finished but not yet made that last write is reported in the state PostgreSQL has: never
  * `completed` without `completed_at`.
  */
 import type { Client } from '@temporalio/client';
+import { type RolloutGroup, type RolloutSafety, successReached } from '../../domain/groups';
 import { isFinalRolloutState, type RolloutState } from '../../domain/rollout-state';
 import type { Schedule } from '../../domain/schedule';
+import { FAILURE_STATUSES, SUCCESS_STATUSES } from '../../domain/status';
 import type { Db } from '../../infra/db';
-import { type RolloutProgress, rolloutProgressQuery, rolloutWorkflowId } from '../../workflows/messages';
+import {
+  type GroupProgress,
+  type GroupWait,
+  type PausedReason,
+  type RolloutProgress,
+  rolloutProgressQuery,
+  rolloutWorkflowId,
+} from '../../workflows/messages';
 import { notFound } from '../errors';
 import { rolloutStarts, rolloutStatusCounts } from '../installations/jobs';
 
 /** How long a progress read waits for the workflow's query before reading PostgreSQL. */
-const QUERY_TIMEOUT_MS = 5_000;
+const QUERY_TIMEOUT_MS = 1_000;
 
 export interface RolloutRow {
   id: string;
@@ -27,6 +37,12 @@ export interface RolloutRow {
   total: number;
   created_at: Date;
   completed_at: Date | null;
+  /** Staged groups (issue 14); null: one group. */
+  groups: RolloutGroup[] | null;
+  safety: RolloutSafety | null;
+  paused_reason: PausedReason | null;
+  /** Group indexes an admin approved. */
+  approved_groups: number[] | null;
 }
 
 /** The rollout workflow of a rollout: the id it was started with, else the one it gets. */
@@ -51,14 +67,101 @@ interface StoredProgress {
   counts: Record<string, number>;
   started: number;
   remaining: number;
-  /** The next planned start, while the rollout is scheduled or running. */
+  /** The next planned start, while the rollout is scheduled or running (and no group waits). */
   nextStart: Date | null;
+  pausedReason: PausedReason | null;
+  groups: GroupProgress[];
+  waitingFor: GroupWait | null;
+  /** Jobs final; started and not final. */
+  finished: number;
+  outstanding: number;
+}
+
+/**
+ * The groups as PostgreSQL knows them (issue 14): counts per group from the jobs; a group with a start
+ * is running, one whose predecessor reached the success threshold is running (or awaiting approval),
+ * else waiting. The workflow decides; this is the read while it cannot answer.
+ */
+async function storedGroups(
+  db: Db,
+  row: RolloutRow,
+): Promise<{ groups: GroupProgress[]; waitingFor: GroupWait | null; finished: number; outstanding: number }> {
+  const rows: {
+    g: number;
+    total: number;
+    started: number;
+    final: number;
+    final_started: number;
+    succeeded: number;
+    failed: number;
+  }[] = await db('installations')
+    .where({ rollout_id: row.id })
+    .groupBy('group_index')
+    .orderBy('group_index')
+    .select(
+      'group_index as g',
+      db.raw('count(*)::int as total'),
+      db.raw('count(started_at)::int as started'),
+      db.raw('count(*) FILTER (WHERE final)::int as final'),
+      db.raw('count(*) FILTER (WHERE final AND started_at IS NOT NULL)::int as final_started'),
+      db.raw('count(*) FILTER (WHERE final AND status = ANY(?::text[]))::int as succeeded', [[...SUCCESS_STATUSES]]),
+      db.raw('count(*) FILTER (WHERE final AND status = ANY(?::text[]))::int as failed', [[...FAILURE_STATUSES]]),
+    );
+  const defs: RolloutGroup[] = row.groups ?? [{ name: 'all', from: 0, size: row.total }];
+  const approved = new Set(row.approved_groups ?? []);
+  let waitingFor: GroupWait | null = null;
+  let prevOpen = true;
+  const groups = defs.map((d, i): GroupProgress => {
+    const c = rows.find((r) => r.g === i) ?? { started: 0, final: 0, succeeded: 0, failed: 0 };
+    const prev = i > 0 ? rows.find((r) => r.g === i - 1) : undefined;
+    const prevSucceeded =
+      i === 0 ||
+      (prevOpen && row.safety !== null && successReached(row.safety, defs[i - 1] as RolloutGroup, prev?.succeeded ?? 0));
+    let state: GroupProgress['state'];
+    if (c.final >= d.size) state = 'done';
+    else if (c.started > 0 || i === 0) state = 'running';
+    else if (prevSucceeded && (row.safety?.approval !== 'manual' || approved.has(i))) state = 'running';
+    else if (prevSucceeded) state = 'awaiting-approval';
+    else state = 'waiting';
+    if (!waitingFor && (state === 'waiting' || state === 'awaiting-approval') && defs[i - 1] && prevOpen) {
+      const before = rows.find((r) => r.g === i - 1);
+      if ((before?.started ?? 0) >= (defs[i - 1] as RolloutGroup).size) {
+        waitingFor = {
+          group: i,
+          name: d.name,
+          reason: state === 'waiting' ? 'success-threshold' : 'approval',
+          message:
+            state === 'waiting'
+              ? `group ${i} (${d.name}) starts once group ${i - 1} (${defs[i - 1]?.name}) reached the success threshold: ${before?.succeeded ?? 0} of ${defs[i - 1]?.size} succeeded so far`
+              : `group ${i} (${d.name}) waits for an admin's approval: POST /api/v1/rollouts/${row.id}/groups/${i}/approve`,
+        };
+      }
+    }
+    prevOpen = state === 'running' || state === 'done';
+    return { index: i, name: d.name, total: d.size, started: c.started, succeeded: c.succeeded, failed: c.failed, state };
+  });
+  const sum = (k: 'final' | 'started' | 'final_started') => rows.reduce((n, r) => n + r[k], 0);
+  return { groups, waitingFor, finished: sum('final'), outstanding: sum('started') - sum('final_started') };
 }
 
 async function storedProgress(db: Db, row: RolloutRow): Promise<StoredProgress> {
-  const [counts, starts] = await Promise.all([rolloutStatusCounts(db, row.id), rolloutStarts(db, row.id)]);
-  const open = row.state === 'scheduled' || row.state === 'running';
-  return { counts, started: starts.started, remaining: starts.remaining, nextStart: open ? starts.nextStart : null };
+  const [counts, starts, staged] = await Promise.all([
+    rolloutStatusCounts(db, row.id),
+    rolloutStarts(db, row.id),
+    storedGroups(db, row),
+  ]);
+  const open = (row.state === 'scheduled' || row.state === 'running') && staged.waitingFor === null;
+  return {
+    counts,
+    started: starts.started,
+    remaining: starts.remaining,
+    nextStart: open ? starts.nextStart : null,
+    pausedReason: row.state === 'paused' ? (row.paused_reason ?? 'admin') : null,
+    groups: staged.groups,
+    waitingFor: row.state === 'scheduled' || row.state === 'running' ? staged.waitingFor : null,
+    finished: staged.finished,
+    outstanding: staged.outstanding,
+  };
 }
 
 /** The workflow's progress, or undefined when it cannot answer (closed, gone, Temporal down). */

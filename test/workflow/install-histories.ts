@@ -40,10 +40,11 @@ const CURRENT_SET = 'v3' satisfies (typeof HISTORY_SETS)[number];
  * The rollout workflow's histories (with pause, resume, schedule changes and cancel). `rollout-v1`:
  * before the `rollout-update-waits-for-planned-times` patch; `rollout-v2`: since; `rollout-v3`: with the
  * spread, inside-window, background-alert, carried-replan, watched-children, cancel-skips-arrived and
- * workflow-cancel patches too.
+ * workflow-cancel patches too; `rollout-v4`: with the groups-and-safety patch as well (issue 14: staged
+ * groups, the automatic halt, manual approval), recorded by rollout.test.ts and rollout-groups.test.ts.
  */
-export const ROLLOUT_HISTORY_SETS = ['rollout-v1', 'rollout-v2', 'rollout-v3'] as const;
-export const CURRENT_ROLLOUT_SET = 'rollout-v3' satisfies (typeof ROLLOUT_HISTORY_SETS)[number];
+export const ROLLOUT_HISTORY_SETS = ['rollout-v1', 'rollout-v2', 'rollout-v3', 'rollout-v4'] as const;
+export const CURRENT_ROLLOUT_SET = 'rollout-v4' satisfies (typeof ROLLOUT_HISTORY_SETS)[number];
 export type HistorySet = (typeof HISTORY_SETS)[number] | (typeof ROLLOUT_HISTORY_SETS)[number];
 
 function historyToJson(history: History): unknown {

@@ -7,7 +7,8 @@
  * patches of issue 13 (`ROBUST_ENDINGS_PATCHES`), `v3` with them. The rollout
  * workflow's control paths (`RECORD_HISTORIES=1 … test/workflow/rollout.test.ts`) likewise:
  * `rollout-v1` before the `rollout-update-waits-for-planned-times` patch, `rollout-v2` since, `rollout-v3`
- * with the liveness and spread patches as well.
+ * with the liveness and spread patches as well, `rollout-v4` with the groups-and-safety patch (issue 14)
+ * too — and the staged-rollout paths of rollout-groups.test.ts.
  */
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
@@ -16,6 +17,7 @@ import {
   ALERT_PATCH,
   CANCEL_SKIPS_ARRIVED_PATCH,
   CARRY_REPLAN_PATCH,
+  GROUPS_PATCH,
   INSIDE_WINDOW_PATCH,
   PLANNED_TIMES_PATCH,
   SPREAD_PATCH,
@@ -143,7 +145,19 @@ describe('rollout workflow histories replay', () => {
     expect(names).toEqual(expect.arrayContaining(ROLLOUT_PATHS));
   });
 
-  it('rollout-v1 histories predate the planned-times patch, rollout-v2 histories carry it, rollout-v3 also the later ones', async () => {
+  it('rollout-v4 also has the staged-rollout paths of issue 14', async () => {
+    const names = (await readHistories(['rollout-v4'])).map((h) => h.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'groups-canary-succeeds',
+        'groups-halt-resume',
+        'groups-manual-approval',
+        'groups-halt-continue-as-new',
+      ]),
+    );
+  });
+
+  it('rollout-v1 histories predate the planned-times patch, rollout-v2 histories carry it, rollout-v3 also the later ones, rollout-v4 the groups patch too', async () => {
     const later = [
       SPREAD_PATCH,
       INSIDE_WINDOW_PATCH,
@@ -159,8 +173,9 @@ describe('rollout workflow histories replay', () => {
       expect({ history, carries: patches.includes(PLANNED_TIMES_PATCH) }).toEqual({ history, carries: h.set !== 'rollout-v1' });
       expect({ history, later: later.filter((p) => patches.includes(p)) }).toEqual({
         history,
-        later: h.set === 'rollout-v3' ? later : [],
+        later: h.set === 'rollout-v3' || h.set === 'rollout-v4' ? later : [],
       });
+      expect({ history, groups: patches.includes(GROUPS_PATCH) }).toEqual({ history, groups: h.set === 'rollout-v4' });
     }
   });
 

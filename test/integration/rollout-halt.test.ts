@@ -1,0 +1,159 @@
+/**
+ * The automatic halt end to end over HTTP (issue 14, "Must show"): the fleet simulator's devices
+ * against the real stack (dev server, worker, PostgreSQL, API, an SMTP server behind the mailer). A
+ * staged rollout (canary of 4, then the rest): two canary devices download the file and report that
+ * the installer failed (`post-install` failure), so once the canary's 4 jobs are final its failures
+ * reach the error threshold (50 %);
+ * the rollout pauses itself with `pausedReason: "error-threshold"`, mails the alert and starts nothing
+ * of the next group — although the canary's successes reach the success threshold. An admin resumes;
+ * the rest goes out (one more device fails there: below the threshold) and the rollout completes.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS } from '../../domain/status';
+import { createMailer } from '../../infra/channels';
+import { createDurableMailer } from '../../infra/channels/durable';
+import { createRecordingChannel } from '../../infra/channels/recording';
+import { httpRolloutControl, type RolloutControl, type RolloutRequest } from '../../simulator/control';
+import { Fleet } from '../../simulator/fleet';
+import { ApiClient } from '../../simulator/http';
+import { createLimiter } from '../../simulator/pool';
+import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp';
+import { type Stack, startStack } from '../helpers/stack';
+
+let smtp: TestSmtpServer;
+let stack: Stack;
+
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  stack = await startStack({
+    deps: (db) => ({
+      push: createRecordingChannel(db),
+      mailer: createDurableMailer(db, createMailer({ url: smtp.url, from: 'DeviceRollout <rollout@example.com>' })),
+    }),
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await smtp?.stop();
+});
+
+const CANARY = 4;
+const DEVICES = 12;
+
+describe('automatic halt over HTTP with simulated devices', () => {
+  it('the canary fails by report → error-threshold halt, alert, nothing of the next group; resume → completed', {
+    timeout: 180_000,
+  }, async () => {
+    const api = new ApiClient({ baseUrl: stack.baseUrl, adminKey: stack.adminKey, limiter: createLimiter(8) });
+    const http = httpRolloutControl(api);
+    let failing: string[] = [];
+    // The rollout request of the simulator, staged: the canary is 2 failing and 2 good devices (planned order)
+    const control: RolloutControl = {
+      ...http,
+      start: (req: RolloutRequest) => {
+        const ids = (req.devices as { ids: string[] }).ids;
+        const good = ids.filter((id) => !failing.includes(id));
+        const order = [failing[0], failing[1], good[0], good[1], ...good.slice(2), failing[2]] as string[];
+        const staged = {
+          ...req,
+          devices: { ids: order },
+          options: { ...req.options, maxPushAttempts: 1 },
+          notify: ['ops@example.com'],
+          failureThreshold: 100,
+          groups: [{ name: 'canary', devices: CANARY }, { name: 'rest' }],
+          safety: { successThreshold: '50%', errorThreshold: '50%', minFinished: CANARY, approval: 'auto' },
+        };
+        return http.start(staged as RolloutRequest);
+      },
+    };
+    const fleet = new Fleet({
+      api,
+      control,
+      devices: DEVICES,
+      platforms: ['android'],
+      push: 'sms',
+      useDm: false,
+      // a DME client: a good device is final (verified) at its inventory sync, 3 s after its install,
+      // a failing one at once: the canary's failures are known before its successes open the gate
+      kind: 'dme-client',
+      fileSize: 16 * 1024,
+      shares: { installFails: 3 / DEVICES },
+      timing: { syncDelayMs: 3_000, reactionMs: 100 },
+      timeoutMs: 120_000,
+      seed: 14,
+    });
+    await fleet.register();
+    failing = fleet.devices.filter((d) => d.profile.knob === 'installFails').map((d) => d.id as string);
+    expect(failing).toHaveLength(3);
+    await fleet.uploadSoftware();
+    const { id } = await fleet.startRollout();
+    try {
+      // --- the halt: the 4 canary jobs final (2 failed by report), the rollout paused by itself
+      let view: any;
+      for (const until = Date.now() + 60_000; ; ) {
+        view = (await stack.api('GET', `/api/v1/rollouts/${id}`)).body;
+        if (view.state === 'paused' || Date.now() > until) break;
+        await sleep(300);
+      }
+      expect(view).toMatchObject({ state: 'paused', pausedReason: 'error-threshold', started: CANARY, nextStartAt: null });
+      expect(view.groups).toEqual([
+        { index: 0, name: 'canary', total: CANARY, started: CANARY, succeeded: 2, failed: 2, state: 'done' },
+        { index: 1, name: 'rest', total: DEVICES - CANARY, started: 0, succeeded: 0, failed: 0, state: 'running' },
+      ]);
+      const stored = await stack.db('rollouts').where({ id }).first('state', 'paused_reason', 'groups');
+      expect(stored).toMatchObject({ state: 'paused', paused_reason: 'error-threshold' });
+      // the failures are the devices' own reports
+      const failedJobs = await stack
+        .db('installations')
+        .where({ rollout_id: id, status: STATUS.installationFailed })
+        .select('id', 'device_id', 'group_index');
+      expect(failedJobs.map((j) => j.device_id).sort()).toEqual(failing.slice(0, 2).sort());
+      expect(failedJobs.map((j) => j.group_index)).toEqual([0, 0]);
+      const log = await stack.api('GET', `/api/v1/installations/${failedJobs[0].id}/log`);
+      expect(JSON.stringify(log.body.log)).toMatch(/installer exit code 1603/);
+
+      // the alert mail says it halted
+      const [alert] = await smtp.waitForMails(1, (m) => /halted/.test(m.parsed.subject ?? ''), 30_000);
+      expect(alert?.parsed.subject).toMatch(/2 of 4 final jobs of group 0 \(canary\) failed/);
+      expect(alert?.parsed.text).toMatch(/pausedReason "error-threshold"/);
+
+      // nothing of the next group starts while halted (its gate is open: 2 of 4 succeeded = 50 %)
+      await sleep(3_000);
+      const restStarted = await stack
+        .db('installations')
+        .where({ rollout_id: id, group_index: 1 })
+        .whereNotNull('started_at')
+        .count({ n: '*' });
+      expect(Number(restStarted[0]?.n)).toBe(0);
+      const desc = await stack.client.workflow.getHandle(view.workflowId).describe();
+      expect(desc.typedSearchAttributes.getAll().find((p) => p.key.name === 'RolloutState')?.value).toBe('paused');
+
+      // --- an admin resumes: the rest goes out; its one failure (1 of 8) stays below the threshold
+      const resumed = await stack.api('POST', `/api/v1/rollouts/${id}/resume`);
+      expect(resumed.status).toBe(200);
+      expect(resumed.body).toMatchObject({ state: 'running', pausedReason: null });
+      expect(await fleet.waitUntilFinal()).toBe(true);
+      let done: any;
+      for (const until = Date.now() + 30_000; ; ) {
+        done = (await stack.api('GET', `/api/v1/rollouts/${id}`)).body;
+        if (done.state === 'completed' || Date.now() > until) break;
+        await sleep(300);
+      }
+      expect(done).toMatchObject({
+        state: 'completed',
+        pausedReason: null,
+        counts: { [STATUS.downloadedVerified]: DEVICES - 3, [STATUS.installationFailed]: 3 },
+      });
+      expect(done.groups.map((g: { state: string; failed: number }) => [g.state, g.failed])).toEqual([
+        ['done', 2],
+        ['done', 1],
+      ]);
+      const after = await stack.client.workflow.getHandle(done.workflowId).describe();
+      expect(after.typedSearchAttributes.getAll().find((p) => p.key.name === 'RolloutGroup')?.value).toBe('rest');
+      expect(smtp.received.filter((m) => /halted/.test(m.parsed.subject ?? ''))).toHaveLength(1);
+    } finally {
+      await fleet.stop(1_000);
+    }
+  });
+});
