@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { PLATFORMS } from '../../domain/install-options';
 import { api, type Device, type DeviceDetail, qs } from '../api';
 import { fmtAgo, fmtTime } from '../format';
-import { navigate, useCan } from '../session';
+import { useCan } from '../session';
 import { ErrorBox, Pager, Section, StatusBadge, useData, usePager } from '../ui';
 
 interface Filters {
@@ -342,6 +342,7 @@ export function DevicePage({ id }: { id: string }) {
             {dev.jobs.length === 0 ? <p class="muted">No jobs.</p> : null}
           </Section>
           <Section title="History">
+            {dev.history.length === 0 ? <p class="muted">No changes recorded.</p> : null}
             <ol class="log">
               {dev.history.map((h, i) => (
                 <li key={i}>
@@ -354,9 +355,6 @@ export function DevicePage({ id }: { id: string }) {
         </>
       ) : null}
       {!dev && !d.error ? <p class="muted">Loading…</p> : null}
-      <button type="button" class="link" onClick={() => navigate('#/devices')}>
-        Back to devices
-      </button>
     </>
   );
 }

@@ -169,6 +169,7 @@ interface ReportList {
 }
 interface Report {
   total: number;
+  retryOf: string | null;
   succeeded: ReportList;
   failed: ReportList;
   notHeardFrom: ReportList;
@@ -183,6 +184,11 @@ function ReportSection({ id, refresh }: { id: string; refresh: number }) {
       <ErrorBox error={rep.error} />
       {r ? (
         <>
+          {r.retryOf ? (
+            <p>
+              Retry of <a href={`#/rollouts/${r.retryOf}`}>{r.retryOf}</a>
+            </p>
+          ) : null}
           <p data-testid="report-totals">
             {fmtInt(r.succeeded.total)} succeeded · {fmtInt(r.failed.total)} failed · {fmtInt(r.notHeardFrom.total)} not heard
             from
@@ -377,14 +383,6 @@ export function RolloutPage({ id }: { id: string }) {
               <>
                 <dt>Ended</dt>
                 <dd>{fmtBoth(rollout.completedAt, zone)}</dd>
-              </>
-            ) : null}
-            {rollout.retryOf ? (
-              <>
-                <dt>Retry of</dt>
-                <dd>
-                  <a href={`#/rollouts/${rollout.retryOf}`}>{rollout.retryOf}</a>
-                </dd>
               </>
             ) : null}
           </dl>

@@ -1,7 +1,7 @@
 /** Rollouts: the list with state, progress and counts, filtered by state; or open one by id. */
 import { useState } from 'preact/hooks';
 import { api, qs, type Rollout } from '../api';
-import { fmtBoth, fmtTime } from '../format';
+import { fmtTime } from '../format';
 import { navigate, useCan } from '../session';
 import { ErrorBox, Pager, Progress, Section, StateBadge, useData, usePager } from '../ui';
 
@@ -88,8 +88,8 @@ export function RolloutsPage({ query }: { query: URLSearchParams }) {
               <th scope="col">State</th>
               <th scope="col">Progress</th>
               <th scope="col">Counts</th>
-              <th scope="col">Next start</th>
               <th scope="col">Created</th>
+              <th scope="col">Ended</th>
             </tr>
           </thead>
           <tbody>
@@ -110,8 +110,16 @@ export function RolloutsPage({ query }: { query: URLSearchParams }) {
                     .map(([s, n]) => `${s}: ${n}`)
                     .join(' · ') || '—'}
                 </td>
-                <td>{fmtBoth(r.nextStartAt, r.schedule?.timeZone)}</td>
                 <td>{fmtTime(r.createdAt)}</td>
+                <td>
+                  {fmtTime(r.completedAt)}
+                  {r.retryOf ? (
+                    <>
+                      {' '}
+                      · retry of <a href={`#/rollouts/${r.retryOf}`}>{r.retryOf.slice(0, 8)}</a>
+                    </>
+                  ) : null}
+                </td>
               </tr>
             ))}
           </tbody>

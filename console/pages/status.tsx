@@ -72,10 +72,12 @@ function JobTable({
   search,
   zone,
   onOpen,
+  count,
 }: {
   rolloutId: string;
   table: 'installing' | 'installed';
   title: string;
+  count?: number;
   live: boolean;
   search: string;
   zone: string;
@@ -100,7 +102,7 @@ function JobTable({
   const id = `tbl-${table}`;
   return (
     <Section
-      title={title}
+      title={count === undefined ? title : `${title} · ${count.toLocaleString('en-US')}`}
       actions={
         <label>
           Status
@@ -207,6 +209,11 @@ export function StatusPage({ query }: { query: URLSearchParams }) {
     live ? 2_000 : undefined,
   );
   const zone = rollout.data?.schedule?.timeZone ?? 'UTC';
+  const finalJobs = Object.entries(rollout.data?.counts ?? {}).reduce(
+    (n, [s, c]) => (FINAL_STATUSES.has(s as InstallStatus) ? n + c : n),
+    0,
+  );
+  const installingCount = rollout.data ? rollout.data.total - finalJobs : undefined;
   return (
     <>
       <h1>Installation status</h1>
@@ -265,6 +272,7 @@ export function StatusPage({ query }: { query: URLSearchParams }) {
             rolloutId={rolloutId}
             table="installing"
             title="Installing"
+            count={installingCount}
             live={live}
             search={search}
             zone={zone}
@@ -274,6 +282,7 @@ export function StatusPage({ query }: { query: URLSearchParams }) {
             rolloutId={rolloutId}
             table="installed"
             title="Installed"
+            count={rollout.data ? finalJobs : undefined}
             live={live}
             search={search}
             zone={zone}

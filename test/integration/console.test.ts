@@ -125,6 +125,7 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
       platforms: ['android'],
       push: 'sms',
       useDm: false,
+      shares: { installFails: 1 / DEVICES }, // one device reports a failed install: the retry's material
       timing: { syncDelayMs: 4_000, reactionMs: 400, pollIntervalMs: 1_000, offlineMs: 1_000 },
       timeoutMs: 90_000,
       seed: 16,
@@ -250,11 +251,12 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     await fleet.stop();
     expect(await page.evaluate('window.__sameDocument')).toBe(true);
     const statuses = await page.getByTestId('installed-table').locator('tbody tr .badge').allTextContents();
-    expect(statuses).toEqual(Array(DEVICES).fill(STATUS.downloadedVerified)); // the seed's string, en dash
+    // the seed's strings (en dash)
+    expect(statuses.sort()).toEqual([...Array(DEVICES - 1).fill(STATUS.downloadedVerified), STATUS.installationFailed].sort());
     await shot(page, 'installation-status-installed');
 
     // the status filter and a row's log
-    await page.getByTestId('installed-table').locator('tbody tr').first().click();
+    await page.getByTestId('installed-table').getByText(STATUS.downloadedVerified).first().click();
     const dialog = page.getByRole('dialog');
     await dialog.getByText(`→ ${STATUS.downloadedVerified}`).waitFor();
     await shot(page, 'job-log');
@@ -264,7 +266,8 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     await visit(page, `#/rollouts/${rolloutId}`, /^Rollout\b(?!s)/);
     await page.locator('h1 .badge', { hasText: 'completed' }).waitFor({ timeout: 15_000 });
     const counts = page.getByRole('table', { name: 'Counts per status' });
-    await expect.poll(() => counts.textContent()).toContain(`${STATUS.downloadedVerified}${DEVICES}`);
+    await expect.poll(() => counts.textContent()).toContain(`${STATUS.downloadedVerified}${DEVICES - 1}`);
+    expect(await counts.textContent()).toContain(`${STATUS.installationFailed}1`);
     const perHour = () =>
       page
         .getByTestId('per-hour')
@@ -273,16 +276,25 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     await expect.poll(perHour).toBe(DEVICES);
     await expect
       .poll(() => page.getByTestId('report-totals').textContent())
-      .toBe(`${DEVICES} succeeded · 0 failed · 0 not heard from`);
+      .toMatch(new RegExp(`^${DEVICES - 1} succeeded · 1 failed`));
+    await page.getByRole('table', { name: 'Failures' }).getByText(STATUS.installationFailed).waitFor();
     const csv = page.waitForEvent('download');
     await page.getByRole('button', { name: 'CSV' }).click();
     const file = await (await csv).path();
     const lines = (await readFile(file, 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(DEVICES + 1); // header + one line a job
-    expect(lines.filter((l) => l.includes(STATUS.downloadedVerified))).toHaveLength(DEVICES);
+    expect(lines.filter((l) => l.includes(STATUS.downloadedVerified))).toHaveLength(DEVICES - 1);
     const link = await page.getByRole('link', { name: 'Temporal UI' }).getAttribute('href');
     expect(decodeURIComponent(link ?? '')).toContain(`workflows?query=RolloutId="${rolloutId}"`);
     await shot(page, 'rollout-completed');
+
+    // retry the failed device: a new rollout of it (retryOf), opened by the page
+    await page.getByRole('button', { name: 'Retry 1 failed' }).click();
+    await page.waitForURL((u) => /#\/rollouts\/[0-9a-f-]{36}$/.test(u.hash) && !u.hash.endsWith(rolloutId));
+    const retryId = page.url().split('/').pop() as string;
+    const retry = await stack.api('GET', `/api/v1/rollouts/${retryId}/report`);
+    expect(retry.body).toMatchObject({ total: 1, retryOf: rolloutId });
+    await page.getByRole('link', { name: rolloutId }).waitFor();
   });
 
   it('pauses and resumes a rollout from its page', async () => {
@@ -379,7 +391,7 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     }
     // a job's log without its cancel button
     await visit(p, `#/status?rollout=${rolloutId}`, 'Installation status');
-    await p.getByTestId('installed-table').locator('tbody tr').first().click();
+    await p.getByTestId('installed-table').getByText(STATUS.downloadedVerified).first().click();
     await p.getByRole('dialog').getByText(`→ ${STATUS.downloadedVerified}`).waitFor();
     expect(await p.getByRole('button', { name: forbidden }).count()).toBe(0);
     await p.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
