@@ -21,6 +21,8 @@ const config: KnipConfig = {
     'bench/baseline-worker.ts',
     'bench/tuned-worker.ts',
     'bench/baseline-workflows.ts',
+    // run by hand: `npx tsx bench/csv.ts` (the CSV export's memory, docs/performance.md)
+    'bench/csv.ts',
     // workflowsPath of test/workflow/rollout.harness.ts
     'test/workflow/rollout.workflows.ts',
     // the admin console: api/console.ts bundles it by path (esbuild)
