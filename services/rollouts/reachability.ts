@@ -10,17 +10,29 @@
  * first names only; devices are listed by id only when some are left out of a filtered selection.
  */
 
-import type { Platform } from '../../domain/install-options';
+import type { Platform, SoftwareFacts } from '../../domain/install-options';
 import { dmForFleet, type FirstMethod, firstMethod, nameDevices, needsMsisdn, platformFiles } from '../../domain/reachability';
+import type { DeviceFilter, RolloutRequest } from '../../domain/rollout-request';
 import type { Db } from '../../infra/db';
 import { whereDeviceFilter } from '../devices';
 import { invalid } from '../errors';
-import type { PreparedRollout } from './prepare';
 
 /** How many devices an error names. */
 const NAMED = 10;
 
-type Selection = PreparedRollout['selection'];
+/** The selected devices as services/rollouts/prepare.ts holds them. */
+type Selection =
+  | { kind: 'ids'; ids: string[]; platformOf: Map<string, Platform>; externalOf: Map<string, string> }
+  | { kind: 'filter'; filter: DeviceFilter };
+
+interface Checked {
+  body: RolloutRequest;
+  facts: SoftwareFacts;
+  selection: Selection;
+  total: number;
+  /** Selected devices per platform. */
+  platforms: Map<Platform, number>;
+}
 
 /** What `prepareRollout` keeps of the per-device check. */
 export interface Reach {
@@ -55,10 +67,7 @@ const label = (r: { id: string; external_id: string }) => `${r.external_id} (${r
  * Checks R1, R7 and the MSISDNs per device over the selection; `platforms` (selected devices per
  * platform) is updated in place when devices are left out. Throws `invalid` naming the field.
  */
-export async function checkReachability(
-  db: Db,
-  p: Pick<PreparedRollout, 'body' | 'facts' | 'selection' | 'total' | 'platforms'>,
-): Promise<Reach> {
+export async function checkReachability(db: Db, p: Checked): Promise<Reach> {
   const { body, facts, platforms } = p;
   const { options } = body;
 

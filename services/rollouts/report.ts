@@ -10,7 +10,7 @@ import { FAILURE_STATUSES, SUCCESS_STATUSES } from '../../domain/status';
 import type { Db } from '../../infra/db';
 import { findRollout, type RolloutRow } from './progress';
 
-export const NOT_STARTED = 'Not started';
+const NOT_STARTED = 'Not started';
 
 const SUCCESS = [...SUCCESS_STATUSES];
 const FAILURE = [...FAILURE_STATUSES];
