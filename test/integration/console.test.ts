@@ -348,7 +348,7 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     expect(await page.getByRole('button', { name: /^(Pause|Resume|Cancel rollout)$/ }).count()).toBe(0);
   });
 
-  it('devices and rollouts pages: filters, last contact, jobs', async () => {
+  it('devices and rollouts pages: filters, last contact, jobs; edit, rotate token, retire', async () => {
     await visit(page, '#/devices', 'Devices');
     await page.getByLabel('Platform').selectOption('android');
     await page.getByRole('button', { name: 'Apply' }).click();
@@ -361,6 +361,32 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     expect(await unlabelled(page)).toEqual([]);
     await page.getByRole('table', { name: 'Jobs of this device' }).getByText(STATUS.downloadedVerified).waitFor();
     await shot(page, 'device');
+
+    // edit, rotate the token, retire — each through the API, each visible on the page
+    const reg = await stack.api('POST', '/api/v1/devices', {
+      devices: [{ externalId: `console-edit-${Date.now()}`, platform: 'symbian' }],
+    });
+    const id = reg.body.devices[0].id as string;
+    const oldToken = reg.body.devices[0].token as string;
+    await visit(page, `#/devices/${id}`, /^Device /);
+    await page.getByLabel('MSISDN').fill('+4915112345678');
+    await page.getByLabel('Tags (comma separated)').fill('field, pilot');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    expect((await stack.api('GET', `/api/v1/devices/${id}`)).body).toMatchObject({
+      msisdn: '+4915112345678',
+      tags: ['field', 'pilot'],
+    });
+    await page.getByRole('button', { name: 'Rotate token' }).click();
+    const shown = await page.getByRole('status').filter({ hasText: 'New device token' }).locator('code').textContent();
+    expect(shown).toMatch(/^drd_/);
+    const sync = (token: string) => stack.api('POST', '/api/v1/device/sync', { installed: {} }, token);
+    expect((await sync(oldToken)).status).toBe(401);
+    expect((await sync(shown as string)).status).toBe(200);
+    await page.getByRole('button', { name: 'Retire' }).click();
+    await page.getByText('Retired', { exact: true }).waitFor();
+    expect((await stack.api('GET', `/api/v1/devices/${id}`)).body.retiredAt).not.toBeNull();
+    expect(await page.getByRole('button', { name: /^(Retire|Rotate token|Save)$/ }).count()).toBe(0);
 
     await visit(page, '#/rollouts', 'Rollouts');
     await shot(page, 'rollouts');
