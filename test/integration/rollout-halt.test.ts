@@ -156,4 +156,114 @@ describe('automatic halt over HTTP with simulated devices', () => {
       await fleet.stop(1_000);
     }
   });
+
+  it('groups and safety over HTTP: 400s naming the field, the preview per group, manual approval (400, 404, 409, 200)', async () => {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const reg = await stack.api('POST', '/api/v1/devices', {
+      devices: Array.from({ length: 5 }, (_, i) => ({ externalId: `grp-${tag}-${i}`, platform: 'android' })),
+    });
+    expect(reg.status).toBe(201);
+    const ids = (reg.body.devices as { id: string }[]).map((d) => d.id);
+    const form = new FormData();
+    form.set('name', `Group App ${tag}`);
+    form.set('version', '1.0');
+    form.set('kind', 'other');
+    form.set('platforms', 'android');
+    form.append('file', new Blob([Buffer.alloc(1024, 1)]), 'group-app.apk');
+    const sw = await fetch(`${stack.baseUrl}/api/v1/software`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+      body: form,
+    });
+    expect(sw.status).toBe(201);
+    const softwareId = ((await sw.json()) as { id: string }).id;
+    const body = {
+      softwareId,
+      devices: { ids },
+      options: { push: 'mark' },
+      schedule: { perDay: 2, startDate: '2031-03-03', timeZone: 'UTC' }, // a Monday, 09:00–17:00
+    };
+
+    for (const [what, extra, field] of [
+      ['a rest group that is not last', { groups: [{ name: 'rest' }, { name: 'b', devices: 1 }] }, 'groups.0.devices'],
+      ['a group name twice', { groups: [{ name: 'a', devices: 1 }, { name: 'a' }] }, 'groups.1.name'],
+      ['a share of 0%', { groups: [{ name: 'a', devices: '0%' }, { name: 'b' }] }, 'groups.0.devices'],
+      [
+        'devices left after the last group',
+        {
+          groups: [
+            { name: 'a', devices: 2 },
+            { name: 'b', devices: 2 },
+          ],
+        },
+        'groups',
+      ],
+      ['no device left for a group', { groups: [{ name: 'a', devices: 5 }, { name: 'b' }] }, 'groups.1.devices'],
+      ['a success threshold above 100%', { safety: { successThreshold: '120%' } }, 'safety.successThreshold'],
+      ['an error threshold that is no share', { safety: { errorThreshold: 'five' } }, 'safety.errorThreshold'],
+      ['minFinished 0', { safety: { minFinished: 0 } }, 'safety.minFinished'],
+      ['an unknown approval', { safety: { approval: 'later' } }, 'safety.approval'],
+    ] as const) {
+      for (const path of ['/api/v1/rollouts/preview', '/api/v1/rollouts']) {
+        const res = await stack.api('POST', path, { ...body, ...extra });
+        expect({ what, path, status: res.status, field: res.body.error?.field }).toEqual({ what, path, status: 400, field });
+      }
+    }
+
+    // the preview: each device's group, each group's first planned start, and the plan's assumption
+    const staged = { ...body, groups: [{ name: 'canary', devices: 1 }, { name: 'early', devices: '40%' }, { name: 'rest' }] };
+    const preview = await stack.api('POST', '/api/v1/rollouts/preview', staged);
+    expect(preview.status).toBe(200);
+    expect(preview.body.slots.map((x: { group: string; at: string }) => [x.group, x.at])).toEqual([
+      ['canary', '2031-03-03T09:00:00.000Z'],
+      ['early', '2031-03-03T13:00:00.000Z'],
+      ['early', '2031-03-04T09:00:00.000Z'],
+      ['rest', '2031-03-04T13:00:00.000Z'],
+      ['rest', '2031-03-05T09:00:00.000Z'],
+    ]);
+    expect(preview.body.groups).toEqual([
+      { index: 0, name: 'canary', total: 1, firstStartAt: '2031-03-03T09:00:00.000Z' },
+      { index: 1, name: 'early', total: 2, firstStartAt: '2031-03-03T13:00:00.000Z' },
+      { index: 2, name: 'rest', total: 2, firstStartAt: '2031-03-04T13:00:00.000Z' },
+    ]);
+    expect(preview.body.assumption).toMatch(/assume each group reaches its success threshold on time/);
+    expect((await stack.api('POST', '/api/v1/rollouts/preview', body)).body.assumption).toBeUndefined();
+
+    // manual approval of a rollout that has not started yet (2031)
+    const created = await stack.api('POST', '/api/v1/rollouts', { ...staged, safety: { approval: 'manual' } });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const jobs = await stack.db('installations').where({ rollout_id: id }).orderBy('seq').select('group_index');
+    expect(jobs.map((j) => j.group_index)).toEqual([0, 1, 1, 2, 2]);
+    const view = (await stack.api('GET', `/api/v1/rollouts/${id}`)).body;
+    expect(view).toMatchObject({ state: 'scheduled', pausedReason: null, waitingFor: null });
+    expect(view.groups.map((g: { name: string; total: number; state: string }) => [g.name, g.total, g.state])).toEqual([
+      ['canary', 1, 'running'],
+      ['early', 2, 'waiting'],
+      ['rest', 2, 'waiting'],
+    ]);
+    const approve = (index: string) => stack.api('POST', `/api/v1/rollouts/${id}/groups/${index}/approve`);
+    expect((await approve('x')).body.error).toMatchObject({ field: 'index' });
+    expect((await approve('x')).status).toBe(400);
+    expect((await approve('3')).status).toBe(404);
+    const first = await approve('0');
+    expect(first.status).toBe(409);
+    expect(first.body.error.message).toMatch(/needs no approval/);
+    const ok = await approve('1'); // ahead of the canary's success: allowed
+    expect(ok.status).toBe(200);
+    expect(ok.body.groups.map((g: { state: string }) => g.state)).toEqual(['running', 'waiting', 'waiting']);
+    expect((await approve('1')).status).toBe(409);
+    expect((await stack.db('rollouts').where({ id }).first('approved_groups')).approved_groups).toEqual([1]);
+    // an automatic rollout has nothing to approve; one without groups has no group 1
+    const auto = await stack.api('POST', '/api/v1/rollouts', staged);
+    expect((await stack.api('POST', `/api/v1/rollouts/${auto.body.id}/groups/1/approve`)).status).toBe(409);
+    const plain = await stack.api('POST', '/api/v1/rollouts', body);
+    expect((await stack.api('POST', `/api/v1/rollouts/${plain.body.id}/groups/1/approve`)).status).toBe(404);
+    // a manual pause says so
+    const paused = await stack.api('POST', `/api/v1/rollouts/${plain.body.id}/pause`);
+    expect(paused.body).toMatchObject({ state: 'paused', pausedReason: 'admin' });
+    for (const r of [id, auto.body.id, plain.body.id]) {
+      expect((await stack.api('POST', `/api/v1/rollouts/${r}/cancel`, {})).status).toBe(200);
+    }
+  });
 });

@@ -238,11 +238,11 @@ describe('POST /api/v1/rollouts/preview', () => {
     expect(res.status).toBe(200);
     expect(res.body.total).toBe(5);
     expect(res.body.slots).toEqual([
-      { deviceId: android[0]!.id, at: '2031-03-03T09:00:00.000Z', date: '2031-03-03', method: 'sms' },
-      { deviceId: android[1]!.id, at: '2031-03-03T13:00:00.000Z', date: '2031-03-03', method: 'sms' },
-      { deviceId: android[2]!.id, at: '2031-03-04T09:00:00.000Z', date: '2031-03-04', method: 'sms' },
-      { deviceId: android[3]!.id, at: '2031-03-04T13:00:00.000Z', date: '2031-03-04', method: 'sms' },
-      { deviceId: android[4]!.id, at: '2031-03-05T09:00:00.000Z', date: '2031-03-05', method: 'sms' },
+      { deviceId: android[0]!.id, at: '2031-03-03T09:00:00.000Z', date: '2031-03-03', group: 'all', method: 'sms' },
+      { deviceId: android[1]!.id, at: '2031-03-03T13:00:00.000Z', date: '2031-03-03', group: 'all', method: 'sms' },
+      { deviceId: android[2]!.id, at: '2031-03-04T09:00:00.000Z', date: '2031-03-04', group: 'all', method: 'sms' },
+      { deviceId: android[3]!.id, at: '2031-03-04T13:00:00.000Z', date: '2031-03-04', group: 'all', method: 'sms' },
+      { deviceId: android[4]!.id, at: '2031-03-05T09:00:00.000Z', date: '2031-03-05', group: 'all', method: 'sms' },
     ]);
     expect(res.body.days).toEqual([
       { date: '2031-03-03', count: 2 },
