@@ -266,4 +266,60 @@ describe('automatic halt over HTTP with simulated devices', () => {
       expect((await stack.api('POST', `/api/v1/rollouts/${r}/cancel`, {})).status).toBe(200);
     }
   });
+
+  it('GET /rollouts/:id waits at most 1 s for a workflow that does not answer, then answers from PostgreSQL (groups, pausedReason too)', async () => {
+    const reg = await stack.api('POST', '/api/v1/devices', {
+      devices: Array.from({ length: 3 }, (_, i) => ({ externalId: `slow-${Date.now()}-${i}`, platform: 'android' })),
+    });
+    const form = new FormData();
+    form.set('name', `Slow App ${Date.now()}`);
+    form.set('version', '1.0');
+    form.set('kind', 'other');
+    form.set('platforms', 'android');
+    form.append('file', new Blob([Buffer.alloc(1024, 2)]), 'slow-app.apk');
+    const sw = await fetch(`${stack.baseUrl}/api/v1/software`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+      body: form,
+    });
+    const created = await stack.api('POST', '/api/v1/rollouts', {
+      softwareId: ((await sw.json()) as { id: string }).id,
+      devices: { ids: (reg.body.devices as { id: string }[]).map((d) => d.id) },
+      options: { push: 'mark' },
+      schedule: { perDay: 1, startDate: '2031-03-03', timeZone: 'UTC' },
+      groups: [{ name: 'canary', devices: 1 }, { name: 'rest' }],
+    });
+    expect(created.status).toBe(201);
+    const { id, workflowId } = created.body as { id: string; workflowId: string };
+    expect((await stack.api('GET', `/api/v1/rollouts/${id}`)).body.source).toBe('workflow');
+    // the same workflow id, now on a task queue no worker polls: its query is never answered
+    const handle = stack.client.workflow.getHandle(workflowId);
+    await handle.terminate('test: a workflow whose worker is away');
+    await stack.client.workflow.start('rolloutWorkflow', {
+      taskQueue: `nobody-polls-${id}`,
+      workflowId,
+      args: [{}],
+    });
+    await stack.db('rollouts').where({ id }).update({ state: 'paused', paused_reason: 'error-threshold' });
+    const t0 = performance.now();
+    const res = await stack.api('GET', `/api/v1/rollouts/${id}`);
+    const ms = performance.now() - t0;
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      source: 'database',
+      state: 'paused',
+      pausedReason: 'error-threshold',
+      started: 0,
+      finished: 0,
+      outstanding: 0,
+      nextStartAt: null,
+    });
+    expect(res.body.groups.map((g: { name: string; total: number }) => [g.name, g.total])).toEqual([
+      ['canary', 1],
+      ['rest', 2],
+    ]);
+    // (the query's own bound was 5 s before: this fails with it)
+    expect(ms).toBeLessThan(3_000);
+    await stack.client.workflow.getHandle(workflowId).terminate('test over');
+  });
 });

@@ -141,6 +141,11 @@ describe('staged rollouts (time-skipping server)', () => {
           { index: 2, name: 'rest', total: 5, started: 0, succeeded: 0, failed: 0, state: 'waiting' },
         ]);
         expect((await h.describe()).typedSearchAttributes.get(RolloutGroup)).toBe('canary');
+        // the Temporal UI's current details of the rollout
+        const meta = (await h.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+        expect(meta.currentDetails).toContain('- group 0 canary: running, 2/2 started, 0 succeeded, 0 failed');
+        expect(meta.currentDetails).toContain('- group 1 early: waiting, 0/3 started');
+        expect(meta.currentDetails).toMatch(/waiting: group 1 \(early\) starts once 100% of group 0 \(canary\)/);
 
         await at(mon.ms + 9 * HOUR + 45 * MINUTE);
         const q = await h.query(rolloutProgressQuery);
