@@ -65,6 +65,11 @@ const CANCEL_KEEPS_ARRIVED_PATCH = 'install-cancel-keeps-arrived-software';
 const PUSH_SEND_TIMEOUT_PATCH = 'install-push-send-timeout';
 /** Workflow patch: a job already final when its install starts (its device retired) ends at once with that status. */
 const ENDS_WHEN_FINAL_PATCH = 'install-ends-when-already-final';
+/**
+ * Workflow patch (issue 14): an in-house iOS job whose device has no MSISDN fails instead of being
+ * marked for installation — it never degrades to a plain link (R6: SMS with the manifest link only).
+ */
+const IN_HOUSE_NEEDS_SMS_PATCH = 'install-in-house-ios-needs-sms';
 /** The patches every execution since the `v3` histories carries (test/workflow/replay.test.ts checks it). */
 export const ROBUST_ENDINGS_PATCHES = [
   CHECKED_SIGNALS_PATCH,
@@ -88,6 +93,7 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     cancelKeepsArrived: patched(CANCEL_KEEPS_ARRIVED_PATCH),
     pushSendTimeout: patched(PUSH_SEND_TIMEOUT_PATCH),
     endsWhenFinal: patched(ENDS_WHEN_FINAL_PATCH),
+    inHouseNeedsSms: patched(IN_HOUSE_NEEDS_SMS_PATCH),
   });
   const { reports } = job;
 

@@ -200,6 +200,44 @@ describe('devices that cannot be reached', () => {
     expect(sms[0].body).toMatch(/itms-services:\/\/\?action=download-manifest&url=/);
     expect((await stack.api('POST', `/api/v1/rollouts/${created.body.id}/cancel`, {})).status).toBe(200);
   });
+
+  it('an in-house iOS job whose device lost its MSISDN before its start fails: never marked, never a plain link', {
+    timeout: 60_000,
+  }, async () => {
+    const devices = await registerDevices(stack, 'inhouse-lost', [{ platform: 'ios' }, { platform: 'ios' }]);
+    const software = await uploadSoftware(
+      stack,
+      { kind: 'other', platforms: 'ios', inHouseIos: 'true', bundleId: 'com.example.lost' },
+      ['lost.ipa'],
+    );
+    // 2 a day over the whole day: the first starts now, the second hours later
+    const created = await stack.api('POST', '/api/v1/rollouts', {
+      softwareId: software,
+      devices: { ids: devices.map((d) => d.id) },
+      schedule: { ...NOW_ALL_DAY, perDay: 2 },
+    });
+    expect(created.status).toBe(201);
+    const [, second] = await stack.db('installations').where({ rollout_id: created.body.id }).orderBy('seq').select('id');
+    expect((await stack.api('PATCH', `/api/v1/devices/${devices[1]!.id}`, { msisdn: null })).status).toBe(200);
+    expect((await stack.api('PATCH', `/api/v1/rollouts/${created.body.id}/schedule`, { perDay: 'unlimited' })).status).toBe(200);
+    const job = await until(
+      'the second job to end',
+      async () => {
+        const j = await stack.db('installations').where({ id: second.id }).first('status', 'final', 'method', 'detail');
+        return j.final ? j : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(job).toMatchObject({
+      status: 'Installation failed',
+      detail: expect.stringMatching(/in-house iOS app goes only by SMS push/),
+    });
+    expect(job.method).not.toBe('mark');
+    expect(await stack.db('push_tickets').where({ installation_id: second.id }).count('* as n').first()).toEqual({ n: '0' });
+    const sync = await stack.api('POST', '/api/v1/device/sync', { installed: {} }, devices[1]!.token);
+    expect(sync.body.pending).toEqual([]);
+    await stack.api('POST', `/api/v1/rollouts/${created.body.id}/cancel`, {});
+  });
 });
 
 describe('R7 per device', () => {

@@ -19,6 +19,12 @@ export async function pushPhase(job: InstallJob, delivery: Delivery, requested: 
   const { state, reports, patches } = job;
   const pushSendMs = timeouts.pushSendMs ?? DEFAULT_PUSH_SEND_MS;
   let method = requested;
+  if (method !== 'mark' && !device.msisdn && software.inHouseIos && patches.inHouseNeedsSms) {
+    // R6: SMS with the manifest link only — never a plain link (issue 14)
+    const reason = 'an in-house iOS app goes only by SMS push (R6) and the device has no MSISDN';
+    job.note('error', reason);
+    return job.finish(STATUS.installationFailed, reason);
+  }
   if (method !== 'mark' && !device.msisdn) {
     job.note('fallback', `${METHOD_NAMES[method]} needs an MSISDN and the device has none: marked for installation instead`);
     method = 'mark';

@@ -49,6 +49,8 @@ export interface InstallPatches {
   pushSendTimeout: boolean;
   /** `install-ends-when-already-final`: a job final before its install ran (device retired) ends at once. */
   endsWhenFinal: boolean;
+  /** `install-in-house-ios-needs-sms`: an in-house iOS job without an MSISDN fails, never marked (issue 14). */
+  inHouseNeedsSms?: boolean;
 }
 
 export class InstallJob {
