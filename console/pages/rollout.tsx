@@ -4,7 +4,7 @@
  * on it. Live: refreshed every 2 s.
  */
 import { useState } from 'preact/hooks';
-import { ALL_STATUSES, FAILURE_STATUSES, type InstallStatus, STATUS } from '../../domain/status';
+import { ALL_STATUSES, FAILURE_STATUSES, FINAL_STATUSES, type InstallStatus, STATUS } from '../../domain/status';
 import { api, download, type JobPage, qs, type Rollout, type Software } from '../api';
 import { fmtBoth, fmtInt, hourIn, todayIn } from '../format';
 import { navigate, useCan, useMe } from '../session';
@@ -97,7 +97,7 @@ function Groups({ rollout, onApproved }: { rollout: Rollout; onApproved: () => v
     <Section title="Groups">
       {wait ? (
         <p class="warn" role="status">
-          {wait.message}
+          {wait.reason === 'approval' ? `Group ${wait.group} (${wait.name}) waits for an operator's approval.` : wait.message}
         </p>
       ) : null}
       <table class="dense" aria-label="Groups">
@@ -234,8 +234,12 @@ export function RolloutPage({ id }: { id: string }) {
     () => (rollout?.softwareId ? api<Software>('GET', `/api/v1/software/${rollout.softwareId}`) : Promise.resolve(undefined)),
     [rollout?.softwareId],
   );
-  const finalCount = rollout ? Object.entries(rollout.counts).reduce((n, [s, c]) => (s && c ? n + c : n), 0) : 0;
-  const perHour = useData(() => finishedPerHour(id, zone), [id, zone, Math.floor(finalCount / 5)], 15_000);
+  const finalCount = rollout
+    ? Object.entries(rollout.counts).reduce((n, [st, c]) => (FINAL_STATUSES.has(st as InstallStatus) ? n + c : n), 0)
+    : 0;
+  // reload the charts and the report when jobs end: each one while few, every 1 % of the rollout beyond
+  const finalStep = Math.floor(finalCount / Math.max(1, Math.ceil((rollout?.total ?? 0) / 100)));
+  const perHour = useData(() => finishedPerHour(id, zone), [id, zone, finalStep], 15_000);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   const [editing, setEditing] = useState(false);
@@ -348,9 +352,11 @@ export function RolloutPage({ id }: { id: string }) {
         </p>
       ) : null}
       <ErrorBox error={error} />
-      {rollout.pausedReason ? (
+      {rollout.pausedReason && rollout.pausedReason !== 'admin' ? (
         <p class="warn" role="status">
-          Paused by the system: {rollout.pausedReason}. Nothing starts until it is resumed.
+          Halted:{' '}
+          {rollout.pausedReason === 'error-threshold' ? "a group's failures reached the error threshold" : rollout.pausedReason}.
+          Nothing starts until it is resumed.
         </p>
       ) : null}
       {editing ? (
@@ -434,7 +440,7 @@ export function RolloutPage({ id }: { id: string }) {
         </Section>
       </div>
       <Groups rollout={rollout} onApproved={() => void r.reload()} />
-      <ReportSection id={id} refresh={Math.floor(finalCount / 10) + (ended ? 1000 : 0)} />
+      <ReportSection id={id} refresh={finalStep} />
       <Section title="Installs per hour">
         <BarChart bars={perHour.data ?? []} name={`Jobs finished per hour (${zone})`} testId="per-hour" />
         {days.length ? <BarChart bars={days} name={`Starts per day (${zone})`} testId="starts-per-day" height={90} /> : null}

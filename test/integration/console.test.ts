@@ -76,6 +76,21 @@ async function signIn(p: Page, key: string): Promise<void> {
   await p.getByRole('button', { name: 'Sign out' }).waitFor();
 }
 
+/** Starts a rollout the way an admin does: the wizard's Start button (the fleet then delivers the pushes). */
+function consoleControl(api: ApiClient): RolloutControl {
+  const http = httpRolloutControl(api);
+  return {
+    via: 'console',
+    view: http.view,
+    jobs: http.jobs,
+    async start() {
+      await page.getByRole('button', { name: 'Start rollout' }).click();
+      await page.waitForURL(/#\/rollouts\/[0-9a-f-]{36}$/);
+      return { id: page.url().split('/').pop() as string };
+    },
+  };
+}
+
 beforeAll(async () => {
   [stack, browser] = await Promise.all([
     startStack({
@@ -120,7 +135,7 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
   it('uploads software with a progress bar; the list shows platforms, size and SHA-256', async () => {
     fleet = new Fleet({
       api: api(),
-      control: {} as RolloutControl, // replaced below: the rollout is started in the browser
+      control: consoleControl(api()), // the rollout is started in the browser
       devices: DEVICES,
       platforms: ['android'],
       push: 'sms',
@@ -217,19 +232,6 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     expect(acrossWindow.reduce((n, b) => n + b.count, 0)).toBe(unlimited.body.days[0].count);
 
     // start it from the page; the fleet delivers the SMS and the devices install
-    const control = httpRolloutControl(api());
-    fleet = Object.assign(fleet, {
-      control: {
-        via: 'console',
-        view: control.view,
-        jobs: control.jobs,
-        async start() {
-          await page.getByRole('button', { name: 'Start rollout' }).click();
-          await page.waitForURL(/#\/rollouts\/[0-9a-f-]{36}$/);
-          return { id: page.url().split('/').pop() as string };
-        },
-      } satisfies RolloutControl,
-    });
     rolloutId = (await fleet.startRollout()).id;
     const stored = await stack.api('GET', `/api/v1/rollouts/${rolloutId}`);
     expect(stored.body.total).toBe(DEVICES);
@@ -390,6 +392,62 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
 
     await visit(page, '#/rollouts', 'Rollouts');
     await shot(page, 'rollouts');
+  });
+
+  it('staged groups: a canary, then the rest once approved on the page', async () => {
+    const fleet2 = new Fleet({
+      api: api(),
+      control: consoleControl(api()),
+      devices: 3,
+      platforms: ['android'],
+      push: 'sms',
+      useDm: false,
+      timing: { syncDelayMs: 300, reactionMs: 200, pollIntervalMs: 1_000, offlineMs: 1_000 },
+      timeoutMs: 60_000,
+      seed: 17,
+    });
+    await fleet2.register();
+    fleet2.software = fleet.software;
+    await visit(page, '#/rollouts/new', 'New rollout');
+    await page.getByLabel('Software', { exact: true }).selectOption(fleet.software!.id);
+    await page.getByRole('radio', { name: 'By device ids' }).check();
+    await page.getByLabel('Device ids (one per line)').fill(fleet2.devices.map((d) => d.id).join('\n'));
+    await page.getByRole('checkbox', { name: /Unlimited/ }).check();
+    for (const d of ['Sat', 'Sun']) await page.getByRole('checkbox', { name: d }).check();
+    await page.getByLabel('Window start').fill('00:00');
+    await page.getByLabel(/^Window end/).fill('24:00');
+    await page.getByRole('button', { name: 'Add group' }).click();
+    await page.getByRole('button', { name: 'Add group' }).click();
+    await page.getByLabel('Group 1 name').fill('canary');
+    await page
+      .getByLabel(/^Devices \(count or %/)
+      .first()
+      .fill('1');
+    await page.getByLabel('Group 2 name').fill('rest');
+    await page.getByLabel('Success threshold').fill('100%');
+    await page.getByLabel('Next group starts').selectOption('manual');
+    expect(await unlabelled(page)).toEqual([]);
+    const planned = page.getByRole('table', { name: 'Planned groups' });
+    await expect
+      .poll(() => planned.locator('tbody tr').allTextContents(), { timeout: 10_000 })
+      .toEqual([expect.stringMatching(/^canary1/), expect.stringMatching(/^rest2/)]);
+    await shot(page, 'new-rollout-groups');
+
+    const { id } = await fleet2.startRollout();
+    const groups = page.getByRole('table', { name: 'Groups' });
+    const approve = page.getByRole('button', { name: 'Approve rest' });
+    await approve.waitFor({ timeout: 30_000 });
+    expect(await groups.locator('tr[data-group="1"] .badge').textContent()).toBe('awaiting-approval');
+    await page.getByRole('status').filter({ hasText: "Group 1 (rest) waits for an operator's approval." }).waitFor();
+    await shot(page, 'rollout-groups-awaiting-approval');
+    await approve.click();
+    expect(await fleet2.waitUntilFinal()).toBe(true);
+    await fleet2.stop();
+    await page.locator('h1 .badge', { hasText: 'completed' }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => groups.locator('tbody tr .badge').allTextContents()).toEqual(['done', 'done']);
+    await expect.poll(() => page.getByTestId('report-totals').textContent()).toMatch(/^3 succeeded · 0 failed/);
+    const final = await stack.api('GET', `/api/v1/rollouts/${id}`);
+    expect(final.body.counts[STATUS.downloadedVerified]).toBe(3);
   });
 
   it('a viewer key sees no button it may not use', async () => {
