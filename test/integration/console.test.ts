@@ -10,7 +10,7 @@
  *    table, which empties into the Installed table without a reload; a row opens the job's log;
  *  - pause and resume from the Rollout page (the API confirms each state);
  *  - a viewer key sees no button it may not use;
- *  - on every page: no console error, every form field labelled; a screenshot of each page in
+ *  - on every page: no console error, every form field labelled, text at AA contrast; a screenshot of each page in
  *    test-output/console-*.png.
  * One stack, one browser for the whole file.
  */
@@ -63,10 +63,35 @@ async function unlabelled(p: Page): Promise<string[]> {
     .map((el) => el.outerHTML.slice(0, 160))`);
 }
 
+/**
+ * Text below WCAG AA contrast (4.5:1) against the first opaque background behind it; disabled controls
+ * (exempt), SVG and option text are left out.
+ */
+async function lowContrast(p: Page): Promise<string[]> {
+  return p.evaluate(`(() => {
+    const parse = (c) => { const m = /rgba?\\(([^)]+)\\)/.exec(c); if (!m) return null; const v = m[1].split(',').map(Number); return { r: v[0], g: v[1], b: v[2], a: v.length > 3 ? v[3] : 1 }; };
+    const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+    const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c.a > 0.5) return c; } return { r: 255, g: 255, b: 255, a: 1 }; };
+    const out = []; const seen = new Set();
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walk.nextNode()) {
+      const t = walk.currentNode; const el = t.parentElement;
+      if (!t.textContent.trim() || !el || seen.has(el)) continue;
+      seen.add(el);
+      if (el.closest('svg, [disabled], option, noscript, .skip') || el.getClientRects().length === 0) continue;
+      const fg = parse(getComputedStyle(el).color); const bg = background(el);
+      const a = lum(fg), b = lum(bg); const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      if (ratio < 4.5) out.push(el.tagName + ' "' + t.textContent.trim().slice(0, 40) + '" ' + ratio.toFixed(2));
+    }
+    return out;
+  })()`);
+}
+
 async function visit(p: Page, hash: string, ready: string | RegExp): Promise<void> {
   await p.evaluate(`window.location.hash = ${JSON.stringify(hash)}`);
   await p.getByRole('heading', { level: 1, name: ready }).first().waitFor();
   expect(await unlabelled(p), `unlabelled fields on ${hash}`).toEqual([]);
+  expect(await lowContrast(p), `text below AA contrast on ${hash}`).toEqual([]);
 }
 
 async function signIn(p: Page, key: string): Promise<void> {
@@ -257,9 +282,18 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     expect(statuses.sort()).toEqual([...Array(DEVICES - 1).fill(STATUS.downloadedVerified), STATUS.installationFailed].sort());
     await shot(page, 'installation-status-installed');
 
-    // the status filter and a row's log
-    await page.getByTestId('installed-table').getByText(STATUS.downloadedVerified).first().click();
+    // a row's log: by keyboard (the row's device button, Enter; Escape closes), then by a click on the row
+    await page
+      .getByTestId('installed-table')
+      .getByRole('button', { name: /^Log of / })
+      .first()
+      .focus();
+    await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog');
+    await dialog.getByText('install started by the rollout').waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByTestId('installed-table').getByText(STATUS.downloadedVerified).first().click();
     await dialog.getByText(`→ ${STATUS.downloadedVerified}`).waitFor();
     await shot(page, 'job-log');
     await dialog.getByRole('button', { name: 'Close' }).click();
