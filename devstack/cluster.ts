@@ -123,7 +123,7 @@ export interface ClusterProcess {
   starts(): number;
 }
 
-export function clusterProcess(opts: {
+function clusterProcess(opts: {
   name: string;
   command: string;
   args: string[];
@@ -440,7 +440,7 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
     await Promise.all(TEMPORAL_SERVICES.filter((s) => s !== 'frontend').map(startService));
     const address = `127.0.0.1:${ports.frontend.grpc}`;
     log(`Temporal frontend on ${address}; namespace ${namespace} and search attributes…`);
-    await registerNamespace(address, namespace);
+    await ensureNamespace(address, namespace);
 
     return {
       address,
@@ -461,7 +461,7 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
 }
 
 /** Registers the namespace (retention 30 days) and adds the custom search attributes it lacks. */
-async function registerNamespace(address: string, namespace: string): Promise<void> {
+export async function ensureNamespace(address: string, namespace: string): Promise<void> {
   const conn = await Connection.connect({ address, connectTimeout: 10_000 });
   try {
     await waitFor(
@@ -540,7 +540,7 @@ export interface ScaledApp {
 }
 
 /** The environment a DeviceRollout instance of the cluster gets (README configuration). */
-export function appEnv(cluster: TemporalCluster, dataDir: string, env: Record<string, string>): NodeJS.ProcessEnv {
+function appEnv(cluster: TemporalCluster, dataDir: string, env: Record<string, string>): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: cluster.address,

@@ -94,7 +94,7 @@ async function main() {
       `  PostgreSQL   ${cluster.pgUrl('device_rollout')}   (Temporal: databases temporal, temporal_visibility)`,
       `  config       ${cluster.configFile}`,
       `  Data, logs   ${dir}`,
-      `  simulator    npm run simulate -- --api ${app.baseUrls.join(',')} --key <admin key> …`,
+      `  simulator    npm run simulate -- --api ${app.baseUrls.join(',')} --admin-key <admin key> …`,
     ];
     if (firstKey) lines.push('', '  Admin API key (shown once, store it now):', `    ${firstKey}`);
     lines.push('', 'Press Ctrl-C to stop.', '');

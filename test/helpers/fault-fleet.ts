@@ -22,6 +22,8 @@ export interface FleetDevice {
 
 export interface FaultFleetOptions {
   baseUrl: string;
+  /** Several API instances: each request goes to the next of them (default: `baseUrl` only). */
+  baseUrls?: string[];
   adminKey: string;
   software: { name: string; version: string; sha256: string; size: number };
   devices: FleetDevice[];
@@ -166,8 +168,12 @@ export class FaultFleet {
     return undefined;
   }
 
+  private nextBase = 0;
+
   private async request(method: string, path: string, token: string, body?: unknown): Promise<Response> {
-    const res = await fetch(`${this.o.baseUrl}${path}`, {
+    const bases = this.o.baseUrls?.length ? this.o.baseUrls : [this.o.baseUrl];
+    const base = bases[this.nextBase++ % bases.length];
+    const res = await fetch(`${base}${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -47,15 +47,15 @@ import {
   type TemporalProcess,
 } from './processes';
 
-interface ScenarioContext {
+/** What every scenario's fault gets, whatever it runs on. */
+export interface ScenarioBase {
   dir: string;
-  pg: PostgresProcess;
-  temporal: TemporalProcess;
-  worker: NodeProcess;
-  api: NodeProcess;
   sendsms?: FakeSendsms;
   smtp?: RestartableSmtp;
+  /** Admin requests go here (the first API instance). */
   baseUrl: string;
+  /** Every API instance; the fleet spreads its requests over them. */
+  baseUrls: string[];
   adminKey: string;
   rolloutId: string;
   total: number;
@@ -67,7 +67,42 @@ interface ScenarioContext {
   note(line: string): void;
 }
 
-export interface ScenarioOptions {
+/** The default parts: one PostgreSQL, one dev server, one worker, one API (child processes). */
+interface DevServerParts {
+  pg: PostgresProcess;
+  temporal: TemporalProcess;
+  worker: NodeProcess;
+  api: NodeProcess;
+}
+
+type ScenarioContext = ScenarioBase & DevServerParts;
+
+/** What `startParts` is asked for: ports and environment every DeviceRollout instance needs. */
+export interface PartsRequest {
+  name: string;
+  dir: string;
+  /** Ports of the API instances, chosen up front (the Kannel DLR URL names the first). */
+  apiPorts: number[];
+  adminKey: string;
+  taskQueue: string;
+  /** Transport settings (Kannel, SMTP). */
+  extra: Record<string, string>;
+  /** Registered stops, run in reverse at the end. */
+  cleanups: Array<() => Promise<void>>;
+  /** An admin request through the first API (for readiness checks). */
+  admin(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }>;
+}
+
+/** What a scenario runs on once started. */
+export interface StartedParts<P> {
+  temporalAddress: string;
+  databaseUrl: string;
+  /** Total starts of the DeviceRollout worker processes. */
+  workerStarts(): number;
+  parts: P;
+}
+
+export interface ScenarioOptionsOf<C> {
   name: string;
   devices: number;
   /** `recording` (messages table, read by the fleet through the API) or a fake `kannel` sendsms. */
@@ -76,10 +111,16 @@ export interface ScenarioOptions {
   smtp?: boolean;
   /** Inject the fault once this many jobs have started (default: a third of the devices). */
   faultAfterStarted?: number;
-  fault(ctx: ScenarioContext): Promise<void>;
+  fault(ctx: C): Promise<void>;
   /** Give up waiting for the rollout after this long (default 6 minutes). */
   timeoutMs?: number;
+  /** How many API instances (default 1). */
+  apis?: number;
+  /** Length of the rollout's window, opening at the current minute (default 3): the starts spread over what is left of it. */
+  windowMinutes?: number;
 }
+
+export type ScenarioOptions = ScenarioOptionsOf<ScenarioContext>;
 
 export interface ScenarioResult {
   name: string;
@@ -103,11 +144,11 @@ const WINDOW_MINUTES = 3;
 const NOTIFY = 'ops@example.com';
 
 /** A zone whose local time is well inside a day (the window must not cross midnight). */
-function pickZone(now: DateTime): string {
+function pickZone(now: DateTime, windowMinutes: number): string {
   for (const zone of ['UTC', 'Asia/Tokyo', 'America/New_York']) {
     const local = now.setZone(zone);
     const minutes = local.hour * 60 + local.minute;
-    if (minutes >= 5 && minutes + WINDOW_MINUTES + 5 < 24 * 60) return zone;
+    if (minutes >= 5 && minutes + windowMinutes + 5 < 24 * 60) return zone;
   }
   throw new Error('no suitable time zone');
 }
@@ -124,7 +165,64 @@ async function retry<T>(what: string, fn: () => Promise<T>, timeoutMs = 60_000):
   }
 }
 
-export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResult> {
+export function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResult> {
+  return runScenario<DevServerParts>(o, startDevServerParts);
+}
+
+/** PostgreSQL and the Temporal dev server (persistent, restartable), then the API and the worker. */
+async function startDevServerParts(r: PartsRequest): Promise<StartedParts<DevServerParts>> {
+  const started = await Promise.allSettled([
+    startPostgresProcess({ dataDir: path.join(r.dir, 'pg') }),
+    startTemporalProcess({ dbFile: path.join(r.dir, 'temporal.db'), logFile: path.join(r.dir, 'temporal.log') }),
+  ] as const);
+  for (const x of started) if (x.status === 'fulfilled') r.cleanups.push(() => x.value.stop());
+  for (const x of started) if (x.status === 'rejected') throw x.reason;
+  const pg = (started[0] as PromiseFulfilledResult<PostgresProcess>).value;
+  const temporal = (started[1] as PromiseFulfilledResult<TemporalProcess>).value;
+  const apiPort = r.apiPorts[0]!;
+  const baseUrl = `http://127.0.0.1:${apiPort}`;
+  const env = serviceEnv({
+    temporalAddress: temporal.address,
+    databaseUrl: pg.url(),
+    adminKey: r.adminKey,
+    apiPort,
+    taskQueue: r.taskQueue,
+    dataDir: path.join(r.dir, 'data'),
+    extra: r.extra,
+  });
+  const api = nodeProcess({
+    name: 'api',
+    script: 'api/main.ts',
+    env,
+    logFile: path.join(r.dir, 'api.log'),
+    ready: async () => (await fetch(`${baseUrl}/health`)).status === 200,
+  });
+  const worker = nodeProcess({
+    name: 'worker',
+    script: 'worker/main.ts',
+    env,
+    logFile: path.join(r.dir, 'worker.log'),
+    // a workflow on the task queue whose activity writes to PostgreSQL: the worker serves
+    ready: async () => (await r.admin('POST', '/api/v1/diagnostics/round-trip')).status === 200,
+  });
+  // one after the other: both migrate at start-up
+  await api.start();
+  r.cleanups.push(() => api.stop());
+  await worker.start();
+  r.cleanups.push(() => worker.stop());
+  return {
+    temporalAddress: temporal.address,
+    databaseUrl: pg.url(),
+    workerStarts: () => worker.starts(),
+    parts: { pg, temporal, worker, api },
+  };
+}
+
+/** A scenario on parts that `startParts` starts (the dev server above, or the cluster of test/cluster/). */
+export async function runScenario<P>(
+  o: ScenarioOptionsOf<ScenarioBase & P>,
+  startParts: (r: PartsRequest) => Promise<StartedParts<P>>,
+): Promise<ScenarioResult> {
   const t0 = Date.now();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `dr-fault-${o.name}-`));
   await fs.chmod(dir, 0o755);
@@ -134,16 +232,13 @@ export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResu
   let ok = false;
   try {
     // ---- the parts
-    const started = await Promise.allSettled([
-      startPostgresProcess({ dataDir: path.join(dir, 'pg') }),
-      startTemporalProcess({ dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'temporal.log') }),
-    ] as const);
-    for (const r of started) if (r.status === 'fulfilled') cleanups.push(() => r.value.stop());
-    for (const r of started) if (r.status === 'rejected') throw r.reason;
-    const pg = (started[0] as PromiseFulfilledResult<PostgresProcess>).value;
-    const temporal = (started[1] as PromiseFulfilledResult<TemporalProcess>).value;
-    const apiPort = await freePort();
-    const baseUrl = `http://127.0.0.1:${apiPort}`;
+    const apiPorts: number[] = [];
+    while (apiPorts.length < (o.apis ?? 1)) {
+      const port = await freePort();
+      if (!apiPorts.includes(port)) apiPorts.push(port);
+    }
+    const baseUrls = apiPorts.map((port) => `http://127.0.0.1:${port}`);
+    const baseUrl = baseUrls[0]!;
     const adminKey = newSecret('dra');
     const extra: Record<string, string> = {};
     let sendsms: FakeSendsms | undefined;
@@ -167,15 +262,6 @@ export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResu
       cleanups.push(() => smtp!.stop());
       extra.SMTP_URL = smtp.url;
     }
-    const env = serviceEnv({
-      temporalAddress: temporal.address,
-      databaseUrl: pg.url(),
-      adminKey,
-      apiPort,
-      taskQueue: `faults-${o.name}`,
-      dataDir: path.join(dir, 'data'),
-      extra,
-    });
     const admin = async (method: string, p: string, body?: unknown) => {
       const res = await fetch(`${baseUrl}${p}`, {
         method,
@@ -185,37 +271,27 @@ export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResu
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     };
-    const api = nodeProcess({
-      name: 'api',
-      script: 'api/main.ts',
-      env,
-      logFile: path.join(dir, 'api.log'),
-      ready: async () => (await fetch(`${baseUrl}/health`)).status === 200,
+    const started = await startParts({
+      name: o.name,
+      dir,
+      apiPorts,
+      adminKey,
+      taskQueue: `faults-${o.name}`,
+      extra,
+      cleanups,
+      admin,
     });
-    const worker = nodeProcess({
-      name: 'worker',
-      script: 'worker/main.ts',
-      env,
-      logFile: path.join(dir, 'worker.log'),
-      // a workflow on the task queue whose activity writes to PostgreSQL: the worker serves
-      ready: async () => (await admin('POST', '/api/v1/diagnostics/round-trip')).status === 200,
-    });
-    // one after the other: both migrate at start-up
-    await api.start();
-    cleanups.push(() => api.stop());
-    await worker.start();
-    cleanups.push(() => worker.stop());
 
     // quiet: it polls through the PostgreSQL outage
     const db: Db = knex({
       client: 'pg',
-      connection: { connectionString: pg.url() },
+      connection: { connectionString: started.databaseUrl },
       pool: { min: 0, max: 4 },
       acquireConnectionTimeout: 5_000,
       log: { warn: () => undefined, error: () => undefined, debug: () => undefined, deprecate: () => undefined },
     });
     cleanups.push(() => db.destroy());
-    const connection = await Connection.connect({ address: temporal.address });
+    const connection = await Connection.connect({ address: started.temporalAddress });
     const client = new Client({ connection });
     cleanups.push(() => connection.close());
 
@@ -253,6 +329,7 @@ export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResu
     // ---- the fleet
     const fleet = new FaultFleet({
       baseUrl,
+      baseUrls,
       adminKey,
       software: { ...SOFTWARE, sha256: createHash('sha256').update(file).digest('hex'), size: file.length },
       devices: registered,
@@ -264,11 +341,12 @@ export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResu
 
     // ---- the rollout: slots spread over ~SPREAD_SECONDS from now, in a window opening this minute
     const now = DateTime.utc();
-    const timeZone = pickZone(now);
+    const windowMinutes = o.windowMinutes ?? WINDOW_MINUTES;
+    const timeZone = pickZone(now, windowMinutes);
     const local = now.setZone(timeZone);
     const windowStart = local.startOf('minute');
-    const windowEnd = windowStart.plus({ minutes: WINDOW_MINUTES });
-    const perDay = Math.min(10_000, Math.ceil((n * WINDOW_MINUTES * 60) / SPREAD_SECONDS));
+    const windowEnd = windowStart.plus({ minutes: windowMinutes });
+    const perDay = Math.min(10_000, Math.ceil((n * windowMinutes * 60) / SPREAD_SECONDS));
     const schedule = {
       perDay,
       startDate: local.toISODate(),
@@ -327,15 +405,13 @@ export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResu
       await watcher;
     });
 
-    const ctx: ScenarioContext = {
+    const ctx: ScenarioBase & P = {
+      ...started.parts,
       dir,
-      pg,
-      temporal,
-      worker,
-      api,
       sendsms,
       smtp,
       baseUrl,
+      baseUrls,
       adminKey,
       rolloutId,
       total: n,
@@ -519,7 +595,7 @@ export async function runFaultScenario(o: ScenarioOptions): Promise<ScenarioResu
       finalCounts,
       pushes: { messages: messages.length, gatewayRequests, maxPerJob: Math.max(...perJob.values()) },
       fleet: fleet.counters,
-      workerStarts: worker.starts(),
+      workerStarts: started.workerStarts(),
       quota: { perDay, startsByDay },
       mails,
       notes,

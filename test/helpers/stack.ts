@@ -1,9 +1,11 @@
 /**
  * The real DeviceRollout stack for one integration test file: its own database (cloned from the
  * migrated template), its own task queue on the shared dev server, a worker and the HTTP API on a
- * free loopback port.
+ * free loopback port. Run by the cluster suite (vitest.cluster.config.mts, `scaleOut` 2) it starts
+ * two workers and two API instances against the Temporal cluster, and `api()` alternates between them.
  */
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import pg from 'pg';
@@ -20,11 +22,13 @@ import { withDatabase } from '../setup/integration-setup';
 
 export interface Stack {
   baseUrl: string;
+  /** Every API instance (one, or `scaleOut` of them); `api()` takes them in turn. */
+  baseUrls: string[];
   adminKey: string;
   db: Db;
   client: Client;
   config: Config;
-  /** Undefined with `noWorker`. */
+  /** Undefined with `noWorker` (the first one when scaled out). */
   worker?: Worker;
   /** JSON request against the API; admin key unless `token` is given (null: no auth). */
   api<T = any>(
@@ -62,8 +66,14 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const instances = inject('scaleOut') ?? 1;
   const database = await createTestDatabase();
-  const port = await freePort();
+  const ports: number[] = [];
+  while (ports.length < instances) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  const port = ports[0]!;
   const adminKey = newSecret('dra');
   const config = loadConfig({
     PORT: String(port),
@@ -79,25 +89,39 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const db = createDb(database.url);
   const connection = await Connection.connect({ address: config.temporalAddress! });
   const client = new Client({ connection, namespace: config.temporalNamespace });
-  const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress! });
-  // the production wiring (recording push channel, DM engine, mailer), with the test's overrides
-  const deps: ActivityDeps = { ...activityDeps(db, config), ...opts.deps?.(db, config) };
-  const worker = opts.noWorker
-    ? undefined
-    : await createWorker({
+  const nativeConnections: NativeConnection[] = [];
+  const workers: Worker[] = [];
+  for (let i = 0; i < (opts.noWorker ? 0 : instances); i++) {
+    // each worker its own connection, as separate worker processes have
+    const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress! });
+    nativeConnections.push(nativeConnection);
+    // the production wiring (recording push channel, DM engine, mailer), with the test's overrides
+    const deps: ActivityDeps = { ...activityDeps(db, config), ...opts.deps?.(db, config) };
+    workers.push(
+      await createWorker({
         connection: nativeConnection,
         namespace: config.temporalNamespace,
         taskQueue: config.taskQueue,
         deps,
         workflowBundle: { codePath: inject('workflowBundlePath') },
-      });
-  const running = worker ? worker.run() : Promise.resolve();
-  const app = createApp({ db, temporal: client, config, log: (msg, err) => console.error(msg, err) });
-  const server = await listenApi(app, port, '127.0.0.1');
-  const baseUrl = `http://127.0.0.1:${port}`;
+      }),
+    );
+  }
+  const worker = workers[0];
+  const runs = workers.map((w) => w.run());
+  const running = Promise.all(runs).then(() => undefined);
+  const servers: Server[] = [];
+  for (const p of ports) {
+    const app = createApp({ db, temporal: client, config, log: (msg, err) => console.error(msg, err) });
+    servers.push(await listenApi(app, p, '127.0.0.1'));
+  }
+  const baseUrls = ports.map((p) => `http://127.0.0.1:${p}`);
+  const baseUrl = baseUrls[0]!;
+  let next = 0;
 
   return {
     baseUrl,
+    baseUrls,
     adminKey,
     db,
     client,
@@ -108,7 +132,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       const auth = token === undefined ? adminKey : token;
       if (auth) headers.authorization = `Bearer ${auth}`;
       if (body !== undefined) headers['content-type'] = 'application/json';
-      const res = await fetch(`${baseUrl}${path}`, {
+      const res = await fetch(`${baseUrls[next++ % baseUrls.length]}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -123,13 +147,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async stop() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      if (worker?.getState() === 'RUNNING') worker.shutdown();
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeAllConnections();
+            }),
+        ),
+      );
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running.catch(() => undefined);
-      await nativeConnection.close();
+      for (const c of nativeConnections) await c.close();
       await connection.close();
       await db.destroy();
       await database.drop();
