@@ -26,6 +26,7 @@ export class HttpError extends Error {
 }
 
 export interface ApiClientOptions {
+  /** The API, or several instances of it separated by commas: requests and links go to each in turn. */
   baseUrl: string;
   adminKey?: string;
   latency?: LatencyRecorder;
@@ -61,7 +62,11 @@ function isLoopbackUrl(url: string): boolean {
 }
 
 export class ApiClient {
+  /** The first API instance (admin requests that must see one instance, e.g. uploads). */
   readonly baseUrl: string;
+  /** Every API instance (`--api a,b`); requests are spread over them in turn. */
+  readonly baseUrls: string[];
+  private turn = 0;
   readonly adminKey?: string;
   readonly latency?: LatencyRecorder;
   private readonly limiter?: Limiter;
@@ -69,9 +74,15 @@ export class ApiClient {
   private readonly retries: number;
 
   constructor(opts: ApiClientOptions) {
-    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
-    if (!opts.allowRemote && !isLoopbackUrl(this.baseUrl)) {
-      throw new Error(`the simulator talks to a loopback API only (127.0.0.1, localhost, ::1), not ${this.baseUrl}`);
+    this.baseUrls = opts.baseUrl
+      .split(',')
+      .map((u) => u.trim().replace(/\/+$/, ''))
+      .filter(Boolean);
+    this.baseUrl = this.baseUrls[0] ?? '';
+    for (const u of this.baseUrls) {
+      if (!opts.allowRemote && !isLoopbackUrl(u)) {
+        throw new Error(`the simulator talks to a loopback API only (127.0.0.1, localhost, ::1), not ${u}`);
+      }
     }
     this.adminKey = opts.adminKey;
     this.latency = opts.latency;
@@ -83,7 +94,7 @@ export class ApiClient {
   /** A link from a message or a sync answer, pointed at the API under test (same path and query). */
   rewrite(link: string): string {
     const u = new URL(link);
-    const base = new URL(this.baseUrl);
+    const base = new URL(this.nextBase());
     u.protocol = base.protocol;
     u.host = base.host;
     return u.toString();
@@ -112,12 +123,17 @@ export class ApiClient {
     });
   };
 
+  /** The next API instance in turn. */
+  private nextBase(): string {
+    return this.baseUrls[this.turn++ % this.baseUrls.length] ?? this.baseUrl;
+  }
+
   run<T>(task: () => Promise<T>): Promise<T> {
     return this.limiter ? this.limiter(task) : task();
   }
 
   async request<T = any>(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
-    const url = path.startsWith('http') ? path : `${this.baseUrl}${path}`;
+    const url = path.startsWith('http') ? path : `${this.nextBase()}${path}`;
     const endpoint = opts.endpoint ?? `${method} ${endpointOf(new URL(url).pathname)}`;
     const headers: Record<string, string> = { ...opts.headers };
     const auth = opts.token === undefined ? this.adminKey : opts.token;

@@ -28,7 +28,8 @@ import { formatSummary } from './summary';
 
 const HELP = `npm run simulate -- [options]
 
-  --api URL                 DeviceRollout API (loopback only)          [http://127.0.0.1:3000]
+  --api URL[,URL…]          DeviceRollout API (loopback only); several instances
+                            (npm run cluster) take the requests in turn [http://127.0.0.1:3000]
   --admin-key KEY           admin API key                              [$ADMIN_API_KEY]
   --devices N               number of virtual devices                  [200]
   --platforms a,b           platforms, round-robin                     [symbian,android]
