@@ -520,6 +520,59 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     await ctx.close();
   });
 
+  it('Installation status pages through a large table and searches by status and device', async () => {
+    const n = 250;
+    const stamp = Date.now();
+    const reg = await stack.api('POST', '/api/v1/devices', {
+      devices: Array.from({ length: n }, (_, i) => ({
+        externalId: `page-${stamp}-${String(i).padStart(3, '0')}`,
+        platform: 'android',
+      })),
+    });
+    expect(reg.status).toBe(201);
+    const created = await stack.api('POST', '/api/v1/rollouts', {
+      softwareId: fleet.software!.id,
+      devices: { ids: reg.body.devices.map((d: { id: string }) => d.id) },
+      options: { useDm: false, push: 'mark' },
+      schedule: { perDay: 1, weekdays: ALL_DAYS, window: { start: '00:00', end: '24:00' }, timeZone: 'UTC' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    await visit(page, `#/status?rollout=${id}`, 'Installation status');
+    const installing = page.getByTestId('installing-table');
+    const first = () => installing.locator('tbody tr td:first-child').first().textContent();
+    await expect.poll(() => installing.locator('tbody tr').count()).toBe(100);
+    await page.getByRole('heading', { name: `Installing · ${n}` }).waitFor();
+    const pager = page.getByRole('navigation', { name: 'Installing pages' });
+    await pager.getByRole('button', { name: 'Next →' }).click();
+    await expect.poll(first).toBe('101');
+    await pager.getByRole('button', { name: 'Next →' }).click();
+    await expect.poll(first).toBe('201');
+    expect(await installing.locator('tbody tr').count()).toBe(n - 200);
+    expect(await pager.getByRole('button', { name: 'Next →' }).isDisabled()).toBe(true);
+    await pager.getByRole('button', { name: '← Previous' }).click();
+    await expect.poll(first).toBe('101');
+
+    // by status (the server filters): the one job started so far
+    await page
+      .getByRole('region', { name: /^Installing/ })
+      .getByLabel('Status')
+      .selectOption(STATUS.waitingForDownload);
+    await expect.poll(() => installing.locator('tbody tr').count()).toBe(1);
+    expect(await first()).toBe('1');
+    await page
+      .getByRole('region', { name: /^Installing/ })
+      .getByLabel('Status')
+      .selectOption('');
+    // by device
+    await page.getByLabel('Device').fill(`page-${stamp}-017`);
+    await expect
+      .poll(() => installing.locator('tbody tr').allTextContents())
+      .toEqual([expect.stringContaining(`page-${stamp}-017`)]);
+    await shot(page, 'installation-status-search');
+    await stack.api('POST', `/api/v1/rollouts/${id}/cancel`, {});
+  });
+
   it('no console errors on any signed-in page', () => {
     expect(consoleErrors).toEqual([]);
   });
