@@ -35,18 +35,20 @@ export function jobReason(f: ReasonFacts): string {
   return '';
 }
 
-/** A group as the rollout stores it: the jobs with seq in [from, from + size). */
+/** A group as the rollout stores it (`rollouts.groups`): its name and the jobs with seq in [from, from + size). */
 export interface SeqGroup {
   name: string;
   from: number;
   size: number;
 }
 
-/** The name of the group a job's seq falls in ('' without groups). Groups are in seq order. */
-export function groupOfSeq(groups: readonly SeqGroup[] | undefined, seq: number): string {
-  if (!groups) return '';
-  for (const g of groups) if (seq >= g.from && seq < g.from + g.size) return g.name;
-  return '';
+/** The group of a rollout without groups (as the preview and `GET /rollouts/:id` name it). */
+export const ONE_GROUP = 'all';
+
+/** The name of a job's group from its `group_index`: `all` for a rollout without groups. */
+export function groupName(groups: readonly SeqGroup[] | undefined, index: number | null | undefined): string {
+  if (!groups || groups.length === 0) return ONE_GROUP;
+  return groups[index ?? 0]?.name ?? '';
 }
 
 export const CSV_COLUMNS = ['device external id', 'platform', 'group', 'status', 'started', 'ended', 'reason'] as const;

@@ -1,13 +1,14 @@
 /**
  * `GET /rollouts/:id/installations.csv` (issue 14): every job of a rollout as CSV — device external id,
- * platform, group, status, started, ended, reason — STREAMED: a server-side cursor (DECLARE … FETCH in
- * one read-only transaction, one snapshot) hands the rows over 1,000 at a time and the next batch is
+ * platform, group (the job's `group_index` named by the rollout's groups; `all` without groups), status,
+ * started, ended, reason — STREAMED: a server-side cursor (DECLARE … FETCH in
+ * one repeatable-read transaction: one snapshot) hands the rows over 1,000 at a time and the next batch is
  * fetched only once the client has taken the previous one (the socket's backpressure: `write` false →
  * wait for `drain`). The API's memory stays flat whatever the rollout's size (docs/performance.md:
  * 100,000 rows); a client that goes away ends the cursor.
  */
 import type { Writable } from 'node:stream';
-import { CSV_COLUMNS, csvJobLine, csvLine, groupOfSeq, jobReason } from '../../domain/report-rows';
+import { CSV_COLUMNS, csvJobLine, csvLine, groupName, jobReason } from '../../domain/report-rows';
 import type { Db } from '../../infra/db';
 import type { RolloutRow } from './progress';
 import { LAST_ERROR_JOIN, storedGroups } from './report';
@@ -37,7 +38,7 @@ export async function writeInstallationsCsv(db: Db, row: RolloutRow, out: Writab
     async (trx) => {
       await trx.raw(
         `DECLARE installations_csv NO SCROLL CURSOR FOR
-         SELECT i.seq, d.external_id, d.platform, i.status, i.final, i.detail, i.started_at, i.ended_at,
+         SELECT i.seq, i.group_index, d.external_id, d.platform, i.status, i.final, i.detail, i.started_at, i.ended_at,
                 le.message AS last_error
            FROM installations i JOIN devices d ON d.id = i.device_id
            ${LAST_ERROR_JOIN}
@@ -53,7 +54,7 @@ export async function writeInstallationsCsv(db: Db, row: RolloutRow, out: Writab
           chunk += csvJobLine({
             externalId: r.external_id,
             platform: r.platform,
-            group: groupOfSeq(groups, r.seq),
+            group: groupName(groups, r.group_index),
             status: r.status,
             startedAt: r.started_at,
             endedAt: r.ended_at,

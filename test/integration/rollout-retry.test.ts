@@ -216,6 +216,8 @@ describe('POST /api/v1/installations/:id/cancel', () => {
       return j.final && j.status === STATUS.cancelled ? true : undefined;
     });
     expect((await fetch(link)).status).toBe(410);
+    const runningLog = (await stack.api('GET', `/api/v1/installations/${first!.id}/log`)).body.log as { message: string }[];
+    expect(runningLog.map((e) => e.message)).toContain('cancel requested by an operator for this job alone');
     expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, devices[1]!.token)).body.pending).toEqual([]);
 
     // the rollout, brought forward, reaches the cancelled job: no install, and it completes

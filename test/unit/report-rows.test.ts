@@ -6,7 +6,7 @@ import {
   csvField,
   csvJobLine,
   csvLine,
-  groupOfSeq,
+  groupName,
   isFailed,
   isReportList,
   isSucceeded,
@@ -39,13 +39,14 @@ describe('jobReason', () => {
   });
 });
 
-it('groupOfSeq: the group whose seq range holds the job; none without groups', () => {
+it("groupName: the name of the job's group; `all` without groups", () => {
   const groups = [
     { name: 'canary', from: 0, size: 2 },
     { name: 'rest', from: 2, size: 3 },
   ];
-  expect([0, 1, 2, 4, 5].map((s) => groupOfSeq(groups, s))).toEqual(['canary', 'canary', 'rest', 'rest', '']);
-  expect(groupOfSeq(undefined, 0)).toBe('');
+  expect([0, 1, 2].map((i) => groupName(groups, i))).toEqual(['canary', 'rest', '']);
+  expect(groupName(undefined, 0)).toBe('all');
+  expect(groupName([], null)).toBe('all');
 });
 
 describe('CSV', () => {
