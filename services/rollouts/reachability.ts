@@ -126,7 +126,7 @@ export async function checkReachability(db: Db, p: Checked): Promise<Reach> {
         );
       }
       throw invalid(
-        `devices: cannot install on ${unreachable} of ${total} selected device(s) — ${why.join('; ')}; first: ${nameDevices(first.map(label), unreachable)}; set options.skipUnreachable: true to leave them out`,
+        `devices: cannot install on ${unreachable} of ${total} selected device(s) — ${why.join('; ')}; set options.skipUnreachable: true to leave them out; first: ${nameDevices(first.map(label), unreachable)}`,
         'devices',
       );
     }
