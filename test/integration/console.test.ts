@@ -425,7 +425,13 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     expect(await page.getByRole('button', { name: /^(Retire|Rotate token|Save)$/ }).count()).toBe(0);
 
     await visit(page, '#/rollouts', 'Rollouts');
+    const listed = page.getByRole('table', { name: 'Rollouts' }).locator('tbody tr');
+    await expect.poll(() => listed.count()).toBe(3); // the wizard's, the paused-and-cancelled one, the retry
     await shot(page, 'rollouts');
+    await page.getByLabel('State').selectOption('cancelled');
+    await expect.poll(() => listed.locator('.badge').allTextContents()).toEqual(['cancelled']);
+    expect(page.url()).toContain('#/rollouts?state=cancelled');
+    await page.getByLabel('State').selectOption('');
   });
 
   it('staged groups: a canary, then the rest once approved on the page', async () => {
