@@ -143,13 +143,29 @@ describe('POST /api/v1/rollouts/:id/retry', () => {
       maxPushAttempts: 2,
     });
 
+    // groups and safety as in POST /rollouts
+    const staged = await stack.api('POST', `/api/v1/rollouts/${source}/retry`, {
+      groups: [{ name: 'first', devices: 1 }, { name: 'rest' }],
+      safety: { approval: 'manual' },
+      schedule: LATER,
+    });
+    expect(staged.status, JSON.stringify(staged.body)).toBe(201);
+    expect((await stack.db('rollouts').where({ id: staged.body.id }).first('groups')).groups).toEqual([
+      { name: 'first', from: 0, size: 1 },
+      { name: 'rest', from: 1, size: 1 },
+    ]);
+    const badGroups = await stack.api('POST', `/api/v1/rollouts/${source}/retry`, { groups: [{ name: 'x', devices: 'lots' }] });
+    expect(badGroups.status).toBe(400);
+    expect(badGroups.body.error.field).toMatch(/^groups/);
+    expect((await stack.api('POST', `/api/v1/rollouts/${staged.body.id}/cancel`, {})).status).toBe(200);
+
     // the list names the source of each retry, newest first
     const list = await stack.api('GET', '/api/v1/rollouts?limit=3', undefined, viewerKey);
     expect(list.status).toBe(200);
     expect(list.body.rollouts.map((r: { id: string; retryOf: string | null }) => [r.id, r.retryOf])).toEqual([
+      [staged.body.id, source],
       [again.body.id, source],
       [retry.body.id, source],
-      [source, null],
     ]);
 
     // a retry still running cannot be retried
