@@ -37,8 +37,13 @@ export function fmtBoth(iso: string | null | undefined, rolloutZone: string | un
   if (!iso) return '—';
   const user = userTimeZone();
   const zone = rolloutZone || 'UTC';
-  const a = `${fmtTime(iso, zone)} ${zone}`;
-  return zone === user ? a : `${a} · ${fmtTime(iso, user)} your time (${user})`;
+  const there = fmtTime(iso, zone);
+  const a = `${there} ${zone}`;
+  if (zone === user) return a;
+  const here = fmtTime(iso, user);
+  // the same calendar day: the time alone
+  const short = here.slice(0, 10) === there.slice(0, 10) ? here.slice(12) : here;
+  return `${a} · ${short} your time (${user})`;
 }
 
 /** "3 min ago", "2 h ago", "5 d ago". */
