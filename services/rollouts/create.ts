@@ -67,7 +67,8 @@ async function insertRollout(
   await trx('rollouts').insert({
     id,
     software_id: p.software.id,
-    filter: p.selection.kind === 'filter' ? JSON.stringify(p.selection.filter) : null,
+    // the filter asked for, also when unreachable devices were left out (the jobs are then listed by id)
+    filter: p.body.devices.filter ? JSON.stringify(p.body.devices.filter) : null,
     options: JSON.stringify(extra.options),
     schedule: JSON.stringify(p.schedule),
     notify: p.body.notify,

@@ -159,7 +159,13 @@ describe('devices that cannot be reached', () => {
     const created = await stack.api('POST', '/api/v1/rollouts', { ...body, options: { skipUnreachable: true } });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ total: 2, skipped: { total: 1, noMsisdn: 1 } });
-    expect((await jobsOf(created.body.id)).map((j) => j.device_id)).toEqual([devices[0]!.id, devices[2]!.id]);
+    // registration order: (created_at, id) — one request registers its devices at one instant
+    const inOrder = (
+      await stack.db('devices').whereIn('id', [devices[0]!.id, devices[2]!.id]).orderBy(['created_at', 'id']).select('id')
+    ).map((d) => d.id);
+    expect((await jobsOf(created.body.id)).map((j) => j.device_id)).toEqual(inOrder);
+    // the rollout keeps the filter it was made from
+    expect((await stack.db('rollouts').where({ id: created.body.id }).first('filter')).filter).toEqual({ platform: 'symbian' });
   });
 
   it('an in-house iOS app needs an MSISDN even when mark is asked for, and goes by SMS with the manifest link', {
