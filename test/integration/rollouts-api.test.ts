@@ -645,6 +645,14 @@ describe('OpenAPI document and docs', () => {
     const table = await check('GET', `/api/v1/rollouts/${id}/installations`, '/api/v1/rollouts/{id}/installations');
     expect(table.body.installations.length).toBe(2);
     await check('GET', `/api/v1/installations/${table.body.installations[0].id}/log`, '/api/v1/installations/{id}/log');
+    // issue 14: the list, the report, one job's cancel, a retry refused while the rollout runs
+    await check('GET', '/api/v1/rollouts?limit=2', '/api/v1/rollouts');
+    await check('GET', `/api/v1/rollouts/${id}/report`, '/api/v1/rollouts/{id}/report');
+    const one = table.body.installations[1].id;
+    expect((await check('POST', `/api/v1/installations/${one}/cancel`, '/api/v1/installations/{id}/cancel', {})).status).toBe(
+      200,
+    );
+    expect((await check('POST', `/api/v1/rollouts/${id}/retry`, '/api/v1/rollouts/{id}/retry', {})).status).toBe(409);
     expect((await check('POST', `/api/v1/rollouts/${id}/cancel`, '/api/v1/rollouts/{id}/cancel', {})).status).toBe(200);
     // a device that has jobs, with their logs
     await check('GET', `/api/v1/devices/${android[0]!.id}`, '/api/v1/devices/{id}');
