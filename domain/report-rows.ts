@@ -43,7 +43,7 @@ export interface SeqGroup {
 }
 
 /** The group of a rollout without groups (as the preview and `GET /rollouts/:id` name it). */
-export const ONE_GROUP = 'all';
+const ONE_GROUP = 'all';
 
 /** The name of a job's group from its `group_index`: `all` for a rollout without groups. */
 export function groupName(groups: readonly SeqGroup[] | undefined, index: number | null | undefined): string {
