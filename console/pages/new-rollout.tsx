@@ -93,7 +93,16 @@ export function NewRolloutPage() {
       .map((t) => t.trim())
       .filter(Boolean);
     const devices = by === 'ids' ? { ids: idList } : { filter };
+    // nothing selected yet: no request (the API would answer 400)
+    if (by === 'ids' ? idList.length === 0 : Object.keys(filter).length === 0) return undefined;
+    // a schedule the API would refuse: wait for the user to finish it (the form marks the field)
+    const perDayN = Number(schedule.perDay);
+    if (!schedule.unlimited && !(Number.isInteger(perDayN) && perDayN >= 1 && perDayN <= 10_000)) return undefined;
+    if (schedule.weekdays.length === 0 || !/^\d\d:\d\d$/.test(schedule.start) || !/^\d\d:\d\d$/.test(schedule.end))
+      return undefined;
     const namedGroups = groups.filter((g) => g.name.trim());
+    // every group but the last needs its size (the last takes the rest)
+    if (namedGroups.slice(0, -1).some((g) => !g.devices.trim())) return undefined;
     return {
       softwareId,
       devices,
@@ -260,7 +269,15 @@ export function NewRolloutPage() {
             </div>
           )}
           <p class="selected" aria-live="polite" data-testid="selected-count">
-            {p ? `${fmtInt(p.total)} devices selected` : softwareId ? 'Counting…' : 'Choose the software to count the devices.'}
+            {p
+              ? `${fmtInt(p.total)} devices selected`
+              : !softwareId
+                ? 'Choose the software to count the devices.'
+                : body
+                  ? 'Counting…'
+                  : by === 'ids'
+                    ? 'Give at least one device id (and a complete schedule and groups).'
+                    : 'Choose at least one filter, e.g. the platform (and a complete schedule and groups).'}
           </p>
         </Section>
 
