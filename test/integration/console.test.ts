@@ -196,7 +196,25 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
   });
 
   it('creates a rollout in the wizard; its preview chart equals the API preview', async () => {
+    // a Symbian DME client, where Use DM applies (R1)
+    const form = new FormData();
+    for (const [k, v] of Object.entries({ name: 'DME Client', version: '9.1', kind: 'dme-client', platforms: 'symbian' }))
+      form.append(k, v);
+    form.append('file', new Blob([Buffer.from('sis bytes')]), 'client.sisx');
+    const up = await fetch(`${stack.baseUrl}/api/v1/software`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminKey}` },
+      body: form,
+    });
+    const symbianClient = ((await up.json()) as { id: string }).id;
     await visit(page, '#/rollouts/new', 'New rollout');
+    await page.getByLabel('Software', { exact: true }).selectOption(symbianClient);
+    await page.getByRole('checkbox', { name: /^Use DM/ }).waitFor();
+    await page.getByLabel('Platform', { exact: true }).selectOption('android');
+    await page.getByText('Use DM does not apply').waitFor();
+    expect(await page.getByRole('checkbox', { name: /^Use DM/ }).count()).toBe(0);
+    await page.getByLabel('Platform', { exact: true }).selectOption('');
+
     // DME's defaults
     expect(await page.getByLabel('Installations per day').inputValue()).toBe('100');
     expect(await page.getByLabel('Window start').inputValue()).toBe('09:00');
