@@ -2,7 +2,8 @@
  * `POST /rollouts/:id/retry` (issue 14, SPEC G3): a new rollout of the devices whose jobs ended in
  * `statuses`. `schedule`, `options`, `groups`, `safety` and `notify` are those of `POST /rollouts` and
  * are checked by its schema once the new rollout's request is made (errors name the same fields);
- * absent, the options and the notification addresses are the source rollout's, the schedule the defaults.
+ * absent, the options and the notification addresses are the source rollout's; the schedule is the
+ * source's quota, weekdays, window and time zone from today, the fields given replacing theirs.
  */
 import { z } from 'zod';
 import { ALL_STATUSES, type InstallStatus, STATUS } from './status';

@@ -64,7 +64,11 @@ const retryRequest = {
       default: ['Installation failed', 'Unknown status'],
       description: 'The devices whose jobs ended in one of these statuses are retried.',
     },
-    schedule: { ...ref('Schedule'), description: 'Default: the schedule defaults (today, 100 a day, Mon–Fri 09:00–17:00 UTC).' },
+    schedule: {
+      ...ref('Schedule'),
+      description:
+        'Default: the source rollout’s quota, weekdays, window and time zone, from today; the fields given replace theirs.',
+    },
     options: {
       ...ref('InstallOptions'),
       description: 'Default: the source rollout’s options (Use DM, push method, maxPushAttempts).',

@@ -14,6 +14,7 @@ import type { z } from 'zod';
 import { DEFAULT_RETRY_STATUSES, type RetryRequest } from '../../domain/retry-request';
 import { type RolloutRequest, RolloutRequestSchema } from '../../domain/rollout-request';
 import { isFinalRolloutState } from '../../domain/rollout-state';
+import type { Schedule } from '../../domain/schedule';
 import { conflict, invalid } from '../errors';
 import { createRollout, type RolloutDeps } from './create';
 import { findRollout } from './progress';
@@ -42,6 +43,17 @@ function requestedTimeouts(stored: unknown): Record<string, number> | undefined 
     if (typeof t[from] === 'number') out[to] = t[from] as number;
   }
   return out;
+}
+
+/**
+ * The new rollout's schedule: the source's quota, weekdays, window and time zone (what protects the
+ * servers, S7) from today, the fields given replacing theirs.
+ */
+function retrySchedule(source: Schedule, given: unknown): unknown {
+  const inherited = { perDay: source.perDay, weekdays: source.weekdays, window: source.window, timeZone: source.timeZone };
+  if (given === undefined) return inherited;
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) return given; // the schema names the error
+  return { ...inherited, ...given };
 }
 
 function zodInvalid(err: z.ZodError) {
@@ -84,7 +96,7 @@ export async function retryRollout(
     // checked with one device (the schema caps listed ids); the new rollout takes them all
     devices: { ids: [ids[0]] },
     options: req.options ?? requestedOptions(source.options),
-    ...(req.schedule !== undefined ? { schedule: req.schedule } : {}),
+    schedule: retrySchedule(source.schedule, req.schedule),
     ...(timeouts && Object.keys(timeouts).length > 0 ? { timeouts } : {}),
     notify: req.notify ?? source.notify ?? [],
     ...(req.groups !== undefined ? { groups: req.groups } : {}),

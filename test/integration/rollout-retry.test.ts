@@ -119,8 +119,10 @@ describe('POST /api/v1/rollouts/:id/retry', () => {
     });
     const jobs = await stack.db('installations').where({ rollout_id: retry.body.id }).orderBy('seq').select('device_id');
     expect(jobs.map((j) => j.device_id)).toEqual([devices[1]!.id, devices[3]!.id]);
-    const row = await stack.db('rollouts').where({ id: retry.body.id }).first('retry_of', 'options', 'notify');
+    const row = await stack.db('rollouts').where({ id: retry.body.id }).first('retry_of', 'options', 'notify', 'schedule');
     expect(row.retry_of).toBe(source);
+    // the source's weekdays and window (every day, all day), the quota and start date given
+    expect(row.schedule).toMatchObject({ ...NOW_ALL_DAY, perDay: LATER.perDay, startDate: LATER.startDate, timeZone: 'UTC' });
     expect(row.options).toMatchObject({ push: 'mark', maxPushAttempts: 1 });
     expect(row.options.timeouts.ticketLifetimeMs).toBe(4_000);
     expect(row.notify).toEqual(['ops@example.com']);
