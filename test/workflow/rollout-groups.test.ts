@@ -240,6 +240,45 @@ describe('staged rollouts (time-skipping server)', () => {
     expect(fake.mails.map((m) => m.kind)).toEqual(['alert', 'summary']);
   });
 
+  it('the halt is immediate: a start already due when the failure arrives is not made', async () => {
+    const mon = mondayAfter(await env.currentTimeMs());
+    // 2 a day over 09:00–09:20: 09:00 and 09:10; c0 runs long, its failure is reported by the test
+    const devices = ['c0:600:ok', 'c1:30:ok', 'r0:30:ok'];
+    const fake = new FakeRolloutDb(devices);
+    const schedule: Schedule = {
+      perDay: 2,
+      startDate: mon.date,
+      weekdays: ALL_DAYS,
+      window: { start: '09:00', end: '09:20' },
+      timeZone: 'UTC',
+    };
+    const input = fake.input(schedule, {
+      ...staged(3, [{ name: 'canary', devices: 2 }, { name: 'rest' }], { errorThreshold: 1, minFinished: 1 }),
+      tuning: { startBatchSize: 1 },
+    });
+    await withRollout(fake, input, async (h, at) => {
+      // the database is down from before 09:00: the workflow is held writing the 09:00 start's mark
+      // (retried), so the 09:10 slot falls due while it cannot start it
+      await at(mon.ms + 8 * HOUR + 59 * MINUTE);
+      fake.holdStartedMarks = true;
+      await at(mon.ms + 9 * HOUR + 10 * MINUTE + 30_000);
+      expect((await h.query(rolloutProgressQuery)).started).toBe(1);
+      await h.signal(installFinishedSignal, {
+        installationId: fake.rows[0]!.id,
+        deviceId: devices[0]!,
+        status: STATUS.installationFailed,
+        reason: 'reported by the test',
+      });
+      fake.holdStartedMarks = false; // the mark is written; the loop goes on: to the due 09:10 start?
+      await at(mon.ms + 9 * HOUR + 15 * MINUTE);
+      expect(await h.query(rolloutProgressQuery)).toMatchObject({ state: 'paused', pausedReason: 'error-threshold', started: 1 });
+      expect(fake.starts.map((s) => s.seq)).toEqual([0]); // the due 09:10 start was not made
+      await h.executeUpdate(resumeRolloutUpdate);
+      await expect.poll(() => fake.starts.length, { timeout: 30_000, interval: 200 }).toBe(2);
+    });
+    expect(fake.starts.find((s) => s.seq === 1)?.startedAt).toBeGreaterThanOrEqual(mon.ms + 9 * HOUR + 15 * MINUTE);
+  });
+
   it('manual approval: the next group waits for the approveGroup update, also once the canary succeeded', async () => {
     const mon = mondayAfter(await env.currentTimeMs());
     const devices = ['c0:30:ok', 'c1:30:ok', 'r0:30:ok', 'r1:30:ok', 'r2:30:ok'];
