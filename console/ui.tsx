@@ -4,10 +4,15 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { FAILURE_STATUSES, FINAL_STATUSES, type InstallStatus, SUCCESS_STATUSES } from '../domain/status';
 import { ApiError } from './api';
 
-/** Loads `load()` now, on `deps` changes, and every `everyMs` while the page is open (live views). */
+/**
+ * Loads `load()` now, on `deps` changes, and every `everyMs` while the page is open (live views).
+ * The shown data stays until the new arrives (no flicker on a refresh, a filter or a page change);
+ * it is dropped at once when `deps[0]` — what the view is about, e.g. the rollout id — changes.
+ */
 export function useData<T>(load: () => Promise<T>, deps: unknown[], everyMs?: number) {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<unknown>(undefined);
+  const subject = useRef<unknown>(deps[0]);
   const gen = useRef(0);
   const loadRef = useRef(load);
   loadRef.current = load;
@@ -24,7 +29,11 @@ export function useData<T>(load: () => Promise<T>, deps: unknown[], everyMs?: nu
     }
   }, []);
   useEffect(() => {
-    setData(undefined);
+    if (subject.current !== deps[0]) {
+      subject.current = deps[0];
+      setData(undefined);
+      setError(undefined);
+    }
     void reload();
     if (!everyMs) return;
     const t = setInterval(() => void reload(), everyMs);
