@@ -82,6 +82,7 @@ async function main() {
     const lines = [
       '',
       'DeviceRollout is running',
+      `  Console      ${base}/   (sign in with an admin key)`,
       `  API          ${base}/api/v1   (health: ${base}/health)`,
       `  OpenAPI      ${base}/openapi.json   (docs: ${base}/docs)`,
       `  Temporal UI  ${dev ? `http://localhost:${config.temporalUiPort}` : '(external Temporal: see your cluster UI)'}`,
