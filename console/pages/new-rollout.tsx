@@ -288,7 +288,9 @@ export function NewRolloutPage() {
               (install through the OMA DM engine; bootstrap first where needed)
             </label>
           ) : chosen ? (
-            <p class="muted">Use DM does not apply: {dm && !dm.ok ? dm.reason : ''}</p>
+            <p class="muted">
+              {dm && !dm.ok ? (dm.reason.startsWith('Use DM') ? dm.reason : `Use DM does not apply: ${dm.reason}`) : ''}
+            </p>
           ) : null}
           <fieldset class="inline">
             <legend>Push method (when DM is off or fails)</legend>
