@@ -544,6 +544,27 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     await ctx.close();
   });
 
+  it('an operator key controls rollouts but sees no device or software buttons', async () => {
+    const key = await stack.api('POST', '/api/v1/admin-keys', { name: 'console operator', role: 'operator' });
+    expect(key.status).toBe(201);
+    const ctx = await browser.newContext({ timezoneId: ZONE, viewport: { width: 1400, height: 900 } });
+    const p = watch(await ctx.newPage());
+    await signIn(p, key.body.key);
+    await p.getByRole('link', { name: 'New rollout' }).first().waitFor();
+    const adminOnly = /^(Upload|Rotate token|Retire|Save)$/;
+    for (const [hash, title] of [
+      ['#/software', 'Software'],
+      [`#/devices/${fleet.devices[0]!.id}`, /^Device /],
+    ] as [string, string | RegExp][]) {
+      await visit(p, hash, title);
+      await p.waitForLoadState('networkidle');
+      expect(await p.getByRole('button', { name: adminOnly }).count(), hash).toBe(0);
+    }
+    await visit(p, '#/rollouts/new', 'New rollout');
+    await p.getByRole('button', { name: 'Start rollout' }).waitFor();
+    await ctx.close();
+  });
+
   it('Installation status pages through a large table and searches by status and device', async () => {
     const n = 250;
     const stamp = Date.now();
