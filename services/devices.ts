@@ -367,7 +367,15 @@ export async function authenticateDevice(db: Db, token: string): Promise<AuthedD
     | { id: string; external_id: string; platform: string; stale: boolean }
     | undefined;
   if (!d) return undefined;
-  // conditional again: of concurrent requests only one writes
-  if (d.stale) await db('devices').where({ id: d.id }).whereRaw(STALE_CONTACT).update({ last_contact_at: db.fn.now() });
+  if (d.stale) await recordContact(db, d.id);
   return { id: d.id, externalId: d.external_id, platform: d.platform };
+}
+
+/**
+ * A contact of the device, by its token or by fetching one of its valid ticket links (a device that
+ * got its link by SMS may download without another authenticated request). Written under the same
+ * rule as `authenticateDevice`; conditional, so of concurrent requests only one writes.
+ */
+export async function recordContact(db: Db, deviceId: string): Promise<void> {
+  await db('devices').where({ id: deviceId }).whereRaw(STALE_CONTACT).update({ last_contact_at: db.fn.now() });
 }

@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { type Request, type Response, Router } from 'express';
 import { contentTypeOf, resolveStoredFile } from '../../infra/files';
 import { completeDownload, findTicket, type TicketRow } from '../../services/downloads';
+import { recordContact } from '../../services/devices';
 import { type Signaller, temporalSignaller } from '../../services/signals';
 import type { ApiContext } from '../context';
 import { ApiError } from '../http/errors';
@@ -123,6 +124,8 @@ export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Rou
     if (!row) throw unknownTicket();
     if (row.revoked_at) throw new ApiError(410, 'gone', 'this download link is no longer valid');
     if (row.expired) throw new ApiError(410, 'gone', 'this download link has expired');
+    // the device itself fetching its link: a contact, also for the report's "not heard from" (P1)
+    await recordContact(db, row.device_id);
     return row;
   }
 

@@ -146,6 +146,38 @@ async function signalledAt(ticket: string): Promise<Date | null> {
   return (await stack.db('push_tickets').where({ ticket }).first()).download_signalled_at;
 }
 
+describe('a ticket link fetched is a contact of its device', () => {
+  it('a device that downloads by its SMS link, without another request, is not "not heard from" (P1)', async () => {
+    const sw = await uploadSoftware([{ name: 'Small.cab', data: randomBytes(2048) }]);
+    const { ticket, jobId, deviceId } = await seedTicket(sw.id, sw.files[0]!.id);
+    // last heard of ten minutes ago; its job started a minute ago
+    await stack
+      .db('devices')
+      .where({ id: deviceId })
+      .update({ last_contact_at: stack.db.raw("now() - interval '10 minutes'") });
+    await stack
+      .db('installations')
+      .where({ id: jobId })
+      .update({ started_at: stack.db.raw("now() - interval '1 minute'") });
+    const res = await fetch(`${observedUrl}/d/${ticket}`);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    const row = await stack
+      .db('installations as i')
+      .join('devices as d', 'd.id', 'i.device_id')
+      .where('i.id', jobId)
+      .first('i.started_at', 'd.last_contact_at');
+    expect(row.last_contact_at.getTime()).toBeGreaterThan(row.started_at.getTime());
+    // an unknown or expired link is no contact of anyone
+    const before = row.last_contact_at.getTime();
+    const expired = await seedTicket(sw.id, sw.files[0]!.id, { expiresIn: -60 });
+    await stack.db('devices').where({ id: expired.deviceId }).update({ last_contact_at: null });
+    expect((await fetch(`${observedUrl}/d/${expired.ticket}`)).status).toBe(410);
+    expect((await stack.db('devices').where({ id: expired.deviceId }).first()).last_contact_at).toBeNull();
+    expect((await stack.db('devices').where({ id: deviceId }).first()).last_contact_at.getTime()).toBe(before);
+  });
+});
+
 describe('an interrupted download resumes with Range and is signalled exactly once', () => {
   const big = randomBytes(64 * 1024 * 1024);
   let sw: Awaited<ReturnType<typeof uploadSoftware>>;
