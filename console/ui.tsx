@@ -62,7 +62,7 @@ function statusClass(status: string | null | undefined): string {
 }
 
 export function StatusBadge({ status }: { status: string | null | undefined }) {
-  return <span class={`badge ${statusClass(status)}`}>{status ?? 'Planned'}</span>;
+  return <span class={`badge ${statusClass(status)}`}>{status ?? 'Not started'}</span>;
 }
 
 export function StateBadge({ state }: { state: string }) {
