@@ -7,7 +7,7 @@
 import { useState } from 'preact/hooks';
 import { ALL_STATUSES, FINAL_STATUSES, type InstallStatus } from '../../domain/status';
 import { api, type DeviceDetail, type Job, type JobPage, type LogEntry, qs, type Rollout } from '../api';
-import { fmtBoth, fmtTime } from '../format';
+import { fmtBoth, fmtTime, userTimeZone } from '../format';
 import { navigate, useCan } from '../session';
 import { Dialog, ErrorBox, Pager, Section, StatusBadge, useData, usePager } from '../ui';
 
@@ -61,6 +61,17 @@ function JobLog({ jobId, onClose }: { jobId: string; onClose: () => void }) {
         ))}
       </ol>
     </Dialog>
+  );
+}
+
+/** The rollout zone's time, and under it the user's when the zones differ. */
+function TwoZones({ iso, zone }: { iso: string | null; zone: string }) {
+  const user = userTimeZone();
+  return (
+    <>
+      {fmtTime(iso, zone)}
+      {iso && user !== zone ? <span class="sub">{fmtTime(iso, user)}</span> : null}
+    </>
   );
 }
 
@@ -130,7 +141,10 @@ function JobTable({
             <th scope="col">Platform</th>
             <th scope="col">Status</th>
             <th scope="col">Method</th>
-            <th scope="col">{table === 'installing' ? 'Planned / started' : 'Ended'}</th>
+            <th scope="col">
+              {table === 'installing' ? 'Planned / started' : 'Ended'} ({zone}
+              {zone === userTimeZone() ? '' : ` · yours: ${userTimeZone()}`})
+            </th>
             <th scope="col">Detail</th>
           </tr>
         </thead>
@@ -156,7 +170,9 @@ function JobTable({
                 <StatusBadge status={j.status} />
               </td>
               <td>{j.method ?? '—'}</td>
-              <td>{table === 'installing' ? fmtBoth(j.startedAt ?? j.plannedAt, zone) : fmtBoth(j.endedAt, zone)}</td>
+              <td>
+                <TwoZones iso={table === 'installing' ? (j.startedAt ?? j.plannedAt) : j.endedAt} zone={zone} />
+              </td>
               <td class="detail">{j.detail ?? ''}</td>
             </tr>
           ))}
