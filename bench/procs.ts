@@ -184,9 +184,20 @@ export class ProcSampler {
     const total = Math.max(1, m.total - this.machineAtMark.total);
     const ours = Object.values(cpuSeconds).reduce((a, b) => a + b, 0);
     const busySeconds = (m.busy - this.machineAtMark.busy) / CLK_TCK;
+    // processes of one part (`worker#1`, `worker#2`; `temporal#history` …) also count as the part:
+    // its CPU summed, its peak RSS the largest process's
+    const peakRssMb = { ...this.peak };
+    for (const [name, v] of Object.entries({ ...cpuSeconds })) {
+      const part = groupOf(name);
+      if (part) cpuSeconds[part] = Math.round(((cpuSeconds[part] ?? 0) + v) * 10) / 10;
+    }
+    for (const [name, v] of Object.entries(this.peak)) {
+      const part = groupOf(name);
+      if (part) peakRssMb[part] = Math.max(peakRssMb[part] ?? 0, v);
+    }
     return {
       cpuSeconds,
-      peakRssMb: { ...this.peak },
+      peakRssMb,
       wallSeconds: Math.round((Date.now() - this.markedAt) / 100) / 10,
       machineBusy: Math.round(((m.busy - this.machineAtMark.busy) / total) * 1000) / 1000,
       machineIowait: Math.round(((m.iowait - this.machineAtMark.iowait) / total) * 1000) / 1000,
@@ -194,6 +205,12 @@ export class ProcSampler {
       loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
     };
   }
+}
+
+/** `worker#2` → `worker`: the part a tracked process belongs to (undefined: it is a part itself). */
+export function groupOf(name: string): string | undefined {
+  const i = name.indexOf('#');
+  return i > 0 ? name.slice(0, i) : undefined;
 }
 
 /**

@@ -44,7 +44,7 @@ import { BASELINE_TASK_QUEUE, type BaselineRun, runBaseline, waitReady } from '.
 import { bucketFor, lineChartSvg, ratePerSecond, rebucket, type Series } from './chart';
 import { type HistoryStats, type RunsStats, runsOf, sampleHistories, statsOf } from './histories';
 import { type PgCounters, pgCounters, pgDelta } from './pg-stats';
-import { type PhaseUsage, waitForQuiet } from './procs';
+import { groupOf, type PhaseUsage, waitForQuiet } from './procs';
 import { type BenchStack, type IpcChild, scrapeMetrics, startBenchStack } from './stack';
 
 /** The rollout's workflow id: the one the API answered, or the id rollouts get by default. */
@@ -62,6 +62,12 @@ const HELP = `npm run bench -- [options]
   --sync-delay DUR        device: install → system-info sync              [500ms]
   --reaction DUR          device: max delay before reacting to a push     [200ms]
   --file-size SIZE        software file size                             [128k]
+  --engine dev|cluster    the Temporal engine: the dev server, or the multi-process   [dev]
+                          cluster of npm run cluster (frontend, history, matching,
+                          worker on PostgreSQL); its processes are summed as temporal
+  --workers N             DeviceRollout worker processes     [dev 1, cluster 2]
+  --apis N                DeviceRollout API processes; the simulator spreads its
+                          requests over them                 [dev 1, cluster 2]
   --dev-server MODE       the Temporal dev server's persistence:                  [wal]
                             wal      SQLite file, journal_mode=wal synchronous=normal (what npm start runs)
                             journal  SQLite file, SQLite's default pragmas (what npm start ran before)
@@ -164,7 +170,8 @@ function cpuPerInstall(u: PhaseUsage, installs: number): Record<string, number> 
   let total = 0;
   for (const [k, v] of Object.entries(u.cpuSeconds)) {
     out[k] = round((v / Math.max(1, installs)) * 1000, 2); // ms per install
-    total += v;
+    // a process of a part (`worker#2`) is in the part's sum already
+    if (!groupOf(k)) total += v;
   }
   out.total = round((total / Math.max(1, installs)) * 1000, 2);
   return out;
@@ -193,12 +200,16 @@ class Bench {
       workerTuning?: string;
       timeLimitMs: number;
       keep: boolean;
+      engine: 'dev' | 'cluster';
+      workers: number;
+      apis: number;
     },
   ) {}
 
   private apiClient(latency: LatencyRecorder): { api: ApiClient; control: RolloutControl } {
     const api = new ApiClient({
-      baseUrl: this.stack.apiUrl,
+      // several API instances: the simulator takes them in turn
+      baseUrl: this.stack.apiUrls.join(','),
       adminKey: this.stack.adminKey,
       latency,
       limiter: createLimiter(this.o.concurrency),
@@ -216,9 +227,14 @@ class Bench {
   }
 
   async start(): Promise<void> {
-    log('starting PostgreSQL, the Temporal dev server, the worker and the API …');
+    log(
+      `starting ${this.o.engine === 'cluster' ? 'the Temporal cluster (PostgreSQL, frontend, history, matching, worker)' : 'PostgreSQL, the Temporal dev server'}, ${this.o.workers} worker(s) and ${this.o.apis} API(s) …`,
+    );
     const tuned = this.o.workerTuning !== undefined;
     this.stack = await startBenchStack({
+      engine: this.o.engine,
+      workers: this.o.workers,
+      apis: this.o.apis,
       temporalDb: this.o.devServer === 'memory' ? 'memory' : 'file',
       ...(this.o.devServer === 'journal' ? { sqlitePragmas: {} } : {}),
       keepDir: this.o.keep,
@@ -655,7 +671,11 @@ function table(results: PhaseResult[]): string {
       (r) => (os.cpus().length * 1000) / (r.cpuSecondsPerInstall.total ?? Number.NaN),
       'higher',
     ],
-    ['  Temporal dev server', (r) => r.cpuSecondsPerInstall.temporal, 'lower'],
+    ['  Temporal (dev server, or the cluster summed)', (r) => r.cpuSecondsPerInstall.temporal, 'lower'],
+    ['    frontend', (r) => r.cpuSecondsPerInstall['temporal#frontend'], 'lower'],
+    ['    history', (r) => r.cpuSecondsPerInstall['temporal#history'], 'lower'],
+    ['    matching', (r) => r.cpuSecondsPerInstall['temporal#matching'], 'lower'],
+    ['    worker service', (r) => r.cpuSecondsPerInstall['temporal#worker'], 'lower'],
     [
       '  worker (ours) / baseline worker',
       (r) => r.cpuSecondsPerInstall[r.system === 'baseline' ? 'baseline-worker' : 'worker'],
@@ -666,7 +686,7 @@ function table(results: PhaseResult[]): string {
     ['  simulator + driver (bench process)', (r) => r.cpuSecondsPerInstall.bench, 'lower'],
     ['peak RSS worker (MB)', (r) => r.usage.peakRssMb[r.system === 'baseline' ? 'baseline-worker' : 'worker'], 'lower', 0],
     ['peak RSS API (MB)', (r) => (r.system === 'baseline' ? undefined : r.usage.peakRssMb.api), 'lower', 0],
-    ['peak RSS Temporal dev server (MB)', (r) => r.usage.peakRssMb.temporal, 'lower', 0],
+    ['peak RSS Temporal (largest process, MB)', (r) => r.usage.peakRssMb.temporal, 'lower', 0],
     ['worker: workflow task execution, mean (ms)', (r) => metricMean(r, 'temporal_workflow_task_execution_latency'), 'lower'],
     [
       'worker: workflow task schedule→start, mean (ms)',
@@ -762,6 +782,9 @@ async function main(): Promise<number> {
       reaction: { type: 'string', default: '200ms' },
       'file-size': { type: 'string', default: '128k' },
       'dev-server': { type: 'string', default: 'wal' },
+      engine: { type: 'string', default: 'dev' },
+      workers: { type: 'string' },
+      apis: { type: 'string' },
       'phase-limit': { type: 'string' },
       'v1-baseline': { type: 'boolean', default: false },
       'worker-tuning': { type: 'string' },
@@ -783,7 +806,17 @@ async function main(): Promise<number> {
   if (devServer !== 'journal' && devServer !== 'wal' && devServer !== 'memory')
     throw new Error('--dev-server: wal, journal or memory');
   if (values['worker-tuning'] !== undefined) JSON.parse(values['worker-tuning']);
+  const engine = values.engine;
+  if (engine !== 'dev' && engine !== 'cluster') throw new Error('--engine: dev or cluster');
+  const count = (v: string | undefined, fallback: number, name: string) => {
+    const n = Number(v ?? fallback);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: ${v} is not a count`);
+    return n;
+  };
   const bench = new Bench({
+    engine,
+    workers: count(values.workers, engine === 'cluster' ? 2 : 1, '--workers'),
+    apis: count(values.apis, engine === 'cluster' ? 2 : 1, '--apis'),
     sizes,
     pacedDevices: Number(values['paced-devices'] ?? (quick ? 10_000 : 100_000)),
     pacedMinutes: Number(values['paced-minutes'] ?? (quick ? 1 : 4)),
@@ -841,7 +874,7 @@ async function main(): Promise<number> {
   await fs.mkdir(outDir, { recursive: true });
   const suffix = values.label ? `-${values.label}` : quick ? '-quick' : '';
   const cpus = os.cpus();
-  const subtitle = `${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GB; Temporal dev server (${DEV_SERVER_LABEL[devServer]}), PostgreSQL, worker and API as processes; ${bucket}-s buckets`;
+  const subtitle = `${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GB; ${engine === 'cluster' ? 'Temporal cluster (frontend, history, matching, worker processes on PostgreSQL)' : `Temporal dev server (${DEV_SERVER_LABEL[devServer]})`}, PostgreSQL, ${bench.o.workers} worker(s) and ${bench.o.apis} API(s) as processes; ${bucket}-s buckets`;
   await fs.writeFile(
     path.join(outDir, `installs-per-second${suffix}.svg`),
     lineChartSvg(series, {
@@ -895,7 +928,10 @@ async function main(): Promise<number> {
     },
     settings: {
       sizes,
-      devServer: `${devServer}: ${DEV_SERVER_LABEL[devServer]}`,
+      engine,
+      workers: bench.o.workers,
+      apis: bench.o.apis,
+      devServer: engine === 'dev' ? `${devServer}: ${DEV_SERVER_LABEL[devServer]}` : null,
       phaseLimitS: bench.o.timeLimitMs / 1000,
       workerTuning: values['worker-tuning'] ? JSON.parse(values['worker-tuning']) : 'SDK defaults (worker/main.ts)',
       push: 'sms',

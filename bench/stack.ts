@@ -2,7 +2,10 @@
  * The whole DeviceRollout stack for the benchmark, started by the benchmark itself with the
  * project's own infra helpers, in a temporary DATA_DIR on free loopback ports:
  *  - PostgreSQL (devstack/postgres.ts) and the Temporal dev server (devstack/dev-server.ts, SQLite file
- *    like `npm start`, or in memory);
+ *    like `npm start`, or in memory) — or, with `engine: 'cluster'`, the multi-process Temporal cluster
+ *    of `npm run cluster` (devstack/cluster.ts: frontend, history, matching, worker on PostgreSQL) with
+ *    `workers` workers and `apis` API instances (processes `worker#1`, `worker#2` … in the figures,
+ *    summed as `worker`; the Temporal services as `temporal#frontend` … summed as `temporal`);
  *  - the worker and the API as CHILD PROCESSES, exactly the deployable entry points
  *    (`worker/main.ts`, `api/main.ts`, run by `node --import tsx`), so their RSS and CPU are their own;
  *  - a Temporal client and a knex handle in this process (the direct rollout fallback, history
@@ -16,6 +19,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { freePort, type ManagedProcess, startProcess, waitFor } from '../devstack/child-process';
+import { startTemporalCluster, type TemporalCluster } from '../devstack/cluster';
 import { type DevServer, startDevServer } from '../devstack/dev-server';
 import { type EmbeddedPostgres, startPostgres } from '../devstack/postgres';
 import { PROJECT_ROOT } from '../devstack/temporal-servers';
@@ -35,18 +39,29 @@ export interface BenchStackOptions {
   sqlitePragmas?: Record<string, string>;
   keepDir?: boolean;
   log?: (line: string) => void;
+  /** `dev` (default): the Temporal dev server; `cluster`: the multi-process cluster. */
+  engine?: 'dev' | 'cluster';
+  /** DeviceRollout worker processes (default 1). */
+  workers?: number;
+  /** DeviceRollout API processes (default 1); the simulator spreads its requests over them. */
+  apis?: number;
 }
 
 export interface BenchStack {
   dir: string;
+  /** The first API instance. */
   apiUrl: string;
+  /** Every API instance. */
+  apiUrls: string[];
   adminKey: string;
   temporalAddress: string;
   config: Config;
   db: Db;
   client: Client;
-  dev: DevServer;
+  /** The dev server (engine `dev`). */
+  dev?: DevServer;
   pg: EmbeddedPostgres;
+  /** The first API and worker process. */
   api: ManagedProcess;
   worker: ManagedProcess;
   workerMetricsUrl: string;
@@ -109,21 +124,40 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
   };
   try {
     log(`data in ${dir}`);
-    const [pg, dev] = await Promise.all([
-      startPostgres({ dataDir: path.join(dir, 'pg'), database: 'device_rollout' }),
-      startDevServer({
-        logFile: path.join(dir, 'temporal.log'),
-        ...(opts.temporalDb === 'memory' ? {} : { dbFile: path.join(dir, 'temporal.db') }),
-        ...(opts.sqlitePragmas ? { sqlitePragmas: opts.sqlitePragmas } : {}),
-      }),
-    ]);
-    stops.push(() => pg.stop());
-    stops.push(() => dev.stop());
+    let pg: EmbeddedPostgres;
+    let dev: DevServer | undefined;
+    let cluster: TemporalCluster | undefined;
+    if (opts.engine === 'cluster') {
+      const c = await startTemporalCluster({ dir: path.join(dir, 'engine'), log });
+      cluster = c;
+      stops.push(() => c.stop());
+      pg = c.pg;
+    } else {
+      const [p, d] = await Promise.all([
+        startPostgres({ dataDir: path.join(dir, 'pg'), database: 'device_rollout' }),
+        startDevServer({
+          logFile: path.join(dir, 'temporal.log'),
+          ...(opts.temporalDb === 'memory' ? {} : { dbFile: path.join(dir, 'temporal.db') }),
+          ...(opts.sqlitePragmas ? { sqlitePragmas: opts.sqlitePragmas } : {}),
+        }),
+      ]);
+      pg = p;
+      dev = d;
+      stops.push(() => p.stop());
+      stops.push(() => d.stop());
+    }
+    const temporalAddress = cluster?.address ?? dev!.address;
+    const namespace = cluster?.namespace ?? dev!.namespace;
     const db = createDb(pg.url, { poolMax: 4 });
     stops.push(() => db.destroy());
     await migrate(db);
 
-    const port = await freePort();
+    const ports: number[] = [];
+    while (ports.length < Math.max(1, opts.apis ?? 1)) {
+      const p = await freePort();
+      if (!ports.includes(p)) ports.push(p);
+    }
+    const port = ports[0]!;
     const metricsPort = await freePort();
     const adminKey = `dra_${randomBytes(24).toString('base64url')}`;
     const env: NodeJS.ProcessEnv = {
@@ -131,8 +165,8 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
       PORT: String(port),
       HOST: '127.0.0.1',
       PUBLIC_URL: `http://127.0.0.1:${port}`,
-      TEMPORAL_ADDRESS: dev.address,
-      TEMPORAL_NAMESPACE: dev.namespace,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_NAMESPACE: namespace,
       TEMPORAL_TASK_QUEUE: 'device-rollout',
       DATABASE_URL: pg.url,
       DATA_DIR: path.join(dir, 'data'),
@@ -146,47 +180,69 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     await fs.mkdir(path.join(dir, 'data'), { recursive: true });
     const config = loadConfig(env);
 
+    // BENCH_CPU_PROF=<dir>: the workers and APIs write V8 CPU profiles there when they stop (--cpu-prof)
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
     const spawnChild = (name: string, entry: string, extraEnv: Record<string, string> = {}) =>
-      startProcess(process.execPath, ['--import', 'tsx', entry], {
+      startProcess(process.execPath, [...prof, '--import', 'tsx', entry], {
         name,
         cwd: PROJECT_ROOT,
         env: { ...env, ...extraEnv },
         logFile: path.join(dir, `${name}.log`),
       });
 
-    const worker = spawnChild('worker', opts.workerEntry ?? 'worker/main.ts', {
-      WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
-      ...opts.workerEnv,
-    });
-    stops.push(() => worker.stop(15_000));
-    const api = spawnChild('api', 'api/main.ts');
-    stops.push(() => api.stop(10_000));
+    // several instances: `worker#1`, `worker#2` … (one: `worker`); the SDK metrics of the first only
+    const nWorkers = Math.max(1, opts.workers ?? 1);
+    const workerName = (i: number) => (nWorkers > 1 ? `worker#${i + 1}` : 'worker');
+    const apiName = (i: number) => (ports.length > 1 ? `api#${i + 1}` : 'api');
+    // the first API migrates alone; then the rest
+    const apis: ManagedProcess[] = [];
+    for (const [i, p] of ports.entries()) {
+      const a = spawnChild(apiName(i), 'api/main.ts', { PORT: String(p) });
+      apis.push(a);
+      stops.push(() => a.stop(10_000));
+      await waitFor(`API ${i + 1}`, async () => (await fetch(`http://127.0.0.1:${p}/health`)).status === 200, {
+        timeoutMs: 120_000,
+        aborted: () => (a.exited() ? `exited; see ${dir}/${apiName(i)}.log` : undefined),
+      });
+    }
+    const workers: ManagedProcess[] = [];
+    for (let i = 0; i < nWorkers; i++) {
+      const w = spawnChild(workerName(i), opts.workerEntry ?? 'worker/main.ts', {
+        ...(i === 0 ? { WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` } : {}),
+        ...opts.workerEnv,
+      });
+      workers.push(w);
+      stops.push(() => w.stop(15_000));
+    }
+    const worker = workers[0]!;
+    const api = apis[0]!;
 
-    const connection = await Connection.connect({ address: dev.address });
-    const client = new Client({ connection, namespace: dev.namespace });
+    const connection = await Connection.connect({ address: temporalAddress });
+    const client = new Client({ connection, namespace });
     stops.push(() => connection.close());
 
-    await waitFor('the API', async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, {
-      timeoutMs: 120_000,
-      aborted: () => (api.exited() ? `exited; see ${dir}/api.log` : undefined),
-    });
     await waitFor(
       'the worker polling its task queue',
       async () => {
         const r = await client.workflowService.describeTaskQueue({
-          namespace: dev.namespace,
+          namespace,
           taskQueue: { name: config.taskQueue },
           taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         });
-        return (r.pollers?.length ?? 0) > 0;
+        return new Set((r.pollers ?? []).map((x) => x.identity)).size >= nWorkers;
       },
-      { timeoutMs: 180_000, intervalMs: 500, aborted: () => (worker.exited() ? `exited; see ${dir}/worker.log` : undefined) },
+      {
+        timeoutMs: 180_000,
+        intervalMs: 500,
+        aborted: () => (workers.some((w) => w.exited()) ? `a worker exited; see ${dir}/worker*.log` : undefined),
+      },
     );
 
     const sampler = new ProcSampler();
-    sampler.track('worker', worker.pid);
-    sampler.track('api', api.pid);
-    sampler.track('temporal', dev.process.pid);
+    for (const [i, w] of workers.entries()) sampler.track(workerName(i), w.pid);
+    for (const [i, a] of apis.entries()) sampler.track(apiName(i), a.pid);
+    if (dev) sampler.track('temporal', dev.process.pid);
+    for (const [name, p] of Object.entries(cluster?.services ?? {})) sampler.track(`temporal#${name}`, p.pid() ?? 0);
     const pm = postmasterPid(pg.dataDir);
     if (pm) sampler.track('postgres', pm);
     sampler.track('bench', process.pid);
@@ -196,8 +252,9 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     return {
       dir,
       apiUrl: `http://127.0.0.1:${port}`,
+      apiUrls: ports.map((p) => `http://127.0.0.1:${p}`),
       adminKey,
-      temporalAddress: dev.address,
+      temporalAddress,
       config,
       db,
       client,
