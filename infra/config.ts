@@ -19,6 +19,8 @@ export interface Config {
   /** Ports of the embedded dev server. */
   temporalPort: number;
   temporalUiPort: number;
+  /** The Temporal Web UI the console links to (TEMPORAL_UI_URL); unset: the embedded dev server's. */
+  temporalUiUrl?: string;
   /** Unset: start the embedded PostgreSQL (DATABASE_URL). */
   databaseUrl?: string;
   embeddedPostgresPort: number;
@@ -125,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskQueue: env.TEMPORAL_TASK_QUEUE || 'device-rollout',
     temporalPort: int(env, 'TEMPORAL_PORT', 7233),
     temporalUiPort: int(env, 'TEMPORAL_UI_PORT', 8233),
+    temporalUiUrl: env.TEMPORAL_UI_URL ? env.TEMPORAL_UI_URL.replace(/\/+$/, '') : undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     embeddedPostgresPort: int(env, 'EMBEDDED_PG_PORT', 54329),
     dataDir,

@@ -17,8 +17,9 @@ export function meRoutes({ config }: ApiContext): Router {
       role: p.role,
       temporal: {
         namespace: config.temporalNamespace,
-        // the embedded dev server's Web UI (TEMPORAL_UI_PORT) on the host the caller reached the API by
-        uiUrl: `${req.protocol}://${req.hostname}:${config.temporalUiPort}`,
+        // TEMPORAL_UI_URL (a cluster's UI), else the embedded dev server's (TEMPORAL_UI_PORT) on the host
+        // the caller reached the API by
+        uiUrl: config.temporalUiUrl ?? `${req.protocol}://${req.hostname}:${config.temporalUiPort}`,
       },
     });
   });

@@ -61,7 +61,8 @@ export function consolePaths(): Json {
                         namespace: { type: 'string' },
                         uiUrl: {
                           type: 'string',
-                          description: 'Web UI of the embedded dev server (TEMPORAL_UI_PORT) on the host of the request',
+                          description:
+                            'The Temporal Web UI: TEMPORAL_UI_URL, else the embedded dev server (TEMPORAL_UI_PORT) on the host of the request',
                         },
                       },
                     },

@@ -23,6 +23,8 @@ describe('loadConfig', () => {
     expect(c.temporalAddress).toBeUndefined();
     expect(c.databaseUrl).toBeUndefined();
     expect(c.temporalUiPort).toBe(8233);
+    expect(c.temporalUiUrl).toBeUndefined();
+    expect(loadConfig({ TEMPORAL_UI_URL: 'https://temporal.example.com/' }).temporalUiUrl).toBe('https://temporal.example.com');
     expect(c.temporalNamespace).toBe('default');
     expect(c.publicUrl).toBe('http://localhost:3000');
     expect(c.timeouts.ticketLifetimeMs).toBe(7 * 86_400_000);
