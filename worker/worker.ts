@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities';
@@ -25,11 +28,50 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities: createActivities(opts.deps),
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: opts.workflowBundle ?? { code: await bundleInChildProcess() },
     ...opts.tuning,
   });
 }
 
 export async function buildWorkflowBundle(): Promise<{ code: string }> {
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+}
+
+const BUNDLE_TO = '--bundle-workflows-to';
+
+/**
+ * The workflow bundle, made by a short-lived child process (this file, `--bundle-workflows-to <file>`):
+ * webpack's ≈ 150 MB would otherwise stay in the worker's RSS for its whole life (V8 keeps the pages
+ * it grew to). Same node flags as this process (tsx's loader when run from TypeScript).
+ */
+async function bundleInChildProcess(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dr-bundle-'));
+  const file = path.join(dir, 'workflow-bundle.js');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [...process.execArgv, __filename, BUNDLE_TO, file], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      child.once('error', reject);
+      child.once('exit', (code, signal) =>
+        code === 0 ? resolve() : reject(new Error(`bundling the workflows failed (exit ${code ?? signal})`)),
+      );
+    });
+    return await readFile(file, 'utf8');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module && process.argv[2] === BUNDLE_TO && process.argv[3]) {
+  const out = process.argv[3];
+  buildWorkflowBundle()
+    .then((b) => writeFile(out, b.code))
+    .then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+        process.exit(1);
+      },
+    );
 }
