@@ -3,7 +3,8 @@
  * started with their own log file, stopped by pid — never by name.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import net from 'node:net';
 
 export interface ManagedProcess {
@@ -107,4 +108,67 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
   }
+}
+
+/** A child process that can be started again after it was killed or stopped (fault tests, the cluster). */
+export interface RestartableProcess {
+  readonly name: string;
+  readonly logFile: string;
+  pid(): number | undefined;
+  running(): boolean;
+  /** Starts it (again); resolves once `ready` says so. */
+  start(): Promise<void>;
+  /** SIGKILL: no shutdown of any kind. Resolves once it is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM (SIGKILL after `graceMs`). */
+  stop(graceMs?: number): Promise<void>;
+  /** How many times it was started. */
+  starts(): number;
+}
+
+export function restartableProcess(opts: {
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  logFile: string;
+  ready: () => Promise<boolean>;
+  readyTimeoutMs?: number;
+}): RestartableProcess {
+  let proc: ManagedProcess | undefined;
+  let count = 0;
+  return {
+    name: opts.name,
+    logFile: opts.logFile,
+    pid: () => proc?.pid,
+    running: () => !!proc && !proc.exited(),
+    starts: () => count,
+    async start() {
+      if (proc && !proc.exited()) throw new Error(`${opts.name} is already running (pid ${proc.pid})`);
+      await fs.appendFile(opts.logFile, `\n=== start ${++count} at ${new Date().toISOString()}\n`);
+      const p = startProcess(opts.command, opts.args, { name: opts.name, env: opts.env, cwd: opts.cwd, logFile: opts.logFile });
+      proc = p;
+      try {
+        await waitFor(`${opts.name} ready`, opts.ready, {
+          timeoutMs: opts.readyTimeoutMs ?? 180_000,
+          intervalMs: 250,
+          aborted: () => (p.exited() ? `exited early; see ${opts.logFile}` : undefined),
+        });
+      } catch (err) {
+        await p.stop(2_000);
+        throw err;
+      }
+    },
+    async kill() {
+      const p = proc;
+      if (!p || p.exited()) return;
+      const exited = once(p.child, 'exit');
+      p.child.kill('SIGKILL');
+      await exited;
+    },
+    async stop(graceMs = 15_000) {
+      await proc?.stop(graceMs);
+    },
+  };
 }

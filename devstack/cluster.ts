@@ -19,7 +19,6 @@
  */
 
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { promises as fs, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -28,7 +27,7 @@ import { Connection } from '@temporalio/client';
 import { SearchAttributeType as SAT, type SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time';
 import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
-import { freePort, type ManagedProcess, portOpen, startProcess, waitFor } from './child-process';
+import { freePort, portOpen, type RestartableProcess, restartableProcess, waitFor } from './child-process';
 import { type EmbeddedPostgres, startPostgres } from './postgres';
 import { ensureTemporalServer, PROJECT_ROOT, type TemporalServerBinaries } from './temporal-servers';
 
@@ -106,71 +105,6 @@ function indexedValueType(t: SearchAttributeType): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Restartable child processes
-
-export interface ClusterProcess {
-  readonly name: string;
-  readonly logFile: string;
-  pid(): number | undefined;
-  running(): boolean;
-  /** Starts it (again); resolves once `ready` says so. */
-  start(): Promise<void>;
-  /** SIGKILL: no shutdown of any kind. Resolves once it is gone. */
-  kill(): Promise<void>;
-  /** SIGTERM (SIGKILL after `graceMs`). */
-  stop(graceMs?: number): Promise<void>;
-  /** How many times it was started. */
-  starts(): number;
-}
-
-function clusterProcess(opts: {
-  name: string;
-  command: string;
-  args: string[];
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  logFile: string;
-  ready: () => Promise<boolean>;
-  readyTimeoutMs?: number;
-}): ClusterProcess {
-  let proc: ManagedProcess | undefined;
-  let count = 0;
-  return {
-    name: opts.name,
-    logFile: opts.logFile,
-    pid: () => proc?.pid,
-    running: () => !!proc && !proc.exited(),
-    starts: () => count,
-    async start() {
-      if (proc && !proc.exited()) throw new Error(`${opts.name} is already running (pid ${proc.pid})`);
-      await fs.appendFile(opts.logFile, `\n=== start ${++count} at ${new Date().toISOString()}\n`);
-      const p = startProcess(opts.command, opts.args, { name: opts.name, env: opts.env, cwd: opts.cwd, logFile: opts.logFile });
-      proc = p;
-      try {
-        await waitFor(`${opts.name} ready`, opts.ready, {
-          timeoutMs: opts.readyTimeoutMs ?? 180_000,
-          intervalMs: 250,
-          aborted: () => (p.exited() ? `exited early; see ${opts.logFile}` : undefined),
-        });
-      } catch (err) {
-        await p.stop(2_000);
-        throw err;
-      }
-    },
-    async kill() {
-      const p = proc;
-      if (!p || p.exited()) return;
-      const exited = once(p.child, 'exit');
-      p.child.kill('SIGKILL');
-      await exited;
-    },
-    async stop(graceMs = 15_000) {
-      await proc?.stop(graceMs);
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // The Temporal cluster
 
 export interface TemporalClusterOptions {
@@ -200,7 +134,7 @@ export interface TemporalCluster {
   /** postgres:// URL of a database of the cluster's PostgreSQL. */
   pgUrl(database: string): string;
   readonly configFile: string;
-  readonly services: Record<TemporalService, ClusterProcess>;
+  readonly services: Record<TemporalService, RestartableProcess>;
   readonly binaries: TemporalServerBinaries;
   stop(): Promise<void>;
 }
@@ -407,9 +341,9 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
       }),
     );
 
-    const services = {} as Record<TemporalService, ClusterProcess>;
+    const services = {} as Record<TemporalService, RestartableProcess>;
     for (const s of TEMPORAL_SERVICES) {
-      services[s] = clusterProcess({
+      services[s] = restartableProcess({
         name: `temporal ${s}`,
         command: binaries.server,
         args: [
@@ -509,7 +443,7 @@ export async function ensureNamespace(address: string, namespace: string): Promi
 // DeviceRollout on the cluster
 
 export interface AppInstance {
-  readonly process: ClusterProcess;
+  readonly process: RestartableProcess;
   /** API instances: their port and base URL. */
   readonly port?: number;
   readonly baseUrl?: string;
@@ -571,7 +505,7 @@ export async function startScaledApp(o: ScaledAppOptions): Promise<ScaledApp> {
   await fs.mkdir(o.logDir, { recursive: true });
   const apis: AppInstance[] = [];
   const workers: AppInstance[] = [];
-  const started: ClusterProcess[] = [];
+  const started: RestartableProcess[] = [];
   const taskQueue = o.env.TEMPORAL_TASK_QUEUE ?? process.env.TEMPORAL_TASK_QUEUE ?? 'device-rollout';
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -588,7 +522,7 @@ export async function startScaledApp(o: ScaledAppOptions): Promise<ScaledApp> {
       const port = o.apiPorts?.[i] ?? (await freePort());
       const baseUrl = `http://127.0.0.1:${port}`;
       const env = appEnv(o.cluster, o.dataDir, { PUBLIC_URL: baseUrl, ...o.env, PORT: String(port) });
-      const proc = clusterProcess({
+      const proc = restartableProcess({
         name: `api ${i + 1}`,
         command: process.execPath,
         args: nodeArgs('api/main.ts', (process.env.CLUSTER_API_NODE_OPTIONS ?? '').split(' ').filter(Boolean)),
@@ -601,7 +535,7 @@ export async function startScaledApp(o: ScaledAppOptions): Promise<ScaledApp> {
     }
     for (let i = 0; i < o.workers; i++) {
       const logFile = path.join(o.logDir, `worker-${i + 1}.log`);
-      const proc = clusterProcess({
+      const proc = restartableProcess({
         name: `worker ${i + 1}`,
         command: process.execPath,
         args: nodeArgs('worker/main.ts', (process.env.CLUSTER_WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean)),

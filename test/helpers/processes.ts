@@ -8,12 +8,10 @@
  *
  * Every process is started and stopped by its pid, never by name.
  */
-import { once } from 'node:events';
-import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { freePort, type ManagedProcess, startProcess, waitFor } from '../../devstack/child-process';
+import { freePort, type RestartableProcess, restartableProcess } from '../../devstack/child-process';
 import { type DevServer, startDevServer } from '../../devstack/dev-server';
 import { type EmbeddedPostgres, startPostgres } from '../../devstack/postgres';
 
@@ -90,19 +88,8 @@ export async function startTemporalProcess(opts: { dbFile: string; logFile: stri
 // ---------------------------------------------------------------------------------------------
 // Worker and API (node + tsx, configured by environment)
 
-export interface NodeProcess {
-  readonly name: string;
-  pid(): number | undefined;
-  running(): boolean;
-  /** Starts the process (again); resolves when `ready` says so. */
-  start(): Promise<void>;
-  /** SIGKILL: no shutdown of any kind. Resolves once the process is gone. */
-  kill(): Promise<void>;
-  /** SIGTERM (SIGKILL after `graceMs`). */
-  stop(graceMs?: number): Promise<void>;
-  /** How many times it was started. */
-  starts(): number;
-}
+/** A worker or API process of the fault and cluster tests. */
+export type NodeProcess = RestartableProcess;
 
 export function nodeProcess(opts: {
   name: string;
@@ -114,43 +101,19 @@ export function nodeProcess(opts: {
   ready: () => Promise<boolean>;
   readyTimeoutMs?: number;
 }): NodeProcess {
-  let proc: ManagedProcess | undefined;
-  let count = 0;
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   // the test runner's own settings must not leak into the child
   for (const k of ['VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID', 'NODE_OPTIONS', 'TEST']) delete env[k];
-  return {
+  return restartableProcess({
     name: opts.name,
-    pid: () => proc?.pid,
-    running: () => !!proc && !proc.exited(),
-    starts: () => count,
-    async start() {
-      if (proc && !proc.exited()) throw new Error(`${opts.name} is already running (pid ${proc.pid})`);
-      await fs.appendFile(opts.logFile, `\n=== start ${++count} at ${new Date().toISOString()}\n`);
-      const p = startProcess(process.execPath, ['--import', 'tsx', opts.script], {
-        name: opts.name,
-        env,
-        cwd: ROOT,
-        logFile: opts.logFile,
-      });
-      proc = p;
-      await waitFor(`${opts.name} ready`, opts.ready, {
-        timeoutMs: opts.readyTimeoutMs ?? 180_000,
-        intervalMs: 250,
-        aborted: () => (p.exited() ? `exited early; see ${opts.logFile}` : undefined),
-      });
-    },
-    async kill() {
-      const p = proc;
-      if (!p || p.exited()) return;
-      const exited = once(p.child, 'exit');
-      p.child.kill('SIGKILL');
-      await exited;
-    },
-    async stop(graceMs = 15_000) {
-      await proc?.stop(graceMs);
-    },
-  };
+    command: process.execPath,
+    args: ['--import', 'tsx', opts.script],
+    env,
+    cwd: ROOT,
+    logFile: opts.logFile,
+    ready: opts.ready,
+    ...(opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs }),
+  });
 }
 
 /** The common environment of worker and API (README's configuration). */
