@@ -10,12 +10,10 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { startTemporalCluster } from '../../devstack/cluster';
-import { createDb, migrate } from '../../infra/db';
 import { buildWorkflowBundle } from '../../worker/worker';
-import { withDatabase } from './integration-setup';
+import { createTemplateDatabase } from './integration-setup';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -35,15 +33,7 @@ export default async function setup(project: TestProject) {
   ]);
   try {
     const adminUrl = cluster.pgUrl('postgres');
-    const template = `dr_template_${process.pid}`;
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${template}`);
-    await c.query(`CREATE DATABASE ${template}`);
-    await c.end();
-    const templateDb = createDb(withDatabase(adminUrl, template));
-    await migrate(templateDb);
-    await templateDb.destroy();
+    const template = await createTemplateDatabase(adminUrl);
     const bundlePath = path.join(dir, 'workflow-bundle.js');
     await fs.writeFile(bundlePath, bundle.code);
 

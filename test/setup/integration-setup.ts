@@ -36,15 +36,7 @@ export default async function setup(project: TestProject) {
       stops.push(cluster.stop);
       adminUrl = cluster.url;
     }
-    const template = `dr_template_${process.pid}`;
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${template}`);
-    await c.query(`CREATE DATABASE ${template}`);
-    await c.end();
-    const templateDb = createDb(withDatabase(adminUrl, template));
-    await migrate(templateDb);
-    await templateDb.destroy();
+    const template = await createTemplateDatabase(adminUrl);
     stops.push(async () => {
       const d = new pg.Client({ connectionString: adminUrl });
       await d.connect();
@@ -76,4 +68,18 @@ export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
   return u.toString();
+}
+
+/** A migrated database that each test file's database is cloned from; its name. */
+export async function createTemplateDatabase(adminUrl: string): Promise<string> {
+  const template = `dr_template_${process.pid}`;
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS ${template}`);
+  await c.query(`CREATE DATABASE ${template}`);
+  await c.end();
+  const templateDb = createDb(withDatabase(adminUrl, template));
+  await migrate(templateDb);
+  await templateDb.destroy();
+  return template;
 }
