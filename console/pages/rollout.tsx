@@ -382,7 +382,13 @@ export function RolloutPage({ id }: { id: string }) {
             <dt>Not started</dt>
             <dd>{fmtInt(rollout.remaining)}</dd>
             <dt>Next start</dt>
-            <dd data-testid="next-start">{fmtBoth(rollout.nextStartAt, zone)}</dd>
+            <dd data-testid="next-start">
+              {rollout.waitingFor && !rollout.nextStartAt
+                ? `none while group ${rollout.waitingFor.group} (${rollout.waitingFor.name}) waits for ${
+                    rollout.waitingFor.reason === 'approval' ? 'approval' : 'the group before it to succeed'
+                  }`
+                : fmtBoth(rollout.nextStartAt, zone)}
+            </dd>
             <dt>Created</dt>
             <dd>{fmtBoth(rollout.createdAt, zone)}</dd>
             {rollout.completedAt ? (

@@ -497,6 +497,8 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
     await approve.waitFor({ timeout: 30_000 });
     expect(await groups.locator('tr[data-group="1"] .badge').textContent()).toBe('awaiting-approval');
     await page.getByRole('status').filter({ hasText: "Group 1 (rest) waits for an operator's approval." }).waitFor();
+    // the schedule's next start says why there is none
+    expect(await page.getByTestId('next-start').textContent()).toBe('none while group 1 (rest) waits for approval');
     await shot(page, 'rollout-groups-awaiting-approval');
     await approve.click();
     expect(await fleet2.waitUntilFinal()).toBe(true);
