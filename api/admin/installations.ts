@@ -1,6 +1,6 @@
 /**
  * Installation jobs (SPEC V3, V4):
- *  - `GET /api/v1/rollouts/:id/installations?table=installing|installed&status=&limit=&cursor=` — the two
+ *  - `GET /api/v1/rollouts/:id/installations?table=installing|installed&status=&device=&limit=&cursor=` — the two
  *    tables of the UI: *Installing* = every job not final yet (including those still waiting for their
  *    slot: status null, `plannedAt` set), *Installed* = final jobs that ended within the retention
  *    (INSTALLED_RETENTION, 7 days) and were not purged. Keyset-paged by seq (planned order).
@@ -75,7 +75,7 @@ export function installationRoutes({ db, temporal, config }: ApiContext): Router
     const rolloutId = pathId(req.params.id, 'rollout');
     const query = req.query as Record<string, unknown>;
     for (const k of Object.keys(query)) {
-      if (!['table', 'status', 'limit', 'cursor'].includes(k)) throw badRequest(`${k}: unknown query parameter`, k);
+      if (!['table', 'status', 'device', 'limit', 'cursor'].includes(k)) throw badRequest(`${k}: unknown query parameter`, k);
     }
     const table = (queryValue(query, 'table') ?? 'installing') as JobTable;
     if (!TABLES.includes(table)) throw badRequest('table: must be installing or installed', 'table');
@@ -83,6 +83,8 @@ export function installationRoutes({ db, temporal, config }: ApiContext): Router
     if (status !== undefined && !isInstallStatus(status)) {
       throw badRequest(`status: not a status; one of ${ALL_STATUSES.map((s) => JSON.stringify(s)).join(', ')}`, 'status');
     }
+    const device = queryValue(query, 'device')?.trim() || undefined;
+    if (device !== undefined && device.length > 200) throw badRequest('device: at most 200 characters', 'device');
     const limit = pageLimit(query, 50, 500);
     const cursor = decodeCursor(query, 1);
     if (cursor && (typeof cursor[0] !== 'number' || !Number.isInteger(cursor[0]))) {
@@ -94,6 +96,7 @@ export function installationRoutes({ db, temporal, config }: ApiContext): Router
       rolloutId,
       table,
       status,
+      device,
       afterSeq: cursor ? (cursor[0] as number) : undefined,
       limit: limit + 1,
       retentionMs: config.installedRetentionMs,

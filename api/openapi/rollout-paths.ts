@@ -138,6 +138,11 @@ export function rolloutPaths(): Json {
           idParam('rollout'),
           queryParam('table', { type: 'string', enum: ['installing', 'installed'], default: 'installing' }),
           queryParam('status', { type: 'string', enum: [...ALL_STATUSES] }),
+          queryParam(
+            'device',
+            { type: 'string', maxLength: 200 },
+            'Only the jobs of devices whose external id contains this text (case-insensitive), or of the device with this id',
+          ),
           limitParam(50, 500),
           cursorParam,
         ],

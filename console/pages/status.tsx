@@ -4,7 +4,7 @@
  * every 2 s without reloading the page), searchable by rollout, status and device, keyset-paged (a
  * page of 100 out of any number of jobs); a row opens the job's log.
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ALL_STATUSES, FINAL_STATUSES, type InstallStatus } from '../../domain/status';
 import { api, type DeviceDetail, type Job, type JobPage, type LogEntry, qs, type Rollout } from '../api';
 import { fmtBoth, fmtTime, userTimeZone } from '../format';
@@ -96,20 +96,20 @@ function JobTable({
 }) {
   const [status, setStatus] = useState('');
   const pager = usePager();
+  // the server searches every page: part of the external id (any case) or the device id
+  const q = search.trim();
+  useEffect(() => pager.reset(), [q]); // a new search starts at the first page
   const statuses = ALL_STATUSES.filter((s) => FINAL_STATUSES.has(s as InstallStatus) === (table === 'installed'));
   const page = useData(
     () =>
       api<JobPage>(
         'GET',
-        `/api/v1/rollouts/${rolloutId}/installations${qs({ table, status, limit: PAGE, cursor: pager.cursor })}`,
+        `/api/v1/rollouts/${rolloutId}/installations${qs({ table, status, device: q, limit: PAGE, cursor: pager.cursor })}`,
       ),
-    [rolloutId, table, status, pager.cursor],
+    [rolloutId, table, status, q, pager.cursor],
     live ? 2_000 : undefined,
   );
-  const q = search.trim().toLowerCase();
-  const rows = (page.data?.installations ?? []).filter(
-    (j) => !q || j.externalId.toLowerCase().includes(q) || j.deviceId.toLowerCase().startsWith(q),
-  );
+  const rows = page.data?.installations ?? [];
   const id = `tbl-${table}`;
   return (
     <Section
@@ -180,7 +180,7 @@ function JobTable({
       </table>
       {page.data && rows.length === 0 ? (
         <p class="muted" data-testid={`${table}-empty`}>
-          {q ? 'No job on this page matches the device search.' : 'No jobs.'}
+          {q ? 'No job of this rollout matches the device search.' : 'No jobs.'}
         </p>
       ) : null}
       <Pager pager={pager} nextCursor={page.data?.nextCursor} label={title} />

@@ -3,6 +3,7 @@
  * log (V4), a device's jobs (P2), the rollout report (P1), the job gauges of /metrics and the
  * simulator's view of a rollout.
  */
+import { isUuid } from '../../domain/uuid';
 import type { Db } from '../../infra/db';
 
 /** A job's status and times (`installations as i`), as the rollout tables and a device's jobs show them. */
@@ -60,7 +61,16 @@ export type JobTable = 'installing' | 'installed';
  */
 export async function rolloutJobTable(
   db: Db,
-  q: { rolloutId: string; table: JobTable; status?: string; afterSeq?: number; limit: number; retentionMs: number },
+  q: {
+    rolloutId: string;
+    table: JobTable;
+    status?: string;
+    /** Part of the device's external id (case-insensitive), or its id. */
+    device?: string;
+    afterSeq?: number;
+    limit: number;
+    retentionMs: number;
+  },
 ): Promise<JobRow[]> {
   const query = db('installations as i')
     .join('devices as d', 'd.id', 'i.device_id')
@@ -76,6 +86,14 @@ export async function rolloutJobTable(
       .whereRaw("i.ended_at >= now() - (? * interval '1 millisecond')", [q.retentionMs]);
   }
   if (q.status !== undefined) query.where('i.status', q.status);
+  const { device } = q;
+  if (device !== undefined) {
+    const pattern = `%${device.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query.where((w) => {
+      w.where('d.external_id', 'ilike', pattern);
+      if (isUuid(device)) w.orWhere('i.device_id', device);
+    });
+  }
   if (q.afterSeq !== undefined) query.where('i.seq', '>', q.afterSeq);
   return (await query) as JobRow[];
 }

@@ -611,11 +611,12 @@ describe('admin console (headless Chromium, real stack, simulated fleet)', () =>
       .getByRole('region', { name: /^Installing/ })
       .getByLabel('Status')
       .selectOption('');
-    // by device
-    await page.getByLabel('Device').fill(`page-${stamp}-017`);
+    // by device (the server searches every page): from page 2, a device of page 3, by part of its id
+    await page.getByLabel('Device').fill(`${stamp}-230`);
     await expect
       .poll(() => installing.locator('tbody tr').allTextContents())
-      .toEqual([expect.stringContaining(`page-${stamp}-017`)]);
+      .toEqual([expect.stringContaining(`page-${stamp}-230`)]);
+    expect(await first()).toBe('231');
     await shot(page, 'installation-status-search');
     await stack.api('POST', `/api/v1/rollouts/${id}/cancel`, {});
   });

@@ -511,6 +511,19 @@ describe('control, tables and logs of a running rollout', () => {
     expect((await stack.api('GET', `/api/v1/rollouts/${id}/installations?table=all`)).body.error.field).toBe('table');
     expect((await stack.api('GET', `/api/v1/rollouts/${id}/installations?cursor=xyz`)).body.error.field).toBe('cursor');
     expect((await stack.api('GET', `/api/v1/rollouts/${randomUUID()}/installations`)).status).toBe(404);
+    // searched by device: part of the external id, any case, or the device's id; `%` and `_` are text
+    const byDevice = async (device: string) =>
+      (
+        await stack.api('GET', `/api/v1/rollouts/${id}/installations?device=${encodeURIComponent(device)}`)
+      ).body.installations.map((j: any) => j.deviceId);
+    const ext = android[3]!.externalId;
+    expect(await byDevice(ext.slice(2).toUpperCase())).toEqual([android[3]!.id]);
+    expect(await byDevice(android[1]!.id)).toEqual([android[1]!.id]);
+    expect(await byDevice('%')).toEqual([]);
+    expect(await byDevice('_')).toEqual([]);
+    const long = await stack.api('GET', `/api/v1/rollouts/${id}/installations?device=${'x'.repeat(201)}`);
+    expect(long.status).toBe(400);
+    expect(long.body.error.field).toBe('device');
   });
 
   it('cancel: jobs move to the Installed table as Cancelled, with a log entry; further control is 409', async () => {
