@@ -21,19 +21,18 @@ import {
   rolloutProgressQuery,
 } from '../../workflows/messages';
 import { createTimeSkippingEnv } from '../helpers/time-skipping';
-import { CURRENT_ROLLOUT_SET, writeHistory } from './install-histories';
 import {
   bundleRolloutTestWorkflows,
   countBy,
-  createRolloutWorker,
   DAY,
   FakeRolloutDb,
   HOUR,
   isoDay,
   MINUTE,
   mondayAfter,
+  runRollout,
 } from './rollout.harness';
-import { releaseSignal, rolloutWorkflow } from './rollout.workflows';
+import { releaseSignal, type rolloutWorkflow } from './rollout.workflows';
 
 const ALL_DAYS: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const MON_FRI: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri'];
@@ -65,29 +64,12 @@ describe('staged rollouts (time-skipping server)', () => {
     await env?.teardown();
   });
 
-  async function withRollout<T>(
+  const withRollout = <T>(
     fake: FakeRolloutDb,
     input: RolloutInput,
     body: (h: WorkflowHandle<typeof rolloutWorkflow>, at: (ms: number) => Promise<void>) => Promise<T>,
     record?: string,
-  ): Promise<T> {
-    const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
-    return worker.runUntil(async () => {
-      const h = await env.client.workflow.start(rolloutWorkflow, { taskQueue, workflowId: fake.workflowId, args: [input] });
-      const at = async (ms: number) => {
-        const now = await env.currentTimeMs();
-        if (ms <= now) throw new Error(`test bug: ${iso(ms)} is not after ${iso(now)}`);
-        await env.sleep(ms - now);
-      };
-      try {
-        const out = await body(h, at);
-        if (record && process.env.RECORD_HISTORIES) await writeHistory(record, await h.fetchHistory(), CURRENT_ROLLOUT_SET);
-        return out;
-      } finally {
-        await h.terminate('test over').catch(() => undefined);
-      }
-    });
-  }
+  ): Promise<T> => runRollout(env, code, fake, input, body, record);
 
   /** Lets the `:hold` children go once the rollout is over (see rollout.workflows.ts). */
   async function release(fake: FakeRolloutDb, devices: string[]): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { planRolloutSlots } from '../../activities/rollout';
@@ -17,7 +18,8 @@ import {
   type RolloutState,
   rolloutWorkflowId,
 } from '../../workflows/messages';
-import { fakeOutcome } from './rollout.workflows';
+import { CURRENT_ROLLOUT_SET, writeHistory } from './install-histories';
+import { fakeOutcome, rolloutWorkflow } from './rollout.workflows';
 
 export async function bundleRolloutTestWorkflows(): Promise<string> {
   const { code } = await bundleWorkflowCode({
@@ -206,6 +208,37 @@ export async function createRolloutWorker(
     maxCachedWorkflows: 200,
   });
   return { worker, taskQueue };
+}
+
+/**
+ * Runs `body` while a worker serves one rollout workflow on `env`; `at(ms)` skips server time to an
+ * instant. `record`: with RECORD_HISTORIES=1, the finished run's history is written for replay.test.ts.
+ */
+export async function runRollout<T>(
+  env: TestWorkflowEnvironment,
+  code: string,
+  fake: FakeRolloutDb,
+  input: RolloutInput,
+  body: (h: WorkflowHandle<typeof rolloutWorkflow>, at: (ms: number) => Promise<void>) => Promise<T>,
+  record?: string,
+): Promise<T> {
+  const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
+  return worker.runUntil(async () => {
+    const h = await env.client.workflow.start(rolloutWorkflow, { taskQueue, workflowId: fake.workflowId, args: [input] });
+    const at = async (ms: number) => {
+      const now = await env.currentTimeMs();
+      if (ms <= now) throw new Error(`test bug: ${new Date(ms).toISOString()} is not after ${new Date(now).toISOString()}`);
+      await env.sleep(ms - now);
+    };
+    try {
+      const out = await body(h, at);
+      if (record && process.env.RECORD_HISTORIES) await writeHistory(record, await h.fetchHistory(), CURRENT_ROLLOUT_SET);
+      return out;
+    } finally {
+      // a failed test must not leave a workflow behind: its pending tasks would stop time skipping
+      await h.terminate('test over').catch(() => undefined);
+    }
+  });
 }
 
 const DAY = 86_400_000;

@@ -22,7 +22,6 @@ import {
   rolloutProgressQuery,
 } from '../../workflows/messages';
 import { createTimeSkippingEnv } from '../helpers/time-skipping';
-import { CURRENT_ROLLOUT_SET, writeHistory } from './install-histories';
 import {
   bundleRolloutTestWorkflows,
   countBy,
@@ -33,6 +32,7 @@ import {
   isoDay,
   MINUTE,
   mondayAfter,
+  runRollout,
 } from './rollout.harness';
 import { installWorkflow, releaseSignal, rolloutWorkflow } from './rollout.workflows';
 
@@ -128,32 +128,12 @@ describe('rolloutWorkflow (time-skipping server)', () => {
     await Worker.runReplayHistory({ workflowBundle: { code } }, history, fake.workflowId);
   });
 
-  /** Runs `body` while the worker serves the rollout; `at(ms)` skips server time to an instant. */
-  /** `record`: with RECORD_HISTORIES=1, the finished run's history is written for replay.test.ts. */
-  async function withRollout<T>(
+  const withRollout = <T>(
     fake: FakeRolloutDb,
     input: RolloutInput,
     body: (h: WorkflowHandle<typeof rolloutWorkflow>, at: (ms: number) => Promise<void>) => Promise<T>,
     record?: string,
-  ): Promise<T> {
-    const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
-    return worker.runUntil(async () => {
-      const h = await env.client.workflow.start(rolloutWorkflow, { taskQueue, workflowId: fake.workflowId, args: [input] });
-      const at = async (ms: number) => {
-        const now = await env.currentTimeMs();
-        if (ms <= now) throw new Error(`test bug: ${iso(ms)} is not after ${iso(now)}`);
-        await env.sleep(ms - now);
-      };
-      try {
-        const out = await body(h, at);
-        if (record && process.env.RECORD_HISTORIES) await writeHistory(record, await h.fetchHistory(), CURRENT_ROLLOUT_SET);
-        return out;
-      } finally {
-        // a failed test must not leave a workflow behind: its pending tasks would stop time skipping
-        await h.terminate('test over').catch(() => undefined);
-      }
-    });
-  }
+  ): Promise<T> => runRollout(env, code, fake, input, body, record);
 
   const startsOn = (fake: FakeRolloutDb) => countBy(fake.starts, (s) => isoDay(s.startedAt));
   const hhmmOf = (fake: FakeRolloutDb, day: number) =>
