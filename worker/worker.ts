@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type Logger, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities';
 import { createActivities } from '../activities';
 
@@ -28,16 +29,22 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     activities: createActivities(opts.deps),
-    workflowBundle: opts.workflowBundle ?? { code: await bundleInChildProcess() },
+    workflowBundle:
+      opts.workflowBundle ??
+      (existsSync(PREBUILT_BUNDLE) ? { codePath: PREBUILT_BUNDLE } : { code: await bundleInChildProcess() }),
     ...opts.tuning,
   });
 }
 
-export async function buildWorkflowBundle(): Promise<{ code: string }> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+export async function buildWorkflowBundle(opts: { quiet?: boolean } = {}): Promise<{ code: string }> {
+  const quiet = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as unknown as Logger;
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: opts.quiet ? quiet : undefined });
 }
 
 const BUNDLE_TO = '--bundle-workflows-to';
+
+/** The workflow bundle `npm run build` puts beside dist/worker.js; run from source there is none. */
+const PREBUILT_BUNDLE = path.join(__dirname, 'workflow-bundle.js');
 
 /**
  * The workflow bundle, made by a short-lived child process (this file, `--bundle-workflows-to <file>`):
