@@ -29,17 +29,21 @@ async function main() {
       return { slots: input.count };
     },
   };
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: path.join(__dirname, 'baseline-workflows.ts'),
-    logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,
-  });
+  // prebuilt by the benchmark (BASELINE_WORKFLOW_BUNDLE), as the product's worker runs dist/workflow-bundle.js
+  const prebuilt = process.env.BASELINE_WORKFLOW_BUNDLE;
+  const workflowBundle = prebuilt
+    ? { codePath: prebuilt }
+    : await bundleWorkflowCode({
+        workflowsPath: path.join(__dirname, 'baseline-workflows.ts'),
+        logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,
+      });
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS as string });
   const tuning = process.env.BENCH_WORKER_TUNING ? JSON.parse(process.env.BENCH_WORKER_TUNING) : {};
   const worker = await Worker.create({
     connection,
     namespace: process.env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: process.env.BASELINE_TASK_QUEUE || 'bench-baseline',
-    workflowBundle: { code },
+    workflowBundle,
     activities,
     ...tuning,
   });

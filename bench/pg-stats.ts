@@ -45,3 +45,62 @@ export function pgDelta(a: PgCounters, b: PgCounters): PgCounters {
     tables,
   };
 }
+
+/** One normalized statement's share of a phase (pg_stat_statements), per install. */
+export interface StatementCost {
+  query: string;
+  callsPerInstall: number;
+  msPerInstall: number;
+  rowsPerCall: number;
+}
+
+export interface StatementProfile {
+  /** All statements of our database in the phase, per install. */
+  callsPerInstall: number;
+  execMsPerInstall: number;
+  /** The most expensive statements by total execution time. */
+  top: StatementCost[];
+}
+
+/**
+ * pg_stat_statements (loaded by the benchmark's PostgreSQL: `shared_preload_libraries`); false when the
+ * server was started without it (then no statement profile is taken).
+ */
+export async function enableStatementStats(db: Db): Promise<boolean> {
+  try {
+    await db.raw('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await db.raw('SELECT pg_stat_statements_reset()');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function resetStatementStats(db: Db): Promise<void> {
+  await db.raw('SELECT pg_stat_statements_reset()');
+}
+
+/** The statements of this database since the last reset, per install (the benchmark's own reads excluded). */
+export async function statementProfile(db: Db, installs: number, top = 12): Promise<StatementProfile> {
+  const rows = (
+    await db.raw(
+      `SELECT query, calls::bigint AS calls, total_exec_time AS ms, rows::bigint AS rows
+         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+        WHERE d.datname = current_database()
+          AND query NOT ILIKE '%pg_stat%' AND query NOT ILIKE '%pg_database%'
+        ORDER BY total_exec_time DESC`,
+    )
+  ).rows as { query: string; calls: string; ms: number; rows: string }[];
+  const n = Math.max(1, installs);
+  const r2 = (x: number) => Math.round(x * 100) / 100;
+  return {
+    callsPerInstall: r2(rows.reduce((a, r) => a + Number(r.calls), 0) / n),
+    execMsPerInstall: r2(rows.reduce((a, r) => a + Number(r.ms), 0) / n),
+    top: rows.slice(0, top).map((r) => ({
+      query: r.query.replace(/\s+/g, ' ').slice(0, 300),
+      callsPerInstall: r2(Number(r.calls) / n),
+      msPerInstall: r2(Number(r.ms) / n),
+      rowsPerCall: r2(Number(r.rows) / Math.max(1, Number(r.calls))),
+    })),
+  };
+}

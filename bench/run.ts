@@ -43,9 +43,16 @@ import { cancelRolloutUpdate, installWorkflowId, rolloutProgressQuery, rolloutWo
 import { BASELINE_TASK_QUEUE, type BaselineRun, runBaseline, waitReady } from './baseline';
 import { bucketFor, lineChartSvg, ratePerSecond, rebucket, type Series } from './chart';
 import { type HistoryStats, type RunsStats, runsOf, sampleHistories, statsOf } from './histories';
-import { type PgCounters, pgCounters, pgDelta } from './pg-stats';
+import { type PgCounters, pgCounters, pgDelta, resetStatementStats, type StatementProfile, statementProfile } from './pg-stats';
 import { groupOf, type PhaseUsage, waitForQuiet } from './procs';
-import { type BenchStack, type IpcChild, scrapeMetrics, startBenchStack } from './stack';
+import {
+  BASELINE_WORKER_JS,
+  BASELINE_WORKFLOW_BUNDLE,
+  type BenchStack,
+  type IpcChild,
+  scrapeMetrics,
+  startBenchStack,
+} from './stack';
 
 /** The rollout's workflow id: the one the API answered, or the id rollouts get by default. */
 const rolloutWorkflowOf = (h: RolloutHandle) => h.workflowId ?? rolloutWorkflowId(h.id);
@@ -118,6 +125,8 @@ interface PhaseResult {
   requestsPerInstall?: Record<string, number>;
   pg?: PgCounters;
   pgPerInstall?: { commits: number; rowsWritten: number; tables: Record<string, number> };
+  /** pg_stat_statements of the phase, per install (our database only). */
+  pgStatements?: StatementProfile;
   counts?: Record<string, number>;
   mixOk?: boolean;
   registration?: { devices: number; seconds: number; perSecond: number };
@@ -246,8 +255,9 @@ class Bench {
     log(`stack up: API ${this.stack.apiUrl}, Temporal ${this.stack.temporalAddress}, data ${this.stack.dir}`);
     if (this.o.baseline) {
       this.baselineMetricsPort = await freePort();
-      this.baselineWorker = this.stack.spawnIpcChild('baseline-worker', 'bench/baseline-worker.ts', {
+      this.baselineWorker = this.stack.spawnIpcChild('baseline-worker', BASELINE_WORKER_JS, {
         BASELINE_TASK_QUEUE,
+        BASELINE_WORKFLOW_BUNDLE,
         WORKER_METRICS_ADDRESS: `127.0.0.1:${this.baselineMetricsPort}`,
         ...(tuned ? { BENCH_WORKER_TUNING: this.o.workerTuning as string } : {}),
       });
@@ -292,6 +302,7 @@ class Bench {
     latency.reset();
     const quiet = record ? await this.quiet() : undefined;
     const pgBefore = await pgCounters(this.stack.db);
+    if (this.stack.statementStats) await resetStatementStats(this.stack.db);
     const mBefore = await scrapeMetrics(this.stack.workerMetricsUrl, /^temporal_/);
     this.stack.sampler.mark();
     const t0 = Date.now();
@@ -302,6 +313,7 @@ class Bench {
     const usage = this.stack.sampler.usage();
     if (allFinal) await sleep(1_500); // PostgreSQL flushes its statistics about once a second
     const pgAtCut = await pgCounters(this.stack.db);
+    const statementsAtCut = this.stack.statementStats ? await statementProfile(this.stack.db, 1) : undefined;
     const mAtCut = await scrapeMetrics(this.stack.workerMetricsUrl, /^temporal_/);
     let cancel: PhaseResult['cancel'];
     if (!allFinal) {
@@ -379,6 +391,7 @@ class Bench {
         rowsWritten: round(written / n, 2),
         tables: Object.fromEntries(Object.entries(pg.tables).map(([t, v]) => [t, round((v.ins + v.upd + v.del) / n, 2)])),
       },
+      ...(statementsAtCut ? { pgStatements: perInstallStatements(statementsAtCut, n) } : {}),
       counts: summary.counts,
       mixOk: allFinal ? summary.mixOk : cutOk,
       ...(cancel ? { cancel } : {}),
@@ -971,3 +984,13 @@ main().then(
     process.exit(2);
   },
 );
+
+/** A statement profile taken with `installs = 1`, divided by the phase's installs. */
+function perInstallStatements(p: StatementProfile, n: number): StatementProfile {
+  const d = (x: number) => round(x / n, 2);
+  return {
+    callsPerInstall: d(p.callsPerInstall),
+    execMsPerInstall: d(p.execMsPerInstall),
+    top: p.top.map((t) => ({ ...t, callsPerInstall: d(t.callsPerInstall), msPerInstall: d(t.msPerInstall) })),
+  };
+}

@@ -18,6 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { build as esbuild } from 'esbuild';
 import { freePort, type ManagedProcess, startProcess, waitFor } from '../devstack/child-process';
 import { startTemporalCluster, type TemporalCluster } from '../devstack/cluster';
 import { type DevServer, startDevServer } from '../devstack/dev-server';
@@ -25,6 +27,7 @@ import { type EmbeddedPostgres, startPostgres } from '../devstack/postgres';
 import { PROJECT_ROOT } from '../devstack/temporal-servers';
 import { type Config, loadConfig } from '../infra/config';
 import { createDb, type Db, migrate } from '../infra/db';
+import { enableStatementStats } from './pg-stats';
 import { ProcSampler } from './procs';
 
 export interface BenchStackOptions {
@@ -65,6 +68,8 @@ export interface BenchStack {
   api: ManagedProcess;
   worker: ManagedProcess;
   workerMetricsUrl: string;
+  /** pg_stat_statements is loaded (engine `dev`): each phase takes a statement profile. */
+  statementStats: boolean;
   sampler: ProcSampler;
   /** The env the API and the worker got. */
   env: NodeJS.ProcessEnv;
@@ -79,10 +84,53 @@ export interface IpcChild {
   stop(): Promise<void>;
 }
 
-/** A `node --import tsx <entry>` child with an IPC channel, its output in `logFile`, stopped by pid. */
+/** How node runs an entry: compiled JavaScript as is (what production runs), TypeScript through tsx. */
+function nodeArgs(entry: string): string[] {
+  return entry.endsWith('.js') ? ['--enable-source-maps', entry] : ['--import', 'tsx', entry];
+}
+
+/**
+ * `npm run build` (dist/worker.js, dist/api.js, the workflow bundle), and the baseline's worker built
+ * the same way (dist/bench/: its entry and its workflow bundle), so that both sides run compiled
+ * JavaScript with a prebuilt workflow bundle, as production does.
+ */
+async function buildCompiled(log: (m: string) => void): Promise<void> {
+  const t0 = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: PROJECT_ROOT, stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build failed (exit ${code})`))));
+  });
+  const out = path.join(PROJECT_ROOT, 'dist', 'bench');
+  await fs.mkdir(out, { recursive: true });
+  await esbuild({
+    absWorkingDir: PROJECT_ROOT,
+    entryPoints: { 'baseline-worker': 'bench/baseline-worker.ts' },
+    outdir: out,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    packages: 'external',
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: path.join(PROJECT_ROOT, 'bench', 'baseline-workflows.ts'),
+    logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,
+  });
+  await fs.writeFile(path.join(out, 'baseline-workflow-bundle.js'), code);
+  log(`built dist/ (npm run build) and the baseline worker in ${Date.now() - t0} ms`);
+}
+
+/** The compiled baseline worker and its workflow bundle (`buildCompiled`). */
+export const BASELINE_WORKER_JS = 'dist/bench/baseline-worker.js';
+export const BASELINE_WORKFLOW_BUNDLE = path.join(PROJECT_ROOT, 'dist', 'bench', 'baseline-workflow-bundle.js');
+
+/** A `node <entry>` child with an IPC channel, its output in `logFile`, stopped by pid. */
 function spawnIpc(name: string, entry: string, env: NodeJS.ProcessEnv, logFile: string): IpcChild {
   const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, nodeArgs(entry), {
     cwd: PROJECT_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -134,7 +182,12 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
       pg = c.pg;
     } else {
       const [p, d] = await Promise.all([
-        startPostgres({ dataDir: path.join(dir, 'pg'), database: 'device_rollout' }),
+        startPostgres({
+          dataDir: path.join(dir, 'pg'),
+          database: 'device_rollout',
+          // the statement profile of each phase (pg_stat_statements; its cost is the same for every phase)
+          settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' },
+        }),
         startDevServer({
           logFile: path.join(dir, 'temporal.log'),
           ...(opts.temporalDb === 'memory' ? {} : { dbFile: path.join(dir, 'temporal.db') }),
@@ -151,6 +204,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     const db = createDb(pg.url, { poolMax: 4 });
     stops.push(() => db.destroy());
     await migrate(db);
+    const statementStats = await enableStatementStats(db);
 
     const ports: number[] = [];
     while (ports.length < Math.max(1, opts.apis ?? 1)) {
@@ -181,9 +235,10 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     const config = loadConfig(env);
 
     // BENCH_CPU_PROF=<dir>: the workers and APIs write V8 CPU profiles there when they stop (--cpu-prof)
+    await buildCompiled(log);
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
     const spawnChild = (name: string, entry: string, extraEnv: Record<string, string> = {}) =>
-      startProcess(process.execPath, [...prof, '--import', 'tsx', entry], {
+      startProcess(process.execPath, [...prof, ...nodeArgs(entry)], {
         name,
         cwd: PROJECT_ROOT,
         env: { ...env, ...extraEnv },
@@ -197,7 +252,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     // the first API migrates alone; then the rest
     const apis: ManagedProcess[] = [];
     for (const [i, p] of ports.entries()) {
-      const a = spawnChild(apiName(i), 'api/main.ts', { PORT: String(p) });
+      const a = spawnChild(apiName(i), 'dist/api.js', { PORT: String(p) });
       apis.push(a);
       stops.push(() => a.stop(10_000));
       await waitFor(`API ${i + 1}`, async () => (await fetch(`http://127.0.0.1:${p}/health`)).status === 200, {
@@ -207,7 +262,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     }
     const workers: ManagedProcess[] = [];
     for (let i = 0; i < nWorkers; i++) {
-      const w = spawnChild(workerName(i), opts.workerEntry ?? 'worker/main.ts', {
+      const w = spawnChild(workerName(i), opts.workerEntry ?? 'dist/worker.js', {
         ...(i === 0 ? { WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` } : {}),
         ...opts.workerEnv,
       });
@@ -263,6 +318,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
       api,
       worker,
       workerMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      statementStats,
       sampler,
       env,
       spawnIpcChild: (name, entry, extraEnv) => {

@@ -60,7 +60,15 @@ async function pgCommand(bin: string, cmd: string, args: string[], user: RunAs):
   return stdout;
 }
 
-export async function startPostgres(opts: { dataDir: string; port?: number; database?: string }): Promise<EmbeddedPostgres> {
+export interface StartPostgresOptions {
+  dataDir: string;
+  port?: number;
+  database?: string;
+  /** Extra server settings (`-c name=value`), e.g. the benchmark's `shared_preload_libraries=pg_stat_statements`. */
+  settings?: Record<string, string>;
+}
+
+export async function startPostgres(opts: StartPostgresOptions): Promise<EmbeddedPostgres> {
   const bin = findPgBin();
   const user = await runAs();
   const dataDir = path.resolve(opts.dataDir);
@@ -79,7 +87,11 @@ export async function startPostgres(opts: { dataDir: string; port?: number; data
     );
   }
   const logFile = path.join(dataDir, 'server.log');
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=${process.env.PG_FSYNC ?? 'on'}`;
+  const extra = Object.entries(opts.settings ?? {}).map(([k, v]) => {
+    if (!/^[a-z_.]+$/.test(k) || !/^[\w.,-]+$/.test(v)) throw new Error(`PostgreSQL setting ${k}=${v}: not a plain name=value`);
+    return ` -c ${k}=${v}`;
+  });
+  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=${process.env.PG_FSYNC ?? 'on'}${extra.join('')}`;
   await pgCommand(bin, 'pg_ctl', ['-D', dataDir, '-l', logFile, '-o', options, '-w', '-t', '60', 'start'], user);
 
   const stop = async () => {
