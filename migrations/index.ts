@@ -14,6 +14,7 @@ import * as reportSignalled from './20261121000008_report_signalled';
 import * as fleet from './20261201000009_fleet';
 import * as groups from './20261202000010_groups';
 import * as retry from './20261202000011_retry';
+import * as signalOutbox from './20261202000012_signal_outbox';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -32,6 +33,7 @@ const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> =
   ['20261201000009_fleet', fleet],
   ['20261202000010_groups', groups],
   ['20261202000011_retry', retry],
+  ['20261202000012_signal_outbox', signalOutbox],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
