@@ -1,6 +1,7 @@
 /**
  * Wiring shared by `npm start`, `npm run worker` and `npm run api`: connects to Temporal and
- * Postgres, builds the activity dependencies, the worker and the HTTP server.
+ * Postgres, builds the activity dependencies, the worker and the HTTP server with its signal outbox
+ * dispatcher (services/signal-outbox.ts: delivers the signals the device endpoints queue).
  */
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
@@ -13,6 +14,8 @@ import type { Config } from '../infra/config';
 import type { Db } from '../infra/db';
 import { type Logger, logError } from '../infra/logger';
 import { createDmEngine } from '../omadm/engine';
+import { type SignalDispatcher, startSignalDispatcher } from '../services/signal-outbox';
+import { temporalSignaller } from '../services/signals';
 import { createWorker } from '../worker/worker';
 
 export async function connectClient(config: Config, address: string): Promise<Client> {
@@ -49,8 +52,22 @@ export async function startWorker(
   };
 }
 
+/** The dispatcher of each server `startApi` started: `closeServer` stops it after the server. */
+const dispatchers = new WeakMap<Server, SignalDispatcher>();
+
+/**
+ * The API on config.port with its signal outbox dispatcher (signalling through `client`); close both
+ * with `closeServer`.
+ */
 export async function startApi(config: Config, client: Client, db: Db, log: Logger): Promise<Server> {
-  return listenApi(createApp({ db, temporal: client, config, log: logError(log), logger: log }), config.port, config.host);
+  const dispatcher = startSignalDispatcher({ db, signaller: temporalSignaller(client), log: logError(log) });
+  const app = createApp({ db, temporal: client, config, log: logError(log), logger: log, signalOutbox: dispatcher });
+  const server = await listenApi(app, config.port, config.host).catch(async (err: unknown) => {
+    await dispatcher.stop();
+    throw err;
+  });
+  dispatchers.set(server, dispatcher);
+  return server;
 }
 
 /** Serves the API app on host:port, parser-refused requests answered as JSON errors too. */
@@ -62,9 +79,11 @@ export function listenApi(app: ReturnType<typeof createApp>, port: number, host:
   });
 }
 
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
+/** Closes the server (open connections too), then stops its signal dispatcher (its batch in flight recorded). */
+export async function closeServer(server: Server): Promise<void> {
+  await new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+  await dispatchers.get(server)?.stop();
 }

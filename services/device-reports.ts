@@ -1,28 +1,31 @@
 /**
  * What a device tells the server (D1, D2, D4, D5): its inventory (sync) and the phases of its jobs
- * (reports), each passed on to the install workflows as signals.
+ * (reports), each passed on to the install workflows as signals — queued in the signal outbox with
+ * the request's writes (services/signal-outbox.ts) and delivered by the API's dispatcher: a device
+ * request never waits on Temporal, and a report taken while Temporal is unreachable is delivered
+ * when it is back.
  * Devices queue both while offline (D5): a late sync never overwrites a newer inventory, and a
- * duplicate report is logged once and signalled once — once delivered: a repeat of a report whose
- * signal failed or had not completed when the device gave up waiting delivers it.
+ * duplicate report is logged once and signalled once (the entry and its signal are written together).
  */
 import { createHash } from 'node:crypto';
 import type { Db } from '../infra/db';
 import { downloadedSignal, downloadFailedSignal, sysinfoSyncedSignal } from '../workflows/messages';
+import { downloadedDedupeKey } from './downloads';
 import { notFound } from './errors';
 import {
   addReportEntry,
-  jobOfDevice,
+  type DeviceJob,
   type MarkedJob,
   markedJobsOfDevice,
-  markReportDelivered,
-  openJobsOfDevice,
+  reportedJobOfDevice,
 } from './installations/device-jobs';
 import { installWorkflowIdOf } from './installations/jobs';
-import { type Signaller, signalAll } from './signals';
+import { enqueueSignals, type OutboxSignal } from './signal-outbox';
 
 export interface DeviceReportDeps {
   db: Db;
-  signaller: Signaller;
+  /** The local dispatcher, told when a signal was queued (without it: its next poll). */
+  outbox?: { nudge(): void };
 }
 
 const shortHash = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 16);
@@ -43,32 +46,39 @@ export interface InventorySync {
 }
 
 /**
- * A sync (D1, D4): stores the inventory unless a newer one is stored, tells every open job of the
- * device (`sysinfoSynced`), and returns its Mark-for-installation jobs waiting for download.
+ * A sync (D1, D4): stores the inventory unless a newer one is stored, queues `sysinfoSynced` for
+ * every open job of the device (`signalled`: how many), and returns its Mark-for-installation jobs
+ * waiting for download. Three statements: store + open jobs, enqueue, pending jobs.
  */
 export async function syncInventory(
-  { db, signaller }: DeviceReportDeps,
+  { db, outbox }: DeviceReportDeps,
   deviceId: string,
   sync: InventorySync,
 ): Promise<{ inventoryStored: boolean; signalled: number; pending: MarkedJob[] }> {
   const at = clampToNow(sync.reportedAt);
   // Only a sync at least as recent as the stored one replaces the inventory (late syncs: D5).
-  const updated = await db('devices')
-    .where({ id: deviceId })
-    .andWhere((q) => q.whereNull('last_sync_at').orWhere('last_sync_at', '<=', at))
-    .update({
-      installed: JSON.stringify(sync.installed),
-      ...(sync.info != null ? { info: JSON.stringify(sync.info) } : {}),
-      last_sync_at: at,
-    })
-    .returning('id');
-
-  const workflowIds = (await openJobsOfDevice(db, deviceId)).map(installWorkflowIdOf);
-  const { sent } = await signalAll(signaller, workflowIds, sysinfoSyncedSignal, {
-    installed: sync.installed,
-    at: at.toISOString(),
-  });
-  return { inventoryStored: updated.length > 0, signalled: sent, pending: await markedJobsOfDevice(db, deviceId) };
+  const { rows } = await db.raw(
+    `WITH stored AS (
+       UPDATE devices SET installed = ?::jsonb, info = coalesce(?::jsonb, info), last_sync_at = ?
+        WHERE id = ? AND (last_sync_at IS NULL OR last_sync_at <= ?)
+       RETURNING id)
+     SELECT (SELECT count(*) FROM stored)::int AS stored,
+            coalesce((SELECT json_agg(json_build_object('id', i.id, 'rollout_id', i.rollout_id, 'device_id', i.device_id,
+                                                        'status', i.status, 'workflow_id', i.workflow_id))
+                        FROM installations i WHERE i.device_id = ? AND NOT i.final), '[]'::json) AS jobs`,
+    [JSON.stringify(sync.installed), sync.info != null ? JSON.stringify(sync.info) : null, at, deviceId, at, deviceId],
+  );
+  const open = rows[0].jobs as DeviceJob[];
+  const signals = open.map(
+    (job): OutboxSignal => ({
+      workflowId: installWorkflowIdOf(job),
+      signal: sysinfoSyncedSignal,
+      args: [{ installed: sync.installed, at: at.toISOString() }],
+    }),
+  );
+  const [, pending] = await Promise.all([enqueueSignals(db, signals), markedJobsOfDevice(db, deviceId)]);
+  if (signals.length > 0) outbox?.nudge();
+  return { inventoryStored: rows[0].stored > 0, signalled: signals.length, pending };
 }
 
 export interface JobReport {
@@ -80,31 +90,18 @@ export interface JobReport {
 }
 
 /**
- * The job's latest push link (attempt ≥ 1; 0 is the DM package link) was served to its last byte and
- * that completion was delivered to the workflow as `downloaded` (`download_signalled_at`: the
- * completion claims `downloaded_at` before it signals, and gives it back when the signal fails):
- * a download-end report adds nothing for the workflow.
- */
-async function latestPushSignalled(db: Db, jobId: string): Promise<boolean> {
-  const latest = await db('push_tickets')
-    .where({ installation_id: jobId })
-    .where((q) => q.whereNull('attempt').orWhere('attempt', '>', 0))
-    .orderByRaw('coalesce(attempt, 0) desc, created_at desc')
-    .first('download_signalled_at');
-  return !!latest?.download_signalled_at;
-}
-
-/**
  * A report (D2) on one of the device's jobs (`not-found` for any other job): logged on the job;
- * download-end success → `downloaded` (unless the completed download of the job's latest push link
- * already signalled it), any failure → `downloadFailed`. `duplicate`: an earlier copy was delivered.
+ * download-end success → `downloaded`, any failure → `downloadFailed`, queued with the entry.
+ * `duplicate`: an earlier copy was accepted. One `downloaded` per push link: the report of the
+ * job's latest push link and that link's completed download (services/downloads.ts) queue it under
+ * the same dedupe key, so whichever comes first is delivered and the other is not.
  */
 export async function acceptReport(
-  { db, signaller }: DeviceReportDeps,
+  { db, outbox }: DeviceReportDeps,
   deviceId: string,
   report: JobReport,
 ): Promise<{ duplicate: boolean }> {
-  const job = await jobOfDevice(db, report.jobId.toLowerCase(), deviceId);
+  const job = await reportedJobOfDevice(db, report.jobId.toLowerCase(), deviceId);
   if (!job) throw notFound('job');
   const detail =
     report.detail === undefined || report.detail === null
@@ -117,27 +114,23 @@ export async function acceptReport(
     (report.reportedAt ? ` (reported at ${report.reportedAt})` : '');
   const workflowId = installWorkflowIdOf(job);
   // which workflow signal the report carries, if any
-  const signal =
+  const signal: OutboxSignal | undefined =
     report.phase === 'download-end' && report.result === 'success'
-      ? () =>
-          signaller.signal(workflowId, downloadedSignal, { at: clampToNow(report.reportedAt).toISOString(), source: 'report' })
+      ? {
+          workflowId,
+          signal: downloadedSignal,
+          args: [{ at: clampToNow(report.reportedAt).toISOString(), source: 'report' }],
+          dedupeKey:
+            job.push_ticket === null ? null : downloadedDedupeKey(job.id, { attempt: job.push_attempt, ticket: job.push_ticket }),
+        }
       : report.result === 'failure'
-        ? () =>
-            signaller.signal(
-              workflowId,
-              downloadFailedSignal,
-              detail === undefined ? { phase: report.phase } : { phase: report.phase, detail },
-            )
+        ? {
+            workflowId,
+            signal: downloadFailedSignal,
+            args: [detail === undefined ? { phase: report.phase } : { phase: report.phase, detail }],
+          }
         : undefined;
-  // The entry is written first and kept; `signalled_at` says whether the workflow has it.
-  const entry = await addReportEntry(db, { installationId: job.id, message, entryKey, delivered: !signal });
-  // A repeat of a delivered report changes nothing. A repeat of one whose delivery failed, or is
-  // still in flight (the device gave up waiting), delivers it: a second signal is harmless.
-  const duplicate = !entry.isNew && (entry.signalledAt !== null || !signal);
-  if (signal && !duplicate) {
-    // a download-end report adds nothing when the download of the latest push link signalled
-    if (!(report.phase === 'download-end' && (await latestPushSignalled(db, job.id)))) await signal();
-    await markReportDelivered(db, entry.id);
-  }
-  return { duplicate };
+  const { isNew, queued } = await addReportEntry(db, { installationId: job.id, message, entryKey, signal });
+  if (queued) outbox?.nudge();
+  return { duplicate: !isNew };
 }

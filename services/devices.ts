@@ -360,14 +360,20 @@ export interface AuthedDevice {
  * from" (P1) compares `last_contact_at` with the job's start and stays exact.
  */
 export async function authenticateDevice(db: Db, token: string): Promise<AuthedDevice | undefined> {
-  const d = (await db('devices')
-    .where({ token_hash: sha256Hex(token) })
-    .whereNull('retired_at')
-    .first('id', 'external_id', 'platform', db.raw(`${STALE_CONTACT} as stale`))) as
-    | { id: string; external_id: string; platform: string; stale: boolean }
-    | undefined;
+  // one statement: the lookup, and the contact when due (re-checked by the UPDATE: of concurrent
+  // requests only one writes)
+  const { rows } = await db.raw(
+    `WITH d AS (
+       SELECT id, external_id, platform, ${STALE_CONTACT} AS stale FROM devices
+        WHERE token_hash = ? AND retired_at IS NULL),
+     contact AS (
+       UPDATE devices SET last_contact_at = now()
+        WHERE id = (SELECT id FROM d WHERE stale) AND ${STALE_CONTACT})
+     SELECT id, external_id, platform FROM d`,
+    [sha256Hex(token)],
+  );
+  const d = rows[0] as { id: string; external_id: string; platform: string } | undefined;
   if (!d) return undefined;
-  if (d.stale) await recordContact(db, d.id);
   return { id: d.id, externalId: d.external_id, platform: d.platform };
 }
 

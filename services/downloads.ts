@@ -1,12 +1,13 @@
 /**
  * Ticket links (R5, D3): the ticket behind a `/d/:ticket` request — its file, software and job — and
  * the first completed download of a push link, which tells the install workflow `downloaded` exactly
- * once however often the link is fetched.
+ * once however often the link is fetched (queued in the signal outbox, services/signal-outbox.ts).
  */
+import { createHash } from 'node:crypto';
 import type { Db } from '../infra/db';
 import { downloadedSignal } from '../workflows/messages';
 import { installWorkflowIdOf } from './installations/jobs';
-import type { Signaller, SignalOutcome } from './signals';
+import { enqueueSignals } from './signal-outbox';
 
 export interface TicketRow {
   ticket: string;
@@ -59,49 +60,53 @@ export async function findTicket(db: Db, ticket: string): Promise<TicketRow | un
     )) as TicketRow | undefined;
 }
 
+/**
+ * The dedupe key of the `downloaded` signal of one push link: its completed download and the
+ * device's download-end report while it is the job's latest link queue the same key, so the
+ * workflow gets one `downloaded` per link whichever comes first. (Unnumbered links, written by
+ * older versions, are told apart by a hash of the ticket.)
+ */
+export function downloadedDedupeKey(installationId: string, link: { attempt: number | null; ticket: string }): string {
+  const which = link.attempt ?? `t${createHash('sha256').update(link.ticket).digest('hex').slice(0, 16)}`;
+  return `downloaded:${installationId}:${which}`;
+}
+
 export interface DownloadDeps {
   db: Db;
-  signaller: Signaller;
-  log: (msg: string, err?: unknown) => void;
+  /** The local dispatcher, told when a signal was queued (without it: its next poll). */
+  outbox?: { nudge(): void };
 }
 
 /**
- * The ticket's file was served to its last byte. The first completion marks the ticket and signals
- * the workflow; later completions do nothing. The DM package link (attempt 0) is only marked: the DM
- * install reports its own result (dmInstallResult), and a `downloaded` signal would be taken for the
- * push path's download. A signal that cannot be delivered unmarks the ticket: the next completed
- * fetch signals instead.
+ * The ticket's file was served to its last byte. The first completion marks the ticket and queues
+ * `downloaded` for the workflow, in one transaction; later completions do nothing. `signalled`: the
+ * signal was queued (not when the device's download-end report of this link came first and queued
+ * it). The DM package link (attempt 0) is only marked: the DM install reports its own result
+ * (dmInstallResult), and a `downloaded` signal would be taken for the push path's download.
  */
 export async function completeDownload(
-  { db, signaller, log }: DownloadDeps,
+  { db, outbox }: DownloadDeps,
   row: TicketRow,
 ): Promise<{ first: boolean; signalled: boolean }> {
-  const marked = await db('push_tickets')
-    .where({ ticket: row.ticket })
-    .whereNull('downloaded_at')
-    .update({ downloaded_at: db.fn.now() })
-    .returning('downloaded_at');
-  const at = marked[0]?.downloaded_at as Date | undefined;
-  if (!at) return { first: false, signalled: false };
-  if (row.attempt === 0) return { first: true, signalled: false };
-  let outcome: SignalOutcome;
-  try {
-    outcome = await signaller.signal(installWorkflowIdOf(row), downloadedSignal, {
-      ticket: row.ticket,
-      at: new Date(at).toISOString(),
-      source: 'download',
-    });
-  } catch (err) {
-    await db('push_tickets').where({ ticket: row.ticket }).update({ downloaded_at: null });
-    log('download completed but the workflow could not be signalled', err);
-    return { first: false, signalled: false };
-  }
-  // from now on a download-end report of this link need not signal again (services/device-reports.ts);
-  // best effort: without the stamp a report signals once more, which the workflow ignores
-  if (outcome === 'sent')
-    await db('push_tickets')
+  const outcome = await db.transaction(async (trx) => {
+    const marked = await trx('push_tickets')
       .where({ ticket: row.ticket })
-      .update({ download_signalled_at: db.fn.now() })
-      .catch((err: unknown) => log('could not record that the download was signalled', err));
-  return { first: true, signalled: true };
+      .whereNull('downloaded_at')
+      .update({ downloaded_at: trx.fn.now() })
+      .returning('downloaded_at');
+    const at = marked[0]?.downloaded_at as Date | undefined;
+    if (!at) return { first: false, signalled: false };
+    if (row.attempt === 0) return { first: true, signalled: false };
+    const [queued] = await enqueueSignals(trx, [
+      {
+        workflowId: installWorkflowIdOf(row),
+        signal: downloadedSignal,
+        args: [{ ticket: row.ticket, at: new Date(at).toISOString(), source: 'download' }],
+        dedupeKey: downloadedDedupeKey(row.installation_id, row),
+      },
+    ]);
+    return { first: true, signalled: !!queued };
+  });
+  if (outcome.signalled) outbox?.nudge();
+  return outcome;
 }

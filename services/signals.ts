@@ -1,8 +1,9 @@
 /**
  * Signalling install workflows from the API, safely: a workflow that is already closed or was never
  * started (NOT_FOUND from the server) is not an error for a device — its report is late or early, and
- * both are harmless (D5). Any other failure (Temporal unreachable, …) is thrown as `unavailable` (a 503: the
- * device retries later).
+ * both are harmless (D5). Any other failure (Temporal unreachable, …) is thrown as `unavailable` (its
+ * `cause` the Temporal error): the OMA DM endpoint answers 503 and the device retries later; the device
+ * endpoints' signals go through the outbox (services/signal-outbox.ts), whose dispatcher retries.
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
@@ -23,7 +24,9 @@ export function temporalSignaller(client: Client): Signaller {
         return 'sent';
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return 'not-found';
-        throw unavailable('the workflow service is unavailable; retry later');
+        const e = unavailable('the workflow service is unavailable; retry later');
+        e.cause = err;
+        throw e;
       }
     },
   };

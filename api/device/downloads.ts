@@ -7,7 +7,7 @@
  *    reveals nothing (malformed tickets get the same answer).
  *  - `GET /d/:ticket/manifest.plist`: the itms-services manifest of an in-house iOS app (R6).
  * A response that served the last byte and finished is a completed download (services/downloads.ts):
- * only the first completion signals the install workflow `downloaded` (source 'download').
+ * only the first completion queues `downloaded` (source 'download') for the install workflow.
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -15,7 +15,6 @@ import { type Request, type Response, Router } from 'express';
 import { contentTypeOf, resolveStoredFile } from '../../infra/files';
 import { recordContact } from '../../services/devices';
 import { completeDownload, findTicket, type TicketRow } from '../../services/downloads';
-import { type Signaller, temporalSignaller } from '../../services/signals';
 import type { ApiContext } from '../context';
 import { ApiError } from '../http/errors';
 
@@ -29,12 +28,11 @@ export interface DownloadEvent {
   finished: boolean;
   /** This response completed the download for the first time (`downloaded_at` was set by it). */
   firstCompletion: boolean;
-  /** … and the install workflow was signalled `downloaded`. */
+  /** … and queued `downloaded` for the install workflow (not when the device's report did first). */
   signalled: boolean;
 }
 
 export interface DownloadOptions {
-  signaller?: Signaller;
   /** Called once per GET response after it ended (finished or aborted). */
   onServed?: (e: DownloadEvent) => void;
 }
@@ -114,7 +112,7 @@ function iosManifest(m: { url: string; bundleId: string; version: string; title:
 
 export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Router {
   const { db, config } = ctx;
-  const completion = { db, signaller: opts.signaller ?? temporalSignaller(ctx.temporal), log: ctx.log };
+  const completion = { db, outbox: ctx.signalOutbox };
   const r = Router();
 
   /** The ticket's row, or the 404/410 error. */

@@ -1,28 +1,22 @@
 /**
  * Device-facing API (mounted on /api/v1/device, device token auth):
- *  - `POST /sync` (D1, D4): stores the inventory, signals `sysinfoSynced` to every open job of the
+ *  - `POST /sync` (D1, D4): stores the inventory, queues `sysinfoSynced` for every open job of the
  *    device, and answers its pending Mark-for-installation jobs with their download links.
  *  - `POST /reports` (D2): download-begin / download-end / post-install results, logged on the job;
- *    download-end success → `downloaded` signal (unless the completed download of the job's latest
- *    push link already signalled it), any failure → `downloadFailed` signal.
- * The work (D5: late syncs, duplicate reports) is services/device-reports.ts; a signal that cannot be
- * delivered answers 503 and the device repeats its request.
+ *    download-end success → `downloaded` signal (one per push link: not when the completed download
+ *    of the job's latest push link queued it), any failure → `downloadFailed` signal.
+ * The work (D5: late syncs, duplicate reports) is services/device-reports.ts. Signals go through the
+ * signal outbox: these endpoints never wait on Temporal, and answer the same while it is unreachable
+ * (the signals are delivered when it is back).
  */
 import { Router } from 'express';
 import { z } from 'zod';
 import { isUuid } from '../../domain/uuid';
 import { acceptReport, syncInventory } from '../../services/device-reports';
-import type { Signaller } from '../../services/signals';
-import { temporalSignaller } from '../../services/signals';
 import type { ApiContext } from '../context';
 import { notFound } from '../http/errors';
 import { inventorySchema, parse } from '../http/validation';
 import { deviceOf, requireDevice } from './device-auth';
-
-export interface DeviceEndpointOptions {
-  /** How workflows are signalled (default: the Temporal client of the context). */
-  signaller?: Signaller;
-}
 
 const reportedAt = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional();
 
@@ -45,9 +39,9 @@ export const reportSchema = z.object({
   reportedAt,
 });
 
-export function deviceEndpointRoutes(ctx: ApiContext, opts: DeviceEndpointOptions = {}): Router {
+export function deviceEndpointRoutes(ctx: ApiContext): Router {
   const { db, config } = ctx;
-  const deps = { db, signaller: opts.signaller ?? temporalSignaller(ctx.temporal) };
+  const deps = { db, outbox: ctx.signalOutbox };
   const r = Router();
   r.use(requireDevice(db));
 
@@ -69,7 +63,7 @@ export function deviceEndpointRoutes(ctx: ApiContext, opts: DeviceEndpointOption
       })),
       /** False when a newer sync had already been stored (this one came late). */
       inventoryStored,
-      /** How many running install workflows of the device were told of this inventory. */
+      /** How many open jobs of the device this inventory is passed to (queued for their workflows). */
       signalled,
     });
   });

@@ -54,7 +54,7 @@ function download(method: 'get' | 'head'): Json {
     summary:
       method === 'get' ? 'Download the file of a link, resumable (D3)' : 'Size, checksum and range support of a link, no bytes',
     description:
-      'One byte range (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`) is answered 206; malformed or several ranges get the whole file. `If-Range` (ETag or Last-Modified) applies the range only to the same file. The Content-Type follows the file format (application/vnd.android.package-archive, …; application/octet-stream otherwise). A GET that serves the last byte completes the download: the install workflow is told `downloaded` once, however often the link is fetched.',
+      'One byte range (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`) is answered 206; malformed or several ranges get the whole file. `If-Range` (ETag or Last-Modified) applies the range only to the same file. The Content-Type follows the file format (application/vnd.android.package-archive, …; application/octet-stream otherwise). A GET that serves the last byte completes the download: the install workflow is told `downloaded` once, however often the link is fetched (and not again by a download-end report of the device for that link).',
     security: PUBLIC,
     parameters: [
       ticketParam,
@@ -85,7 +85,7 @@ export function devicePaths(): Json {
         operationId: 'deviceSync',
         summary: 'System-info sync: store the inventory, verify installs, list pending Mark-for-installation jobs (D1, D4)',
         description:
-          'A late sync (older `reportedAt` than the stored one) does not overwrite the inventory (D5); every running install workflow of the device is told of it.',
+          'A late sync (older `reportedAt` than the stored one) does not overwrite the inventory (D5); every open job of the device is told of it: the signals are queued with the request (signal outbox) and delivered to the install workflows by the API, so the answer never waits on Temporal, and it is the same while Temporal is unreachable.',
         security: DEVICE,
         requestBody: body('DeviceSync'),
         responses: {
@@ -93,7 +93,6 @@ export function devicePaths(): Json {
           '400': error('Invalid request; `field` names the offending field'),
           ...jsonBodyErrors,
           ...deviceErrors,
-          '503': error('Temporal unavailable: the running installs could not be told; send the sync again'),
         },
       },
     },
@@ -103,16 +102,15 @@ export function devicePaths(): Json {
         operationId: 'deviceReport',
         summary: 'Report a download / install phase of a job (D2)',
         description:
-          'download-end success tells the install workflow the file arrived; any failure tells it the download failed. Repeats are harmless (D5): a repeat of a delivered report changes nothing (`duplicate: true`); a repeat of one that was not delivered delivers it.',
+          'download-end success tells the install workflow the file arrived (once per download link: not again when the completed download of the link told it); any failure tells it the download failed. The entry and its signal are stored together and the signal is delivered by the API (signal outbox): the answer never waits on Temporal, and a report taken while Temporal is unreachable is delivered when it is back. Repeats are harmless (D5): a repeat of an accepted report changes nothing (`duplicate: true`).',
         security: DEVICE,
         requestBody: body('DeviceReport'),
         responses: {
-          '202': json('DeviceReportAccepted', 'Logged on the job (and told to its workflow)'),
+          '202': json('DeviceReportAccepted', 'Logged on the job (its signal queued for the workflow)'),
           '400': error('Invalid request; `field` names the offending field'),
           '404': error('No such job of this device'),
           ...jsonBodyErrors,
           ...deviceErrors,
-          '503': error('Temporal unavailable: the report is logged but not delivered; send it again'),
         },
       },
     },

@@ -249,12 +249,15 @@ const DeviceSyncResult = z.object({
     )
     .describe('Pending Mark-for-installation jobs of the device with their links (D1).'),
   inventoryStored: z.boolean().describe('False when a newer sync had already been stored (this one came late).'),
-  signalled: z.number().int().describe('How many running install workflows of the device were told of this inventory.'),
+  signalled: z
+    .number()
+    .int()
+    .describe('How many open jobs of the device this inventory is passed to (queued for delivery to their install workflows).'),
 });
 
 const DeviceReportAccepted = z.object({
   accepted: z.literal(true),
-  duplicate: z.boolean().describe('A repeat of a report already delivered: nothing changed.'),
+  duplicate: z.boolean().describe('A repeat of a report already accepted: nothing changed.'),
 });
 
 /** Named component schemas in zod, beyond those of domain/rollout-request.ts. */

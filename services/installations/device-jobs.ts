@@ -1,9 +1,10 @@
 /**
  * A device's jobs as its own requests see them (D1–D5, the DM session): the open ones to tell of a
  * sync or a bootstrap, the one a report or a DM result names, the Mark-for-installation jobs waiting
- * for the device, and the device reports in the job's log (`signalled_at`: delivered to the workflow).
+ * for the device, and the device reports in the job's log (`signalled_at`: its signal queued with it).
  */
 import type { Db } from '../../infra/db';
+import { type OutboxSignal, outboxRow } from '../signal-outbox';
 
 /** A job of the device: enough to find its install workflow (`installWorkflowIdOf`). */
 export interface DeviceJob {
@@ -63,33 +64,56 @@ export async function markedJobsOfDevice(db: Db, deviceId: string): Promise<Mark
     .select('i.id as job_id', 's.name', 's.version', 'f.file_name', 'f.format', 'f.size', 'f.sha256', 't.ticket', 't.expires_at');
 }
 
+/** A job of the device as its report sees it: with the job's latest push link (attempt ≥ 1, or unnumbered), if any. */
+export interface ReportedJob extends DeviceJob {
+  push_attempt: number | null;
+  push_ticket: string | null;
+}
+
+/** `jobOfDevice` with the job's latest push link, in one statement. */
+export async function reportedJobOfDevice(db: Db, id: string, deviceId: string): Promise<ReportedJob | undefined> {
+  const { rows } = await db.raw(
+    `SELECT i.id, i.rollout_id, i.device_id, i.status, i.workflow_id, t.attempt AS push_attempt, t.ticket AS push_ticket
+       FROM installations i
+       LEFT JOIN LATERAL (
+         SELECT attempt, ticket FROM push_tickets
+          WHERE installation_id = i.id AND (attempt IS NULL OR attempt > 0)
+          ORDER BY coalesce(attempt, 0) DESC, created_at DESC LIMIT 1) t ON true
+      WHERE i.id = ? AND i.device_id = ?`,
+    [id, deviceId],
+  );
+  return rows[0];
+}
+
 /**
- * Logs a device report once per entry key. `delivered`: the report carries no signal, so it counts
- * as delivered at once. Returns the entry and whether this call wrote it.
+ * Logs a device report once per entry key and, when the entry is new, queues its signal with it
+ * (one statement: the entry and its signal are durable together; `signalled_at`: queued). Returns
+ * whether this call wrote the entry, and whether it queued the signal (false also when a row with
+ * the signal's dedupe key exists).
  */
 export async function addReportEntry(
   db: Db,
-  e: { installationId: string; message: string; entryKey: string; delivered: boolean },
-): Promise<{ id: string | number; signalledAt: Date | null; isNew: boolean }> {
-  const inserted = await db('installation_log')
-    .insert({
-      installation_id: e.installationId,
-      event: 'report',
-      message: e.message,
-      entry_key: e.entryKey,
-      signalled_at: e.delivered ? db.fn.now() : null,
-    })
-    .onConflict(['installation_id', 'entry_key'])
-    .ignore()
-    .returning('id');
-  if (inserted.length > 0) return { id: inserted[0].id, signalledAt: null, isNew: true };
-  const entry = await db('installation_log')
-    .where({ installation_id: e.installationId, entry_key: e.entryKey })
-    .first('id', 'signalled_at');
-  return { id: entry.id, signalledAt: entry.signalled_at, isNew: false };
-}
-
-/** The report of this log entry has reached its workflow. */
-export async function markReportDelivered(db: Db, entryId: string | number): Promise<void> {
-  await db('installation_log').where({ id: entryId }).update({ signalled_at: db.fn.now() });
+  e: { installationId: string; message: string; entryKey: string; signal?: OutboxSignal },
+): Promise<{ isNew: boolean; queued: boolean }> {
+  const entry = `INSERT INTO installation_log (installation_id, event, message, entry_key, signalled_at)
+    VALUES (?, 'report', ?, ?, now())
+    ON CONFLICT (installation_id, entry_key) DO NOTHING
+    RETURNING id`;
+  const params: (string | null)[] = [e.installationId, e.message, e.entryKey];
+  if (!e.signal) {
+    const { rows } = await db.raw(`WITH entry AS (${entry}) SELECT count(*)::int AS entries, 0 AS queued FROM entry`, params);
+    return { isNew: rows[0].entries > 0, queued: false };
+  }
+  const row = outboxRow(e.signal);
+  const { rows } = await db.raw(
+    `WITH entry AS (${entry}),
+     queued AS (
+       INSERT INTO signal_outbox (workflow_id, signal, args, dedupe_key)
+       SELECT ?, ?, ?::jsonb, ? FROM entry
+       ON CONFLICT (dedupe_key) DO NOTHING
+       RETURNING id)
+     SELECT (SELECT count(*) FROM entry)::int AS entries, (SELECT count(*) FROM queued)::int AS queued`,
+    [...params, row.workflow_id, row.signal, row.args, row.dedupe_key],
+  );
+  return { isNew: rows[0].entries > 0, queued: rows[0].queued > 0 };
 }

@@ -17,6 +17,8 @@ import { freePort } from '../../devstack/child-process';
 import { type Config, loadConfig } from '../../infra/config';
 import { createDb, type Db } from '../../infra/db';
 import { newSecret } from '../../services/secrets';
+import { type SignalDispatcher, startSignalDispatcher } from '../../services/signal-outbox';
+import { type Signaller, temporalSignaller } from '../../services/signals';
 import { createWorker } from '../../worker/worker';
 import { withDatabase } from '../setup/integration-setup';
 
@@ -45,6 +47,8 @@ export interface StackOptions {
   deps?: (db: Db, config: Config) => Partial<ActivityDeps>;
   /** Start without a worker (e.g. to test the API alone). */
   noWorker?: boolean;
+  /** How the API's signal outbox dispatchers signal (default: through the Temporal client). */
+  signaller?: (client: Client) => Signaller;
 }
 
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
@@ -111,8 +115,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const runs = workers.map((w) => w.run());
   const running = Promise.all(runs).then(() => undefined);
   const servers: Server[] = [];
+  // each API instance with its signal outbox dispatcher, as in app/runtime.ts startApi
+  const dispatchers: SignalDispatcher[] = [];
+  const signaller = opts.signaller?.(client) ?? temporalSignaller(client);
+  const log = (msg: string, err?: unknown) => console.error(msg, err);
   for (const p of ports) {
-    const app = createApp({ db, temporal: client, config, log: (msg, err) => console.error(msg, err) });
+    const dispatcher = startSignalDispatcher({ db, signaller, log });
+    dispatchers.push(dispatcher);
+    const app = createApp({ db, temporal: client, config, log, signalOutbox: dispatcher });
     servers.push(await listenApi(app, p, '127.0.0.1'));
   }
   const baseUrls = ports.map((p) => `http://127.0.0.1:${p}`);
@@ -156,6 +166,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
             }),
         ),
       );
+      await Promise.all(dispatchers.map((d) => d.stop()));
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running.catch(() => undefined);
       for (const c of nativeConnections) await c.close();

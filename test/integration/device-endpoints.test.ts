@@ -1,20 +1,19 @@
 /**
  * Device-facing endpoints against the real stack: device token auth, system-info sync (inventory,
  * `sysinfoSynced` to every open job, pending Mark-for-installation jobs) and download/install reports
- * (logged once, `downloaded` / `downloadFailed`). Signals are observed in real Temporal histories:
- * each job's workflow id is held by a recorder workflow started on a task queue no worker polls, so
- * every signal the API sends lands in that workflow's history, in order, with its payload.
+ * (logged once, `downloaded` / `downloadFailed`). The signals are queued in the signal outbox and
+ * delivered by the stack's dispatchers; they are observed in real Temporal histories: each job's
+ * workflow id is held by a recorder workflow started on a task queue no worker polls, so every signal
+ * the API delivers lands in that workflow's history, in order, with its payload.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
 import type { WorkflowHandle } from '@temporalio/client';
-import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deviceEndpointRoutes } from '../../api/device/sync-and-reports';
-import { errorHandler } from '../../api/http/errors';
 import { STATUS } from '../../domain/status';
 import { CONTACT_RESOLUTION_S } from '../../services/devices';
-import { type Signaller, temporalSignaller } from '../../services/signals';
+import { completeDownload, findTicket } from '../../services/downloads';
+import { outboxBacklog } from '../../services/signal-outbox';
+import { temporalSignaller } from '../../services/signals';
 import { installWorkflowId } from '../../workflows/messages';
 import { recordedSignals, startSignalRecorder } from '../helpers/signal-recorder';
 import { type Stack, startStack } from '../helpers/stack';
@@ -24,8 +23,20 @@ let stack: Stack;
 const recorders: WorkflowHandle[] = [];
 let n = 0;
 
+/** While true, the dispatchers' signals fail as with Temporal unreachable. */
+let temporalDown = false;
+
 beforeAll(async () => {
-  stack = await startStack({ noWorker: true });
+  stack = await startStack({
+    noWorker: true,
+    signaller: (client) => {
+      const temporal = temporalSignaller(client);
+      return {
+        signal: (id, def, ...args) =>
+          temporalDown ? Promise.reject(new Error('Temporal unreachable (test)')) : temporal.signal(id, def, ...args),
+      };
+    },
+  });
 });
 afterAll(async () => {
   await Promise.all(recorders.map((h) => h.terminate('test over').catch(() => undefined)));
@@ -110,6 +121,10 @@ async function recorder(rolloutId: string, deviceId: string): Promise<WorkflowHa
   recorders.push(h);
   return h;
 }
+
+/** Every queued signal delivered by the stack's dispatchers. */
+const signalsDelivered = () =>
+  until('the signal outbox delivered', async () => ((await outboxBacklog(stack.db)).pending === 0 ? true : undefined));
 
 const sync = (token: string | null, body: unknown) => stack.api('POST', '/api/v1/device/sync', body, token);
 const report = (token: string, body: unknown) => stack.api('POST', '/api/v1/device/reports', body, token);
@@ -196,7 +211,7 @@ describe('device authentication', () => {
 });
 
 describe('POST /api/v1/device/sync', () => {
-  it('stores the inventory and signals sysinfoSynced to every open job of the device (closed/unknown workflows ignored)', async () => {
+  it('stores the inventory and queues sysinfoSynced for every open job of the device (closed/unknown workflows ignored)', async () => {
     const device = await registerDevice();
     const other = await registerDevice();
     const sw = await uploadSoftware();
@@ -237,13 +252,16 @@ describe('POST /api/v1/device/sync', () => {
     const installed = { [sw.name]: '2.0', Other: '1.1' };
     const res = await sync(device.token, { installed, info: { os: 'Windows Mobile 6.1', freeMb: 12 } });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ pending: [], inventoryStored: true, signalled: 2 });
+    // passed to the device's four open jobs (queued); the closed workflow and the job without one
+    // count as delivered when the dispatcher meets them
+    expect(res.body).toEqual({ pending: [], inventoryStored: true, signalled: 4 });
 
     const row = await stack.db('devices').where({ id: device.id }).first();
     expect(row.installed).toEqual(installed);
     expect(row.info).toEqual({ os: 'Windows Mobile 6.1', freeMb: 12 });
     expect(row.last_sync_at).toBeInstanceOf(Date);
 
+    await signalsDelivered();
     for (const h of [h1, h2]) {
       const s = await recordedSignals(h);
       expect(s).toHaveLength(1);
@@ -256,6 +274,7 @@ describe('POST /api/v1/device/sync', () => {
     // a duplicate sync is harmless: same inventory, one more signal per open job
     expect((await sync(device.token, { installed })).status).toBe(200);
     expect((await stack.db('devices').where({ id: device.id }).first()).info).toEqual({ os: 'Windows Mobile 6.1', freeMb: 12 });
+    await signalsDelivered();
     expect(await recordedSignals(h1, 'sysinfoSynced')).toHaveLength(2);
   });
 
@@ -368,6 +387,7 @@ describe('POST /api/v1/device/reports', () => {
     let res = await report(device.token, begin);
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ accepted: true, duplicate: false });
+    await signalsDelivered();
     expect(await recordedSignals(h)).toEqual([]);
 
     const failure = { jobId: job.jobId, phase: 'download-end', result: 'failure', detail: 'connection lost at 40%' };
@@ -391,6 +411,7 @@ describe('POST /api/v1/device/reports', () => {
       ['report', `device report: download-end success (reported at ${end.reportedAt})`],
       ['report', 'device report: post-install failure: {"exitCode":5}'],
     ]);
+    await signalsDelivered();
     expect(await recordedSignals(h)).toEqual([
       { name: 'downloadFailed', arg: { phase: 'download-end', detail: 'connection lost at 40%' } },
       { name: 'downloaded', arg: { source: 'report', at: end.reportedAt } },
@@ -400,10 +421,11 @@ describe('POST /api/v1/device/reports', () => {
     // the same result again later (another attempt, another time) is a new entry
     res = await report(device.token, { ...failure, reportedAt: new Date().toISOString() });
     expect(res.body.duplicate).toBe(false);
+    await signalsDelivered();
     expect(await recordedSignals(h, 'downloadFailed')).toHaveLength(3);
   });
 
-  it('download-end success is not signalled again when the download of the latest push link signalled it', async () => {
+  it('one downloaded per push link: download-end reports of the latest link after the first (or after its download) are logged, not signalled', async () => {
     const device = await registerDevice();
     const sw = await uploadSoftware();
     const job = await seedJob({
@@ -418,7 +440,6 @@ describe('POST /api/v1/device/reports', () => {
         { expiresIn: 3600, attempt: 2 },
       ],
     });
-    const [dmLink, push1, push2] = job.tickets;
     const h = await recorder(job.rolloutId, device.id);
     let reports = 0;
     // each a new report (its own time), not a repeat of the last one
@@ -428,27 +449,37 @@ describe('POST /api/v1/device/reports', () => {
       result: 'success',
       reportedAt: new Date(Date.now() - ++reports * 1000).toISOString(),
     });
-    const served = (ticket: string | undefined, signalled = true) =>
-      stack
-        .db('push_tickets')
-        .where({ ticket })
-        .update({ downloaded_at: stack.db.fn.now(), download_signalled_at: signalled ? stack.db.fn.now() : null });
+    const downloaded = async () => {
+      await signalsDelivered();
+      return (await recordedSignals(h, 'downloaded')).length;
+    };
 
-    // older links downloaded (the DM package, push 1), the latest not: the report is the news
-    await served(dmLink);
-    await served(push1);
+    // the first report of the latest link (push 2) is the news
     expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
-    expect(await recordedSignals(h, 'downloaded')).toHaveLength(1);
+    expect(await downloaded()).toBe(1);
+    // another one (the device reported again later): logged, not signalled
+    expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
+    expect(await downloaded()).toBe(1);
+    // nor does the completed download of that link signal again
+    const push2 = await findTicket(stack.db, job.tickets[2]!);
+    expect(await completeDownload({ db: stack.db }, push2!)).toEqual({ first: true, signalled: false });
+    expect(await downloaded()).toBe(1);
 
-    // the latest link's last byte served, its signal not (yet) delivered: the report signals
-    await served(push2, false);
+    // a new push (attempt 3): its completed download is the news, the report after it is not
+    const ticket3 = randomBytes(32).toString('base64url');
+    await stack.db('push_tickets').insert({
+      ticket: ticket3,
+      installation_id: job.jobId,
+      file_id: sw.files[0]!.id,
+      attempt: 3,
+      expires_at: stack.db.raw("now() + interval '1 hour'"),
+    });
+    expect(await completeDownload({ db: stack.db }, (await findTicket(stack.db, ticket3))!)).toEqual({
+      first: true,
+      signalled: true,
+    });
     expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
-    expect(await recordedSignals(h, 'downloaded')).toHaveLength(2);
-
-    // that completion signalled: the report is logged, not signalled
-    await served(push2);
-    expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
-    expect(await recordedSignals(h, 'downloaded')).toHaveLength(2);
+    expect(await downloaded()).toBe(2);
     expect(await stack.db('installation_log').where({ installation_id: job.jobId, event: 'report' })).toHaveLength(3);
   });
 
@@ -490,89 +521,58 @@ describe('POST /api/v1/device/reports', () => {
     }
   });
 
-  it('a report whose signal failed (503) or is still in flight is delivered by the repeat; delivered ones are duplicates', async () => {
-    const real = temporalSignaller(stack.client);
-    const unavailable = temporalSignaller({
-      workflow: { getHandle: () => ({ signal: () => Promise.reject(new Error('unavailable')) }) },
-    } as any);
-    /** How the next signal goes: fails at once, hangs until `release` (then fails), or is delivered. */
-    let next: 'fail' | 'hang' | 'real' = 'real';
-    let release: () => void = () => {};
-    const controlled: Signaller = {
-      async signal(id, def, ...args) {
-        const mode = next;
-        next = 'real';
-        if (mode === 'hang') await new Promise<void>((resolve) => (release = resolve));
-        if (mode !== 'real') return unavailable.signal(id, def, ...args);
-        return real.signal(id, def, ...args);
-      },
-    };
-    const app = express();
-    app.use(express.json());
-    app.use(
-      '/api/v1/device',
-      deviceEndpointRoutes(
-        { db: stack.db, temporal: stack.client, config: stack.config, log: () => {} },
-        { signaller: controlled },
-      ),
-    );
-    app.use(errorHandler(() => {}));
-    const server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  it('Temporal unreachable: reports and syncs are still accepted, delivered in order once it is back, nothing twice', async () => {
+    const device = await registerDevice();
+    const sw = await uploadSoftware();
+    const job = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId: sw.files[0]!.id,
+      tickets: [{ expiresIn: 3600 }],
     });
+    const h = await recorder(job.rolloutId, device.id);
+    const entries = () =>
+      stack.db('installation_log').where({ installation_id: job.jobId }).orderBy('id').select('message', 'signalled_at');
+    const queued = () =>
+      stack
+        .db('signal_outbox')
+        .where({ workflow_id: installWorkflowId(job.rolloutId, device.id) })
+        .orderBy('id');
+
+    temporalDown = true;
     try {
-      const port = (server.address() as { port: number }).port;
-      const device = await registerDevice();
-      const sw = await uploadSoftware();
-      const job = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId: sw.files[0]!.id });
-      const h = await recorder(job.rolloutId, device.id);
-      const post = (body: object) =>
-        fetch(`http://127.0.0.1:${port}/api/v1/device/reports`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${device.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ jobId: job.jobId, ...body }),
-        });
-      const entries = () =>
-        stack.db('installation_log').where({ installation_id: job.jobId }).orderBy('id').select('message', 'signalled_at');
-
-      // 1. the signal fails: 503, the entry stays (not delivered); the repeat delivers it
-      const end = { phase: 'download-end', result: 'success' };
-      next = 'fail';
-      const first = await post(end);
-      expect(first.status).toBe(503);
-      expect(((await first.json()) as any).error.code).toBe('temporal_unavailable');
-      expect(await entries()).toEqual([{ message: 'device report: download-end success', signalled_at: null }]);
-      expect(await recordedSignals(h, 'downloaded')).toHaveLength(0);
-      const retry = await post(end);
-      expect(retry.status).toBe(202);
-      expect(((await retry.json()) as any).duplicate).toBe(false);
-      expect(await recordedSignals(h, 'downloaded')).toHaveLength(1);
-      expect((await entries())[0]?.signalled_at).toBeInstanceOf(Date);
-      // once delivered, a repeat is a duplicate: nothing new
-      expect(((await (await post(end)).json()) as any).duplicate).toBe(true);
-      expect(await recordedSignals(h, 'downloaded')).toHaveLength(1);
-      expect(await entries()).toHaveLength(1);
-
-      // 2. the signal hangs (Temporal unreachable) and the device gives up waiting: its repeat is
-      //    not taken for a duplicate but delivered; the first request's late failure loses nothing
-      const failure = { phase: 'post-install', result: 'failure', detail: 'exit 3' };
-      next = 'hang';
-      const hanging = post(failure);
-      await until('the entry of the hanging report', async () => ((await entries()).length === 2 ? true : undefined));
-      const repeat = await post(failure);
-      expect(repeat.status).toBe(202);
-      expect(((await repeat.json()) as any).duplicate).toBe(false);
-      expect(await recordedSignals(h, 'downloadFailed')).toEqual([
-        { name: 'downloadFailed', arg: { phase: 'post-install', detail: 'exit 3' } },
-      ]);
-      release();
-      expect((await hanging).status).toBe(503);
-      const after = await entries();
-      expect(after).toHaveLength(2);
-      expect(after[1]).toMatchObject({ message: 'device report: post-install failure: exit 3' });
-      expect(after[1]?.signalled_at).toBeInstanceOf(Date);
+      const end = { jobId: job.jobId, phase: 'download-end', result: 'success' };
+      const first = await report(device.token, end);
+      expect(first.status).toBe(202);
+      expect(first.body).toEqual({ accepted: true, duplicate: false });
+      // the entry and its signal are stored together
+      expect(await entries()).toEqual([{ message: 'device report: download-end success', signalled_at: expect.any(Date) }]);
+      const failure = { jobId: job.jobId, phase: 'post-install', result: 'failure', detail: 'exit 3' };
+      expect((await report(device.token, failure)).status).toBe(202);
+      expect((await sync(device.token, { installed: { App: '1.0' } })).body).toMatchObject({ signalled: 1 });
+      // the dispatcher tried, failed, and keeps the rows for a retry
+      await until('a failed delivery recorded', async () => {
+        const rows = await queued();
+        return rows[0]?.attempts >= 1 ? rows : undefined;
+      });
+      const [row] = await queued();
+      expect(row).toMatchObject({ signal: 'downloaded', delivered_at: null });
+      expect(row.last_error).toContain('Temporal unreachable (test)');
+      expect(row.deliver_after.getTime()).toBeGreaterThan(row.created_at.getTime());
+      expect(await recordedSignals(h)).toEqual([]);
+      // the device's queue sends its reports again: duplicates, nothing queued twice
+      expect((await report(device.token, end)).body).toEqual({ accepted: true, duplicate: true });
+      expect((await report(device.token, failure)).body).toEqual({ accepted: true, duplicate: true });
+      expect(await queued()).toHaveLength(3);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      temporalDown = false;
     }
+    await signalsDelivered();
+    // once each, in the order they were accepted
+    expect((await recordedSignals(h)).map((s) => s.name)).toEqual(['downloaded', 'downloadFailed', 'sysinfoSynced']);
+    expect(await recordedSignals(h, 'downloadFailed')).toEqual([
+      { name: 'downloadFailed', arg: { phase: 'post-install', detail: 'exit 3' } },
+    ]);
+    expect(await entries()).toHaveLength(2);
   });
 });

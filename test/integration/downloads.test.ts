@@ -1,9 +1,10 @@
 /**
  * Ticket links `/d/:ticket` against the real stack: an interrupted download resumed with a Range
  * (bytes and SHA-256 equal the upload), `downloaded` signalled exactly once however often and however
- * concurrently the file is fetched, Range edge cases (206 / 416 / ignored), headers, HEAD, 404/410,
- * the iOS manifest. Signals are observed in the history of a recorder workflow holding the job's
- * install workflow id on a task queue no worker polls.
+ * concurrently the file is fetched — and also when the device's download-end report comes first —
+ * Range edge cases (206 / 416 / ignored), headers, HEAD, 404/410, the iOS manifest. Signals go
+ * through the signal outbox (the stack's dispatchers) and are observed in the history of a recorder
+ * workflow holding the job's install workflow id on a task queue no worker polls.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -14,10 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DownloadEvent, downloadRoutes, parseRange } from '../../api/device/downloads';
 import { errorHandler } from '../../api/http/errors';
 import { STATUS } from '../../domain/status';
+import { outboxBacklog } from '../../services/signal-outbox';
 import { type Signaller, temporalSignaller } from '../../services/signals';
 import { installWorkflowId } from '../../workflows/messages';
 import { recordedSignals, startSignalRecorder } from '../helpers/signal-recorder';
 import { type Stack, startStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 let stack: Stack;
@@ -38,25 +41,34 @@ function served(pred: (e: DownloadEvent) => boolean): Promise<DownloadEvent> {
 /** Signals through Temporal unless a test makes the next ones fail (Temporal unreachable). */
 let failNextSignals = 0;
 
+/** Every queued signal delivered by the stack's dispatchers. */
+const signalsDelivered = () =>
+  until('the signal outbox delivered', async () => ((await outboxBacklog(stack.db)).pending === 0 ? true : undefined));
+
 beforeAll(async () => {
-  stack = await startStack({ noWorker: true });
-  const temporal = temporalSignaller(stack.client);
-  const signaller: Signaller = {
-    signal: (workflowId, def, ...args) => {
-      if (failNextSignals > 0) {
-        failNextSignals--;
-        return Promise.reject(new Error('Temporal unreachable (test)'));
-      }
-      return temporal.signal(workflowId, def, ...args);
+  stack = await startStack({
+    noWorker: true,
+    // the outbox dispatchers signal through Temporal unless a test makes the next ones fail
+    signaller: (client): Signaller => {
+      const temporal = temporalSignaller(client);
+      return {
+        signal: (workflowId, def, ...args) => {
+          if (failNextSignals > 0) {
+            failNextSignals--;
+            return Promise.reject(new Error('Temporal unreachable (test)'));
+          }
+          return temporal.signal(workflowId, def, ...args);
+        },
+      };
     },
-  };
+  });
   const app = express();
   app.use(
     '/d',
+    // without the stack's nudge: its dispatchers find the queued signals at their next poll
     downloadRoutes(
       { db: stack.db, temporal: stack.client, config: stack.config, log: () => {} },
       {
-        signaller,
         onServed: (e) => {
           events.push(e);
           for (const w of waiters.splice(0)) {
@@ -107,11 +119,11 @@ async function seedTicket(
   softwareId: string,
   fileId: string,
   t: { expiresIn?: number; revoked?: boolean; attempt?: number | null } = {},
-): Promise<{ ticket: string; jobId: string; rolloutId: string; deviceId: string }> {
+): Promise<{ ticket: string; jobId: string; rolloutId: string; deviceId: string; token: string }> {
   const reg = await stack.api('POST', '/api/v1/devices', {
     devices: [{ externalId: `dl-${Date.now()}-${++n}`, platform: 'windows-mobile-pocketpc' }],
   });
-  const deviceId = reg.body.devices[0].id;
+  const { id: deviceId, token } = reg.body.devices[0];
   const [rollout] = await stack
     .db('rollouts')
     .insert({ software_id: softwareId, options: {}, schedule: {}, state: 'running' })
@@ -129,7 +141,7 @@ async function seedTicket(
     expires_at: stack.db.raw('now() + make_interval(secs => ?)', [t.expiresIn ?? 3600]),
     revoked_at: t.revoked ? stack.db.fn.now() : null,
   });
-  return { ticket, jobId: job.id, rolloutId: rollout.id, deviceId };
+  return { ticket, jobId: job.id, rolloutId: rollout.id, deviceId, token };
 }
 
 async function recorder(rolloutId: string, deviceId: string): Promise<WorkflowHandle> {
@@ -142,8 +154,12 @@ async function downloadedAt(ticket: string): Promise<Date | null> {
   return (await stack.db('push_tickets').where({ ticket }).first()).downloaded_at;
 }
 
-async function signalledAt(ticket: string): Promise<Date | null> {
-  return (await stack.db('push_tickets').where({ ticket }).first()).download_signalled_at;
+/** The outbox rows of the job's `downloaded` signals. */
+function downloadedRows(jobId: string): Promise<{ attempts: number; last_error: string | null; delivered_at: Date | null }[]> {
+  return stack
+    .db('signal_outbox')
+    .where('dedupe_key', 'like', `downloaded:${jobId}:%`)
+    .select('attempts', 'last_error', 'delivered_at');
 }
 
 describe('a ticket link fetched is a contact of its device', () => {
@@ -211,6 +227,7 @@ describe('an interrupted download resumes with Range and is signalled exactly on
     const broken = await served((e) => e.ticket === ticket);
     expect(broken).toMatchObject({ status: 200, finished: false, firstCompletion: false, signalled: false });
     expect(await downloadedAt(ticket)).toBeNull();
+    await signalsDelivered();
     expect(await recordedSignals(h)).toEqual([]);
 
     // 2. the device resumes from the interrupted byte
@@ -228,7 +245,7 @@ describe('an interrupted download resumes with Range and is signalled exactly on
     expect(done).toMatchObject({ status: 206, start: got, end: big.length - 1, firstCompletion: true, signalled: true });
     const marked = await downloadedAt(ticket);
     expect(marked).toBeInstanceOf(Date);
-    expect(await signalledAt(ticket)).toBeInstanceOf(Date);
+    await signalsDelivered();
     const sig = await recordedSignals(h);
     expect(sig).toEqual([{ name: 'downloaded', arg: { ticket, source: 'download', at: marked!.toISOString() } }]);
 
@@ -239,6 +256,7 @@ describe('an interrupted download resumes with Range and is signalled exactly on
     const third = await served((e) => e.ticket === ticket && e.status === 200 && e.finished);
     expect(third.firstCompletion).toBe(false);
     expect((await downloadedAt(ticket))!.getTime()).toBe(marked!.getTime());
+    await signalsDelivered();
     expect(await recordedSignals(h)).toHaveLength(1);
   });
 });
@@ -261,6 +279,7 @@ describe('completion is counted once under concurrency and only when the last by
     const mine = events.filter((e) => e.ticket === ticket);
     expect(mine.filter((e) => e.finished)).toHaveLength(6);
     expect(mine.filter((e) => e.firstCompletion)).toHaveLength(1);
+    await signalsDelivered();
     expect((await recordedSignals(h)).filter((s) => s.name === 'downloaded')).toHaveLength(1);
   });
 
@@ -278,35 +297,72 @@ describe('completion is counted once under concurrency and only when the last by
       firstCompletion: true,
       signalled: true,
     });
+    await signalsDelivered();
     expect(await recordedSignals(h)).toHaveLength(1);
   });
 
   it('the DM package link (attempt 0) is marked downloaded but does not signal the push path', async () => {
-    const { ticket, rolloutId, deviceId } = await seedTicket(sw.id, sw.files[0]!.id, { attempt: 0 });
+    const { ticket, jobId, rolloutId, deviceId } = await seedTicket(sw.id, sw.files[0]!.id, { attempt: 0 });
     const h = await recorder(rolloutId, deviceId);
     await (await fetch(`${observedUrl}/d/${ticket}`)).arrayBuffer();
     expect(await served((e) => e.ticket === ticket)).toMatchObject({ finished: true, firstCompletion: true, signalled: false });
     expect(await downloadedAt(ticket)).toBeInstanceOf(Date);
-    expect(await signalledAt(ticket)).toBeNull();
+    expect(await downloadedRows(jobId)).toEqual([]);
+    await signalsDelivered();
     expect(await recordedSignals(h)).toEqual([]);
   });
 
-  it('a completion whose signal fails gives its mark back; the next complete fetch signals', async () => {
-    const { ticket, rolloutId, deviceId } = await seedTicket(sw.id, sw.files[0]!.id);
+  it('a completion while Temporal is unreachable is kept: delivered once it is back, once', async () => {
+    const { ticket, jobId, rolloutId, deviceId } = await seedTicket(sw.id, sw.files[0]!.id);
     const h = await recorder(rolloutId, deviceId);
     failNextSignals = 1;
     await (await fetch(`${observedUrl}/d/${ticket}`)).arrayBuffer();
-    expect(await served((e) => e.ticket === ticket)).toMatchObject({ finished: true, firstCompletion: false, signalled: false });
-    // neither downloaded nor signalled: a download-end report of the device will signal instead
-    expect(await downloadedAt(ticket)).toBeNull();
-    expect(await signalledAt(ticket)).toBeNull();
-    expect(await recordedSignals(h)).toEqual([]);
-
-    await (await fetch(`${observedUrl}/d/${ticket}`)).arrayBuffer();
-    expect(await served((e) => e.ticket === ticket && e.signalled)).toMatchObject({ firstCompletion: true });
+    expect(await served((e) => e.ticket === ticket)).toMatchObject({ finished: true, firstCompletion: true, signalled: true });
     expect(await downloadedAt(ticket)).toBeInstanceOf(Date);
-    expect(await signalledAt(ticket)).toBeInstanceOf(Date);
+    // the dispatcher's first attempt fails: the row stays, with the error, and is retried
+    const [failed] = await until('the failed delivery recorded', async () => {
+      const rows = await downloadedRows(jobId);
+      return rows[0]?.attempts === 1 ? rows : undefined;
+    });
+    expect(failed?.last_error).toContain('Temporal unreachable (test)');
+    await signalsDelivered();
+    expect(await recordedSignals(h)).toEqual([
+      { name: 'downloaded', arg: expect.objectContaining({ ticket, source: 'download' }) },
+    ]);
+    expect(await downloadedRows(jobId)).toEqual([expect.objectContaining({ attempts: 1, delivered_at: expect.any(Date) })]);
+
+    // fetched again: nothing new
+    await (await fetch(`${observedUrl}/d/${ticket}`)).arrayBuffer();
+    expect(await served((e) => e.ticket === ticket && !e.firstCompletion && e.finished)).toMatchObject({ signalled: false });
+    await signalsDelivered();
     expect(await recordedSignals(h)).toHaveLength(1);
+  });
+
+  it('ONE downloaded per push link: the device download-end report and the completed download, whichever comes first', async () => {
+    const report = (t: { jobId: string; token: string }) =>
+      stack.api('POST', '/api/v1/device/reports', { jobId: t.jobId, phase: 'download-end', result: 'success' }, t.token);
+
+    // the report first (the device says so before the server has recorded its last byte)
+    const early = await seedTicket(sw.id, sw.files[0]!.id);
+    const h1 = await recorder(early.rolloutId, early.deviceId);
+    expect((await report(early)).status).toBe(202);
+    await (await fetch(`${observedUrl}/d/${early.ticket}`)).arrayBuffer();
+    expect(await served((e) => e.ticket === early.ticket)).toMatchObject({ finished: true, firstCompletion: true });
+    await signalsDelivered();
+    expect(await recordedSignals(h1, 'downloaded')).toEqual([
+      { name: 'downloaded', arg: { source: 'report', at: expect.any(String) } },
+    ]);
+
+    // the completed download first
+    const late = await seedTicket(sw.id, sw.files[0]!.id);
+    const h2 = await recorder(late.rolloutId, late.deviceId);
+    await (await fetch(`${observedUrl}/d/${late.ticket}`)).arrayBuffer();
+    expect(await served((e) => e.ticket === late.ticket)).toMatchObject({ firstCompletion: true, signalled: true });
+    expect((await report(late)).status).toBe(202);
+    await signalsDelivered();
+    expect(await recordedSignals(h2, 'downloaded')).toEqual([
+      { name: 'downloaded', arg: expect.objectContaining({ ticket: late.ticket, source: 'download' }) },
+    ]);
   });
 });
 
