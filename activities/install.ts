@@ -2,12 +2,15 @@
  * Activities of the install workflow: the only I/O of an installation job.
  * Every one is idempotent — Temporal retries activities, and a retry must never write a second log
  * row, mint a second ticket or send a second message:
- * - `recordInstallTransition`: job row + log rows in one transaction, log rows keyed by the workflow's
- *   transition counter (`installation_log.entry_key` is unique per installation);
+ * - `recordInstallTransition`: job row + log rows (a final one: its links revoked too) in one SQL
+ *   statement, log rows keyed by the workflow's transition counter (`installation_log.entry_key` is
+ *   unique per installation);
  * - `pushDownloadLink` / `dmInstall`: the ticket is keyed by (installation, attempt), the message by
  *   `<installationId>:push:<attempt>` (the PushChannel dedupes by idempotency key);
  * - `dmBootstrap`: the DmEngine dedupes by `<installationId>:bootstrap`.
  * Ticket links are secrets: they are built here and never returned into workflow history.
+ * The database work is one round trip per activity where it can be (issue 17): the job's facts, a
+ * transition, a ticket with the MSISDN to send it to — each one statement.
  */
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -15,8 +18,7 @@ import { isPlatform, type Platform, type SoftwareFacts } from '../domain/install
 import { isNonRetryableChannelError, toActivityFailure } from '../infra/channels/errors';
 import { createRecordingChannel } from '../infra/channels/recording';
 import { ServiceError } from '../services/errors';
-import { installationRow } from '../services/installations/jobs';
-import { addLogEntry, recordTransition, type TransitionInput } from '../services/installations/log';
+import { addLogEntry, recordTransition, type TransitionInput, type TransitionResult } from '../services/installations/log';
 import type { ActivityDeps } from './deps';
 
 export type { DeliveryMethod, LogEvent, TransitionInput } from '../services/installations/log';
@@ -80,6 +82,71 @@ const pushIdempotencyKey = (installationId: string, attempt: number) => `${insta
 
 const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 
+/** The job's row, its device, its software and the software's files (oldest first), in one statement. */
+const CONTEXT_SQL = `
+SELECT
+  (SELECT json_build_object('id', i.id, 'rollout_id', i.rollout_id, 'device_id', i.device_id,
+                            'status', i.status, 'final', i.final)
+     FROM installations i WHERE i.id = :installationId::uuid) AS installation,
+  (SELECT json_build_object('id', d.id, 'external_id', d.external_id, 'platform', d.platform, 'msisdn', d.msisdn,
+                            'bootstrapped', d.bootstrapped, 'installed', d.installed)
+     FROM devices d WHERE d.id = :deviceId::uuid) AS device,
+  (SELECT json_build_object('id', s.id, 'name', s.name, 'version', s.version, 'kind', s.kind,
+                            'platforms', s.platforms, 'in_house_ios', s.in_house_ios, 'bundle_id', s.bundle_id)
+     FROM software s WHERE s.id = :softwareId::uuid) AS software,
+  (SELECT coalesce(json_agg(json_build_object('id', f.id, 'format', f.format) ORDER BY f.created_at), '[]'::json)
+     FROM software_files f WHERE f.software_id = :softwareId::uuid) AS files`;
+
+interface ContextRow {
+  installation: { id: string; rollout_id: string; device_id: string; status: string | null; final: boolean } | null;
+  device: {
+    id: string;
+    external_id: string;
+    platform: string;
+    msisdn: string | null;
+    bootstrapped: boolean;
+    installed: Record<string, unknown> | null;
+  } | null;
+  software: {
+    id: string;
+    name: string;
+    version: string;
+    kind: string;
+    platforms: string[] | null;
+    in_house_ios: boolean;
+    bundle_id: string | null;
+  } | null;
+  files: { id: string; format: string }[];
+}
+
+/**
+ * The ticket of (installation, attempt): inserted unless it exists (ON CONFLICT: a concurrent attempt
+ * may have written it meanwhile), returned either way, with the job's device MSISDN of this moment.
+ */
+const TICKET_SQL = `
+WITH existing AS (
+  SELECT ticket, expires_at FROM push_tickets WHERE installation_id = :installationId::uuid AND attempt = :attempt::int
+), created AS (
+  INSERT INTO push_tickets (ticket, installation_id, file_id, attempt, expires_at)
+  SELECT :ticket::text, :installationId::uuid, :fileId::uuid, :attempt::int,
+         now() + (:lifetimeMs::double precision * interval '1 millisecond')
+   WHERE NOT EXISTS (SELECT 1 FROM existing)
+  ON CONFLICT (installation_id, attempt) DO NOTHING
+  RETURNING ticket, expires_at
+), job AS (
+  SELECT d.msisdn FROM installations i JOIN devices d ON d.id = i.device_id WHERE i.id = :installationId::uuid
+)
+SELECT t.ticket, t.expires_at, EXISTS (SELECT 1 FROM job) AS job_found, (SELECT msisdn FROM job) AS msisdn
+  FROM (SELECT 1) one
+  LEFT JOIN (SELECT ticket, expires_at FROM created UNION ALL SELECT ticket, expires_at FROM existing) t ON true`;
+
+interface TicketRow {
+  ticket: string | null;
+  expires_at: Date | null;
+  job_found: boolean;
+  msisdn: string | null;
+}
+
 export function createInstallActivities(deps: ActivityDeps) {
   /**
    * The job log shows every failed gateway attempt (gateway down, 5xx …), one entry per activity
@@ -109,38 +176,42 @@ export function createInstallActivities(deps: ActivityDeps) {
   const channel = deps.push ?? createRecordingChannel(db);
   const push = () => channel;
 
-  /** The ticket of (installation, attempt): the existing one, or a new one valid for `lifetimeMs`. */
+  /**
+   * The ticket of (installation, attempt) — the existing one, or a new one valid for `lifetimeMs` —
+   * and the job's device MSISDN as it is now (`job` undefined: the job row is gone), in one statement.
+   * Only when a concurrent attempt inserted the ticket after this statement's snapshot is it read again.
+   */
   async function ticketFor(installationId: string, attempt: number, fileId: string, lifetimeMs: number) {
-    const existing = await db('push_tickets').where({ installation_id: installationId, attempt }).first();
-    if (existing) return existing as { ticket: string; expires_at: Date };
-    await db('push_tickets')
-      .insert({
-        ticket: newTicket(),
-        installation_id: installationId,
-        file_id: fileId,
-        attempt,
-        expires_at: db.raw(`now() + (? * interval '1 millisecond')`, [Math.round(lifetimeMs)]),
-      })
-      .onConflict(['installation_id', 'attempt'])
-      .ignore();
-    return (await db('push_tickets').where({ installation_id: installationId, attempt }).first()) as {
-      ticket: string;
-      expires_at: Date;
-    };
+    const { rows } = await db.raw<{ rows: TicketRow[] }>(TICKET_SQL, {
+      installationId,
+      attempt,
+      fileId,
+      ticket: newTicket(),
+      lifetimeMs: Math.round(lifetimeMs),
+    });
+    const row = rows[0];
+    if (!row) throw new Error(`ticket query of installation ${installationId} returned no row`);
+    const job = row.job_found ? { msisdn: row.msisdn as string | null } : undefined;
+    if (row.ticket && row.expires_at) return { ticket: row.ticket, expires_at: row.expires_at, job };
+    const t = await db('push_tickets').where({ installation_id: installationId, attempt }).first('ticket', 'expires_at');
+    if (!t) throw new Error(`the ticket of installation ${installationId}, attempt ${attempt} was not written`);
+    return { ticket: t.ticket as string, expires_at: t.expires_at as Date, job };
   }
 
   return {
     /** The job's facts: device (platform, MSISDN, bootstrap, last inventory) and software (+ files). */
     async loadInstallContext(input: { installationId: string; deviceId: string; softwareId: string }): Promise<InstallContext> {
-      const inst = await installationRow(db, input.installationId);
+      const { rows } = await db.raw<{ rows: ContextRow[] }>(CONTEXT_SQL, input);
+      const row = rows[0];
+      const inst = row?.installation;
       if (!inst) throw nonRetryable(`installation ${input.installationId} does not exist`, 'InstallationNotFound');
       if (inst.device_id !== input.deviceId)
         throw nonRetryable(`installation ${input.installationId} is not for device ${input.deviceId}`, 'InstallationMismatch');
-      const device = await db('devices').where({ id: input.deviceId }).first();
+      const device = row.device;
       if (!device) throw nonRetryable(`device ${input.deviceId} does not exist`, 'DeviceNotFound');
-      const sw = await db('software').where({ id: input.softwareId }).first();
+      const sw = row.software;
       if (!sw) throw nonRetryable(`software ${input.softwareId} does not exist`, 'SoftwareNotFound');
-      const files = await db('software_files').where({ software_id: sw.id }).orderBy('created_at').select('id', 'format');
+      const files = row.files;
       const installed: Record<string, string> = {};
       for (const [k, v] of Object.entries((device.installed ?? {}) as Record<string, unknown>)) {
         if (v !== null && v !== undefined) installed[k] = String(v);
@@ -169,14 +240,17 @@ export function createInstallActivities(deps: ActivityDeps) {
           platforms: ((sw.platforms ?? []) as string[]).filter(isPlatform),
           inHouseIos: !!sw.in_house_ios,
           bundleId: sw.bundle_id ?? null,
-          files: files.map((f: { id: string; format: string }) => ({ id: f.id, format: String(f.format).toLowerCase() })),
+          files: files.map((f) => ({ id: f.id, format: String(f.format).toLowerCase() })),
         },
         dmConfigured: !!deps.dm,
       };
     },
 
-    /** One transition of the job: log rows and job row in one transaction, written once (`recordTransition`). */
-    async recordInstallTransition(input: TransitionInput): Promise<{ written: boolean }> {
+    /**
+     * One transition of the job: log rows and job row in one statement, written once
+     * (`recordTransition`); with `revokeTickets` (a final transition) the job's links revoked too.
+     */
+    async recordInstallTransition(input: TransitionInput): Promise<TransitionResult> {
       try {
         return await recordTransition(db, input);
       } catch (err) {
@@ -196,13 +270,9 @@ export function createInstallActivities(deps: ActivityDeps) {
       const t = await ticketFor(input.installationId, input.attempt, input.fileId, input.ticketLifetimeMs);
       const expiresAt = new Date(t.expires_at).toISOString();
       if (input.method === 'mark') return { attempt: input.attempt, expiresAt, sent: false, channel: 'mark', link: 'none' };
-      // The MSISDN at send time (PATCH /devices/:id may have changed it since the job began);
-      // `input.to`, the workflow's snapshot, only when the job row is gone.
-      const current = await db('installations as i')
-        .join('devices as d', 'd.id', 'i.device_id')
-        .where('i.id', input.installationId)
-        .first('d.msisdn');
-      const to: string | null | undefined = current ? current.msisdn : input.to;
+      // The MSISDN at send time (PATCH /devices/:id may have changed it since the job began), read
+      // with the ticket; `input.to`, the workflow's snapshot, only when the job row is gone.
+      const to: string | null | undefined = t.job ? t.job.msisdn : input.to;
       if (!to) throw nonRetryable('the device has no MSISDN to push to', 'NoMsisdn');
       const url = ticketUrl(config.publicUrl, t.ticket);
       const key = pushIdempotencyKey(input.installationId, input.attempt);

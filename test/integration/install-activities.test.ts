@@ -6,12 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createInstallActivities } from '../../activities/install';
+import { createInstallActivities, type LogEvent } from '../../activities/install';
 import type { DmEngine } from '../../domain/ports';
 import * as SA from '../../domain/search-attributes';
 import { STATUS } from '../../domain/status';
 import { PushGatewayError } from '../../infra/channels/errors';
 import { createRecordingChannel, recordedMessages } from '../../infra/channels/recording';
+import { createDb } from '../../infra/db';
+import { ServiceError } from '../../services/errors';
+import { recordTransition } from '../../services/installations/log';
 import { installWorkflow } from '../../workflows/install';
 import {
   downloadedSignal,
@@ -145,6 +148,34 @@ describe('install activities on PostgreSQL', () => {
     expect(err.type).toBe('InstallationNotFound');
   });
 
+  it('loadInstallContext: the files oldest first, formats in lower case; a job of another device, an unknown software: non-retryable failures as before', async () => {
+    const f = await fixture({ formats: ['SISX', 'sis'] });
+    const ids = { installationId: f.installation.id, deviceId: f.device.id, softwareId: f.software.id };
+    const ctx = await acts.loadInstallContext(ids);
+    expect(ctx.software.files).toEqual(f.files.map((x) => ({ id: x.id, format: x.format.toLowerCase() })));
+    expect(ctx.installation).toEqual({
+      id: f.installation.id,
+      rolloutId: f.rollout.id,
+      deviceId: f.device.id,
+      status: null,
+      final: false,
+    });
+    expect(ctx.software).toMatchObject({ id: f.software.id, version: f.software.version, bundleId: null });
+    const failure = (input: typeof ids) => acts.loadInstallContext(input).catch((e) => e);
+    const other = await fixture();
+    const mismatch = await failure({ ...ids, deviceId: other.device.id });
+    expect(mismatch).toBeInstanceOf(ApplicationFailure);
+    expect([mismatch.type, mismatch.nonRetryable]).toEqual(['InstallationMismatch', true]);
+    const noSoftware = await failure({ ...ids, softwareId: randomUUID() });
+    expect([noSoftware.type, noSoftware.nonRetryable]).toEqual(['SoftwareNotFound', true]);
+    // a job's device cannot be missing (foreign key): an unknown device id is a job of another device
+    const noDevice = await failure({ ...ids, deviceId: randomUUID() });
+    expect([noDevice.type, noDevice.nonRetryable]).toEqual(['InstallationMismatch', true]);
+    // software without files: an empty list
+    await stack.db('software_files').where({ software_id: f.software.id }).delete();
+    expect((await acts.loadInstallContext(ids)).software.files).toEqual([]);
+  });
+
   it('recordInstallTransition: called twice (a retry) writes the log once and the row once', async () => {
     const { installation } = await fixture();
     const input = {
@@ -208,6 +239,250 @@ describe('install activities on PostgreSQL', () => {
       `1:${STATUS.waitingForDownload}`,
       `2:${STATUS.downloaded}`,
     ]);
+  });
+
+  it('recordInstallTransition: a job that does not exist is InstallationNotFound, with or without log rows; nothing written', async () => {
+    const installationId = randomUUID();
+    for (const input of [
+      { installationId, seq: 1, status: { from: null, to: STATUS.waitingForDownload, final: false } },
+      { installationId, seq: 2, detail: 'details only' },
+      { installationId, seq: 3, notes: [{ event: 'info' as const, message: 'x' }], revokeTickets: true },
+    ]) {
+      const err = await acts.recordInstallTransition(input).catch((e) => e);
+      expect(err).toBeInstanceOf(ApplicationFailure);
+      expect([err.type, err.nonRetryable]).toEqual(['InstallationNotFound', true]);
+      // the service says not-found
+      const inner = await recordTransition(stack.db, input).catch((e) => e);
+      expect(inner).toBeInstanceOf(ServiceError);
+      expect(inner.kind).toBe('not-found');
+    }
+    expect(await stack.db('installation_log').where({ installation_id: installationId })).toEqual([]);
+  });
+
+  it('recordInstallTransition: the log rows in their order (notes, then the status); a transition without rows updates the job row', async () => {
+    const { installation } = await fixture();
+    const notes = ['fallback', 'push', 'retry', 'error', 'report', 'info', 'push', 'info'].map((event, i) => ({
+      event: event as LogEvent,
+      message: `note ${i}`,
+    }));
+    expect(
+      await acts.recordInstallTransition({
+        installationId: installation.id,
+        seq: 4,
+        notes,
+        status: { from: null, to: STATUS.waitingForDownload, final: false, message: 'pushed' },
+        method: 'sms',
+      }),
+    ).toEqual({ written: true });
+    const log = await logOf(installation.id);
+    expect(log.map((l) => [l.event, l.message, l.entry_key])).toEqual([
+      ...notes.map((n, i) => [n.event, n.message, `4.${i}:${n.event}`]),
+      ['status', 'pushed', `4:${STATUS.waitingForDownload}`],
+    ]);
+    expect(log.at(-1)).toMatchObject({ from_status: null, to_status: STATUS.waitingForDownload });
+    // the API's order (at, id) is the same
+    const byTime = await stack
+      .db('installation_log')
+      .where({ installation_id: installation.id })
+      .orderBy([{ column: 'at' }, { column: 'id' }])
+      .pluck('entry_key');
+    expect(byTime).toEqual(log.map((l) => l.entry_key));
+
+    // no log rows: only the job row (details, method, file), each time it is asked
+    for (const detail of ['waiting', null]) {
+      expect(await acts.recordInstallTransition({ installationId: installation.id, seq: 5, detail, method: null })).toEqual({
+        written: true,
+      });
+      expect(await stack.db('installations').where({ id: installation.id }).first()).toMatchObject({
+        status: STATUS.waitingForDownload,
+        method: null,
+        detail,
+        final: false,
+        ended_at: null,
+      });
+    }
+    expect(await logOf(installation.id)).toHaveLength(notes.length + 1);
+    // a transition that leaves out method and detail keeps them
+    await acts.recordInstallTransition({ installationId: installation.id, seq: 6, method: 'wap', detail: 'kept' });
+    await acts.recordInstallTransition({ installationId: installation.id, seq: 7, workflowId: 'install/a/b' });
+    expect(await stack.db('installations').where({ id: installation.id }).first()).toMatchObject({
+      method: 'wap',
+      detail: 'kept',
+      workflow_id: 'install/a/b',
+    });
+  });
+
+  it('recordInstallTransition with revokeTickets: the live links revoked, "N download links revoked" after the notes and before the status, once', async () => {
+    const { installation, file, software } = await fixture();
+    for (const attempt of [1, 2]) {
+      await acts.pushDownloadLink({
+        installationId: installation.id,
+        attempt,
+        method: 'mark',
+        fileId: file.id,
+        ticketLifetimeMs: DAY,
+        softwareName: software.name,
+        softwareVersion: software.version,
+        inHouseIos: false,
+      });
+    }
+    await acts.recordInstallTransition({
+      installationId: installation.id,
+      seq: 1,
+      status: { from: null, to: STATUS.waitingForDownload, final: false },
+      method: 'mark',
+      fileId: file.id,
+    });
+    const final = {
+      installationId: installation.id,
+      seq: 2,
+      notes: [{ event: 'error' as const, message: 'ticket expired' }],
+      status: { from: STATUS.waitingForDownload, to: STATUS.installationFailed, final: true, message: 'ticket expired' },
+      method: 'mark' as const,
+      detail: 'ticket expired',
+      fileId: file.id,
+      revokeTickets: true,
+    };
+    expect(await acts.recordInstallTransition(final)).toEqual({ written: true, revoked: 2 });
+    // a retry: nothing revoked, nothing written
+    expect(await acts.recordInstallTransition(final)).toEqual({ written: false, revoked: 0 });
+    expect((await logOf(installation.id)).map((l) => [l.event, l.message, l.entry_key])).toEqual([
+      ['status', null, `1:${STATUS.waitingForDownload}`],
+      ['error', 'ticket expired', '2.0:error'],
+      ['info', '2 download links revoked', '2.1:info'],
+      ['status', 'ticket expired', `2:${STATUS.installationFailed}`],
+    ]);
+    const tickets = await stack.db('push_tickets').where({ installation_id: installation.id });
+    expect(tickets.map((t) => t.revoked_at instanceof Date)).toEqual([true, true]);
+    expect(await stack.db('installations').where({ id: installation.id }).first()).toMatchObject({
+      status: STATUS.installationFailed,
+      final: true,
+      file_id: file.id,
+    });
+
+    // one link: "1 download link revoked"; none: no note
+    const one = await fixture();
+    await acts.pushDownloadLink({
+      installationId: one.installation.id,
+      attempt: 1,
+      method: 'mark',
+      fileId: one.file.id,
+      ticketLifetimeMs: DAY,
+      softwareName: one.software.name,
+      softwareVersion: one.software.version,
+      inHouseIos: false,
+    });
+    const cancel = (id: string) => ({
+      installationId: id,
+      seq: 1,
+      status: { from: null, to: STATUS.cancelled, final: true, message: 'the rollout was cancelled' },
+      revokeTickets: true,
+    });
+    expect(await acts.recordInstallTransition(cancel(one.installation.id))).toEqual({ written: true, revoked: 1 });
+    expect((await logOf(one.installation.id)).map((l) => l.message)).toEqual([
+      '1 download link revoked',
+      'the rollout was cancelled',
+    ]);
+    const none = await fixture();
+    expect(await acts.recordInstallTransition(cancel(none.installation.id))).toEqual({ written: true, revoked: 0 });
+    expect((await logOf(none.installation.id)).map((l) => l.event)).toEqual(['status']);
+  });
+
+  it('one SQL statement per database step of an SMS install (load, push with its recorded message, each transition)', async () => {
+    const f = await fixture({ installed: { 'DME Client': '4.0' } });
+    const db = createDb(stack.config.databaseUrl!);
+    const counted = createInstallActivities({ db, config: stack.config, dm });
+    const queries: string[] = [];
+    db.on('query', (q: { sql: string }) => queries.push(q.sql));
+    const step = async (fn: () => Promise<unknown>) => {
+      const before = queries.length;
+      await fn();
+      return queries.length - before;
+    };
+    const id = f.installation.id;
+    try {
+      const counts = [
+        await step(() => counted.loadInstallContext({ installationId: id, deviceId: f.device.id, softwareId: f.software.id })),
+        await step(() =>
+          counted.pushDownloadLink({
+            installationId: id,
+            attempt: 1,
+            method: 'sms',
+            fileId: f.file.id,
+            ticketLifetimeMs: DAY,
+            softwareName: f.software.name,
+            softwareVersion: f.software.version,
+            inHouseIos: false,
+            to: '+4915100000001',
+          }),
+        ),
+        await step(() =>
+          counted.recordInstallTransition({
+            installationId: id,
+            seq: 1,
+            notes: [
+              { event: 'info', message: 'version decision: upgrade' },
+              { event: 'push', message: 'SMS push 1 of 3 sent' },
+            ],
+            status: { from: null, to: STATUS.waitingForDownload, final: false },
+            method: 'sms',
+            fileId: f.file.id,
+          }),
+        ),
+        await step(() =>
+          counted.recordInstallTransition({
+            installationId: id,
+            seq: 2,
+            notes: [{ event: 'info', message: 'downloaded' }],
+            status: { from: STATUS.waitingForDownload, to: STATUS.downloadedWaitingForVerification, final: false },
+            method: 'sms',
+            fileId: f.file.id,
+          }),
+        ),
+        await step(() =>
+          counted.recordInstallTransition({
+            installationId: id,
+            seq: 3,
+            notes: [{ event: 'info', message: 'the device reported the version' }],
+            status: { from: STATUS.downloadedWaitingForVerification, to: STATUS.downloadedVerified, final: true },
+            method: 'sms',
+            fileId: f.file.id,
+            revokeTickets: true,
+          }),
+        ),
+      ];
+      expect(counts).toEqual([1, 2, 1, 1, 1]);
+    } finally {
+      await db.destroy();
+    }
+    expect((await logOf(id)).map((l) => l.message).slice(-2)).toEqual(['1 download link revoked', null]);
+  });
+
+  it('pushDownloadLink (SMS): the MSISDN of the device at send time, read with the ticket', async () => {
+    const { installation, file, software, device } = await fixture();
+    await stack.db('devices').where({ id: device.id }).update({ msisdn: '+4915100000077' });
+    const input = {
+      installationId: installation.id,
+      attempt: 1,
+      method: 'sms' as const,
+      fileId: file.id,
+      ticketLifetimeMs: DAY,
+      softwareName: software.name,
+      softwareVersion: software.version,
+      inHouseIos: false,
+      to: '+4915100000001',
+    };
+    await acts.pushDownloadLink(input);
+    expect((await recordedMessages(stack.db, { installationId: installation.id })).map((m) => m.recipient)).toEqual([
+      '+4915100000077',
+    ]);
+    // the device has no MSISDN any more: refused for good, the ticket stays the attempt's one
+    await stack.db('devices').where({ id: device.id }).update({ msisdn: null });
+    const err = await acts.pushDownloadLink({ ...input, attempt: 2 }).catch((e) => e);
+    expect([err.type, err.nonRetryable]).toEqual(['NoMsisdn', true]);
+    expect(
+      await stack.db('push_tickets').where({ installation_id: installation.id }).orderBy('attempt').pluck('attempt'),
+    ).toEqual([1, 2]);
   });
 
   it('pushDownloadLink (SMS): one ticket of 32 random bytes valid one lifetime, one recorded SMS with its link; a retry sends nothing new', async () => {
