@@ -70,6 +70,12 @@ const ENDS_WHEN_FINAL_PATCH = 'install-ends-when-already-final';
  * marked for installation — it never degrades to a plain link (R6: SMS with the manifest link only).
  */
 const IN_HOUSE_NEEDS_SMS_PATCH = 'install-in-house-ios-needs-sms';
+/**
+ * Workflow patch (issue 17): the final transition of a job that issued tickets (and the cancel's
+ * `Cancelled`) revokes its links in the same database activity — one marker, one statement — instead
+ * of a `revokePushTickets` local activity before it.
+ */
+export const FINAL_TRANSITION_REVOKES_PATCH = 'install-final-transition-revokes';
 /** The patches every execution since the `v3` histories carries (test/workflow/replay.test.ts checks it). */
 export const ROBUST_ENDINGS_PATCHES = [
   CHECKED_SIGNALS_PATCH,
@@ -94,6 +100,7 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     pushSendTimeout: patched(PUSH_SEND_TIMEOUT_PATCH),
     endsWhenFinal: patched(ENDS_WHEN_FINAL_PATCH),
     inHouseNeedsSms: patched(IN_HOUSE_NEEDS_SMS_PATCH),
+    finalTransitionRevokes: patched(FINAL_TRANSITION_REVOKES_PATCH),
   });
   const { reports } = job;
 

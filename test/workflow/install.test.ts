@@ -4,7 +4,7 @@
  * for); signals are sent the way the API sends them. Days-long waits are skipped by the server.
  *
  * `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts` rewrites the
- * histories of the current set (test/workflow/histories/v2/) that test/workflow/replay.test.ts replays.
+ * histories of the current set (test/workflow/histories/v4/) that test/workflow/replay.test.ts replays.
  */
 import { Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -70,6 +70,9 @@ interface Scenario {
 
 let counter = 0;
 
+/** What `calls` shows for a transition that revoked the job's links itself (`install-final-transition-revokes`). */
+const REVOKED_WITH_TRANSITION = 'recordInstallTransition+revoke';
+
 /** Activity doubles recording what the workflow asked for, plus `reached(status)` promises. */
 function harness(s: Scenario) {
   const n = ++counter;
@@ -126,11 +129,17 @@ function harness(s: Scenario) {
     async recordInstallTransition(t: TransitionInput) {
       transitionCalls++;
       if (s.failFirstTransition && transitionCalls === 1) throw new Error('database restarting');
-      transitions.push(t);
+      if (t.revokeTickets) calls.push(REVOKED_WITH_TRANSITION);
+      // a transition that revokes: the activity notes the link it revoked after the workflow's notes
+      transitions.push(
+        t.revokeTickets
+          ? { ...t, notes: [...(t.notes ?? []), { event: 'info' as const, message: '1 download link revoked' }] }
+          : t,
+      );
       const key = t.status?.to ?? `notes@${t.seq}`;
       seen.add(key);
       waiters.get(key)?.();
-      return { written: true };
+      return t.revokeTickets ? { written: true, revoked: 1 } : { written: true };
     },
     async pushDownloadLink(p: PushLinkInput) {
       if (s.rejectPush) {
@@ -252,7 +261,7 @@ describe('installWorkflow (time-skipping server)', () => {
     expectResult(r, h, STATUS.installedVerified);
     expect(h.statuses()).toEqual([STATUS.installingSoftware, STATUS.installedWaitingForVerification, STATUS.installedVerified]);
     // the final status revokes the job's links (here the DM package link)
-    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', 'revokePushTickets']);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', REVOKED_WITH_TRANSITION]);
     expect(h.log()).toEqual([
       'info: version decision: install (the device reports no DME Client)',
       'status: — → Installing software',
@@ -298,7 +307,7 @@ describe('installWorkflow (time-skipping server)', () => {
       STATUS.downloadedWaitingForVerification,
       STATUS.downloadedVerified,
     ]);
-    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'push:sms:1', 'revokePushTickets']);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'push:sms:1', REVOKED_WITH_TRANSITION]);
     expect(h.pushes[0]).toMatchObject({
       method: 'sms',
       attempt: 1,
@@ -344,7 +353,7 @@ describe('installWorkflow (time-skipping server)', () => {
     });
     expectResult(r, h, STATUS.installed);
     expect(h.statuses()).toEqual([STATUS.waitingForBootstrap, STATUS.installingSoftware, STATUS.installed]);
-    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'dmInstall:exe', 'revokePushTickets']);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmBootstrap', 'dmInstall:exe', REVOKED_WITH_TRANSITION]);
     expect(h.log()).toContain(
       'info: .cab files cannot be installed on Windows Mobile Smartphones: the .exe variant is used (R7)',
     );
@@ -374,7 +383,13 @@ describe('installWorkflow (time-skipping server)', () => {
       STATUS.downloadedVerified,
     ]);
     // the DM package link is revoked at the fallback, the push link when the job is final
-    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', 'revokePushTickets', 'push:wap:1', 'revokePushTickets']);
+    expect(h.calls).toEqual([
+      'loadInstallContext',
+      'dmInstall:file-1',
+      'revokePushTickets',
+      'push:wap:1',
+      REVOKED_WITH_TRANSITION,
+    ]);
     expect(h.log().slice(0, 6)).toEqual([
       'info: version decision: upgrade from 4.0 to 4.2',
       'status: — → Installing software',
@@ -419,7 +434,7 @@ describe('installWorkflow (time-skipping server)', () => {
     expectResult(r, h, STATUS.installationFailed);
     expect(r.reason).toBe('ticket expired: no download after 2 pushes; last device report: download-end failed: connection lost');
     expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.installationFailed]);
-    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'push:sms:2', 'revokePushTickets']);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'push:sms:2', REVOKED_WITH_TRANSITION]);
     expect(h.log()).toEqual([
       'info: version decision: install (the device reports no DME Client)',
       'push: SMS push 1 of 2 sent to +4915100000001 with the download link (link valid for 7d; recording)',
@@ -567,7 +582,7 @@ describe('installWorkflow (time-skipping server)', () => {
       return handle.result();
     });
     expectResult(r, h, STATUS.downloaded);
-    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', REVOKED_WITH_TRANSITION]);
     expect(h.pushes[0]).toMatchObject({ method: 'sms', inHouseIos: true, fileId: 'ipa' });
     expect(h.log().slice(0, 5)).toEqual([
       'info: version decision: install (the device reports no DME Client)',
@@ -628,7 +643,7 @@ describe('installWorkflow (time-skipping server)', () => {
       expect(err).toBeInstanceOf(WorkflowFailedError);
       expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
       expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.cancelled]);
-      expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+      expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', REVOKED_WITH_TRANSITION]);
       expect(h.log().slice(-2)).toEqual([
         'info: 1 download link revoked',
         'status: Waiting for download → Cancelled (the rollout was cancelled)',
@@ -669,7 +684,7 @@ describe('installWorkflow (time-skipping server)', () => {
       return handle.result().catch((e) => e);
     });
     expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', REVOKED_WITH_TRANSITION]);
     expect(h.statuses()).toEqual([STATUS.waitingForDownload, STATUS.cancelled]);
   });
 
@@ -704,7 +719,7 @@ describe('installWorkflow (time-skipping server)', () => {
         STATUS.downloadedWaitingForVerification,
         STATUS.downloadedVerified,
       ]);
-      expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+      expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', REVOKED_WITH_TRANSITION]);
     } else {
       expect(h.statuses()).toEqual([STATUS.downloadedVerified]);
       expect(h.calls).toEqual(['loadInstallContext']);
@@ -990,7 +1005,7 @@ describe('installWorkflow (time-skipping server)', () => {
       return handle.result();
     });
     expectResult(r1, ok, STATUS.downloadedVerified);
-    expect(ok.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+    expect(ok.calls).toEqual(['loadInstallContext', 'push:sms:1', REVOKED_WITH_TRANSITION]);
     expect(ok.log().slice(-2)).toEqual([
       'info: 1 download link revoked',
       'status: Downloaded – Waiting for verification → Downloaded – Verified (verified: the device reports version 4.2)',
@@ -999,7 +1014,7 @@ describe('installWorkflow (time-skipping server)', () => {
     const expired = harness({ platform: 'symbian', useDm: false, push: 'sms', maxPushAttempts: 1 });
     const r2 = await run(expired, null, async (handle) => handle.result());
     expectResult(r2, expired, STATUS.installationFailed);
-    expect(expired.calls).toEqual(['loadInstallContext', 'push:sms:1', 'revokePushTickets']);
+    expect(expired.calls).toEqual(['loadInstallContext', 'push:sms:1', REVOKED_WITH_TRANSITION]);
 
     const dm = harness({
       platform: 'android',
@@ -1015,13 +1030,35 @@ describe('installWorkflow (time-skipping server)', () => {
       return handle.result();
     });
     expectResult(r3, dm, STATUS.installed);
-    expect(dm.calls).toEqual(['loadInstallContext', 'dmInstall:apk', 'revokePushTickets']);
+    expect(dm.calls).toEqual(['loadInstallContext', 'dmInstall:apk', REVOKED_WITH_TRANSITION]);
 
     // no ticket was ever made: nothing to revoke
     const none = harness({ platform: 'symbian', useDm: false, push: 'sms', installed: { 'DME Client': '9' } });
     await run(none, null, async (handle) => handle.result());
     expect(none.calls).toEqual(['loadInstallContext']);
   }, 60_000);
+
+  it('the final transition revokes the links itself: no revokePushTickets before it, one marker fewer (issue 17)', async () => {
+    const h = harness({ platform: 'symbian', useDm: false, push: 'sms' });
+    const { r, history } = await run(h, null, async (handle) => {
+      await h.reached(STATUS.waitingForDownload);
+      await handle.signal(downloadedSignal, { source: 'download' });
+      await h.reached(STATUS.downloadedWaitingForVerification);
+      await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+      return { r: await handle.result(), history: await handle.fetchHistory() };
+    });
+    expectResult(r, h, STATUS.downloadedVerified);
+    expect(h.calls).toEqual(['loadInstallContext', 'push:sms:1', REVOKED_WITH_TRANSITION]);
+    expect(h.transitions.map((t) => t.revokeTickets === true)).toEqual([false, false, true]);
+    // the log reads as before: the revoke note right before the final status
+    expect(h.log().slice(-2)).toEqual([
+      'info: 1 download link revoked',
+      'status: Downloaded – Waiting for verification → Downloaded – Verified (verified: the device reports version 4.2)',
+    ]);
+    // one local-activity marker per database step: the load and three transitions
+    const markers = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    expect(markers).toHaveLength(4);
+  });
 
   it('cancel during verification: the software is on the device, the job keeps its status and ends by verification (issue 13 item 10)', async () => {
     const h = harness({ platform: 'symbian', useDm: false, push: 'sms' });
@@ -1066,7 +1103,7 @@ describe('installWorkflow (time-skipping server)', () => {
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(h.statuses()).toEqual([STATUS.installingSoftware, STATUS.cancelled]);
-    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', 'revokePushTickets']);
+    expect(h.calls).toEqual(['loadInstallContext', 'dmInstall:file-1', REVOKED_WITH_TRANSITION]);
     expect(h.log().slice(-1)).toEqual(['status: Installing software → Cancelled (the rollout was cancelled)']);
   });
 
@@ -1079,6 +1116,6 @@ describe('installWorkflow (time-skipping server)', () => {
     });
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(h.statuses()).toEqual([STATUS.cancelled]);
-    expect(h.calls.at(-1)).toBe('revokePushTickets');
+    expect(h.calls.at(-1)).toBe(REVOKED_WITH_TRANSITION);
   }, 60_000);
 });

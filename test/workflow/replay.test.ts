@@ -4,7 +4,9 @@
  * against the current workflow code: a change that makes the workflow nondeterministic for a recorded
  * path fails here. `v1` was recorded before the `install-local-db-activities` patch and replays through
  * its unpatched branch — executions started before an upgrade keep running after it; `v2` before the
- * patches of issue 13 (`ROBUST_ENDINGS_PATCHES`), `v3` with them. The rollout
+ * patches of issue 13 (`ROBUST_ENDINGS_PATCHES`), `v3` with them, `v4` with the
+ * `install-final-transition-revokes` patch too (issue 17: no `revokePushTickets` before the final
+ * transition, the transition revokes). The rollout
  * workflow's control paths (`RECORD_HISTORIES=1 … test/workflow/rollout.test.ts`) likewise:
  * `rollout-v1` before the `rollout-update-waits-for-planned-times` patch, `rollout-v2` since, `rollout-v3`
  * with the liveness and spread patches as well, `rollout-v4` with the groups-and-safety patch (issue 14)
@@ -12,7 +14,7 @@
  */
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
-import { LOCAL_DB_ACTIVITIES_PATCH, ROBUST_ENDINGS_PATCHES } from '../../workflows/install';
+import { FINAL_TRANSITION_REVOKES_PATCH, LOCAL_DB_ACTIVITIES_PATCH, ROBUST_ENDINGS_PATCHES } from '../../workflows/install';
 import {
   ALERT_PATCH,
   CANCEL_SKIPS_ARRIVED_PATCH,
@@ -72,6 +74,23 @@ function patchesOf(h: RecordedHistory): string[] {
     .map((p) => (JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as { id: string }).id);
 }
 
+/** The local activities a history ran, in order (`core_local_activity` markers, their `activity_type`). */
+function localActivitiesOf(h: RecordedHistory): string[] {
+  return (h.history.events ?? [])
+    .map((e) => e.markerRecordedEventAttributes)
+    .filter((m) => m?.markerName === 'core_local_activity')
+    .flatMap((m) => m?.details?.data?.payloads ?? [])
+    .map(
+      (p) => (JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as { activity_type: string }).activity_type,
+    );
+}
+
+/** The history's database work ends with a `revokePushTickets` right before the final transition. */
+const revokesBeforeFinal = (h: RecordedHistory) => {
+  const la = localActivitiesOf(h);
+  return la.at(-1) === 'recordInstallTransition' && la.at(-2) === 'revokePushTickets';
+};
+
 async function replay(histories: RecordedHistory[]) {
   const results: { workflowId: string; error?: unknown }[] = [];
   for await (const r of Worker.runReplayHistories(
@@ -89,20 +108,28 @@ describe('install workflow histories replay', () => {
     expect(names).toEqual(expect.arrayContaining(PATHS));
   });
 
-  it('v3 also has the paths of issue 13', async () => {
-    const names = (await readHistories(['v3'])).map((h) => h.name);
+  it.each(['v3', 'v4'] as const)('%s also has the paths of issue 13', async (set) => {
+    const names = (await readHistories([set])).map((h) => h.name);
     expect(names).toEqual(expect.arrayContaining(V3_PATHS));
   });
 
-  it('v1 histories predate the local-activities patch, v2 and v3 histories carry it, only v3 the later ones', async () => {
+  it('v1 histories predate the local-activities patch, v2 and later carry it, v3 and v4 the issue-13 ones, only v4 the issue-17 one', async () => {
     const histories = await readHistories();
     for (const h of histories) {
       const patches = patchesOf(h);
       const history = `${h.set}/${h.name}`;
       expect({ history, carries: patches.includes(LOCAL_DB_ACTIVITIES_PATCH) }).toEqual({ history, carries: h.set !== 'v1' });
       for (const id of ROBUST_ENDINGS_PATCHES) {
-        expect({ history, id, carries: patches.includes(id) }).toEqual({ history, id, carries: h.set === 'v3' });
+        expect({ history, id, carries: patches.includes(id) }).toEqual({
+          history,
+          id,
+          carries: h.set === 'v3' || h.set === 'v4',
+        });
       }
+      expect({ history, carries: patches.includes(FINAL_TRANSITION_REVOKES_PATCH) }).toEqual({
+        history,
+        carries: h.set === 'v4',
+      });
     }
     // v2 runs its database work as local activities (markers), v1 as activity tasks
     const kinds = (set: string) =>
@@ -114,6 +141,32 @@ describe('install workflow histories replay', () => {
     expect(kinds('v1')).toContain('recordInstallTransition');
     expect(kinds('v2')).not.toContain('recordInstallTransition');
     expect(kinds('v2')).not.toContain('loadInstallContext');
+  });
+
+  it('v4 histories revoke the links with the final transition; v2 and v3 ones by a revokePushTickets right before it', async () => {
+    const histories = await readHistories(['v2', 'v3', 'v4']);
+    const separate = (set: string) =>
+      histories
+        .filter((h) => h.set === set)
+        .filter(revokesBeforeFinal)
+        .map((h) => h.name);
+    // the verified path, an expiry, a cancel: a separate revoke before the final transition until v4
+    const paths = ['final-revokes-tickets', 'bootstrap-timeout-sms-verified', 'ticket-expiry-failed', 'cancelled-mid-wait'];
+    expect(separate('v2')).toContain('cancelled-mid-wait');
+    expect(separate('v3')).toEqual(expect.arrayContaining(paths));
+    expect(separate('v4')).toEqual([]);
+    const v4 = histories.filter((h) => h.set === 'v4' && paths.includes(h.name));
+    expect(v4.map((h) => h.name).sort()).toEqual([...paths].sort());
+    for (const h of v4)
+      expect({ name: h.name, last: localActivitiesOf(h).at(-1) }).toEqual({ name: h.name, last: 'recordInstallTransition' });
+    // on the verified path the database work is one load and three transitions
+    const verified = v4.find((h) => h.name === 'final-revokes-tickets');
+    expect(verified && localActivitiesOf(verified)).toEqual([
+      'loadInstallContext',
+      'recordInstallTransition',
+      'recordInstallTransition',
+      'recordInstallTransition',
+    ]);
   });
 
   it('all recorded histories replay without nondeterminism', async () => {

@@ -28,14 +28,21 @@ export function notifyParent(job: InstallJob, r: InstallResult): Promise<void> {
 /** The rollout was cancelled: links revoked, Cancelled recorded, the rollout told (the caller rethrows). */
 export function cleanUpCancelled(job: InstallJob): Promise<void> {
   return CancellationScope.nonCancellable(async () => {
-    const { revoked } = await job.db('revokePushTickets', 'revoke download links', [
-      { installationId: job.input.installationId },
-    ]);
-    job.state.waitingFor = undefined;
-    job.state.until = undefined;
-    if (revoked > 0) job.note('info', `${revoked} download link${revoked > 1 ? 's' : ''} revoked`);
     const reason = 'the rollout was cancelled';
-    await job.transition(STATUS.cancelled, { message: reason });
+    if (job.patches.finalTransitionRevokes) {
+      // one activity: the links revoked and Cancelled recorded together
+      job.state.waitingFor = undefined;
+      job.state.until = undefined;
+      await job.transition(STATUS.cancelled, { message: reason, revokeTickets: true });
+    } else {
+      const { revoked } = await job.db('revokePushTickets', 'revoke download links', [
+        { installationId: job.input.installationId },
+      ]);
+      job.state.waitingFor = undefined;
+      job.state.until = undefined;
+      if (revoked > 0) job.note('info', `${revoked} download link${revoked > 1 ? 's' : ''} revoked`);
+      await job.transition(STATUS.cancelled, { message: reason });
+    }
     await notifyParent(job, job.result(STATUS.cancelled, reason));
   });
 }
@@ -44,8 +51,7 @@ export function cleanUpCancelled(job: InstallJob): Promise<void> {
 export async function failOnActivityError(job: InstallJob, err: ActivityFailure): Promise<InstallResult> {
   const reason = `error: ${failureMessage(err)}`;
   job.note('error', reason);
-  if (job.patches.revokeWhenFinal && job.ticketsIssued) await job.revokeTickets();
-  await job.transition(STATUS.installationFailed, { message: reason });
+  await job.finalTransition(STATUS.installationFailed, reason, job.patches.revokeWhenFinal && job.ticketsIssued);
   const r = job.result(STATUS.installationFailed, reason);
   await notifyParent(job, r);
   return r;

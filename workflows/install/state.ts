@@ -51,6 +51,8 @@ export interface InstallPatches {
   endsWhenFinal: boolean;
   /** `install-in-house-ios-needs-sms`: an in-house iOS job without an MSISDN fails, never marked (issue 14). */
   inHouseNeedsSms?: boolean;
+  /** `install-final-transition-revokes`: the final transition revokes the job's links itself (issue 17). */
+  finalTransitionRevokes?: boolean;
 }
 
 export class InstallJob {
@@ -119,15 +121,23 @@ export class InstallJob {
     this.pendingNotes.push({ event, message });
   }
 
-  /** One transition: job row + log rows (pending notes first), search attributes, details. */
-  async transition(to: InstallStatus | null, opts: { message?: string; detail?: string | null } = {}): Promise<void> {
+  /**
+   * One transition: job row + log rows (pending notes first), search attributes, details. With
+   * `revokeTickets` the activity revokes the job's live tickets too, its note after the pending ones.
+   */
+  async transition(
+    to: InstallStatus | null,
+    opts: { message?: string; detail?: string | null; revokeTickets?: boolean } = {},
+  ): Promise<void> {
     const { state } = this;
     const from = state.status;
     const notes = this.pendingNotes;
     this.pendingNotes = [];
     const seq = ++this.seq;
     const detail = opts.detail !== undefined ? opts.detail : (opts.message ?? null);
-    const summary = to ? `${from ?? 'new'} → ${to}` : `log: ${notes.map((n) => n.event).join(', ') || 'details'}`;
+    const summary =
+      (to ? `${from ?? 'new'} → ${to}` : `log: ${notes.map((n) => n.event).join(', ') || 'details'}`) +
+      (opts.revokeTickets ? ', revoke download links' : '');
     await atomic(() =>
       this.db('recordInstallTransition', summary, [
         {
@@ -139,6 +149,7 @@ export class InstallJob {
           method: state.method,
           detail,
           ...(this.fileId ? { fileId: this.fileId } : {}),
+          ...(opts.revokeTickets ? { revokeTickets: true } : {}),
         },
       ]),
     );
@@ -155,9 +166,21 @@ export class InstallJob {
 
   /** The final transition: the job ends with `status` (since the patch: its download links revoked first). */
   async finish(status: InstallStatus, reason?: string): Promise<never> {
-    if (this.patches.revokeWhenFinal && this.ticketsIssued) await this.revokeTickets();
-    await this.transition(status, { message: reason });
+    await this.finalTransition(status, reason, this.patches.revokeWhenFinal && this.ticketsIssued);
     throw new Finished(status, reason);
+  }
+
+  /**
+   * The transition to a final status, the job's links revoked first when `revoke`: in the same
+   * activity since the `install-final-transition-revokes` patch, by `revokePushTickets` before it.
+   */
+  async finalTransition(status: InstallStatus, reason: string | undefined, revoke: boolean): Promise<void> {
+    if (revoke && this.patches.finalTransitionRevokes) {
+      await this.transition(status, { message: reason, revokeTickets: true });
+      return;
+    }
+    if (revoke) await this.revokeTickets();
+    await this.transition(status, { message: reason });
   }
 
   /**
