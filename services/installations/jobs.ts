@@ -64,11 +64,6 @@ export async function insertRolloutJobs(
   return r.rowCount ?? 0;
 }
 
-/** A job's row (every column), if it exists. */
-export async function installationRow(db: Db, id: string): Promise<Record<string, any> | undefined> {
-  return db('installations').where({ id }).first();
-}
-
 /** The jobs with seq ≥ fromSeq, in seq order. */
 export async function rolloutJobsPage(
   db: Db,
