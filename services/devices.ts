@@ -362,17 +362,20 @@ export interface AuthedDevice {
 export async function authenticateDevice(db: Db, token: string): Promise<AuthedDevice | undefined> {
   // one statement: the lookup, and the contact when due (re-checked by the UPDATE: of concurrent
   // requests only one writes)
-  const { rows } = await db.raw(
-    `WITH d AS (
-       SELECT id, external_id, platform, ${STALE_CONTACT} AS stale FROM devices
-        WHERE token_hash = ? AND retired_at IS NULL),
-     contact AS (
-       UPDATE devices SET last_contact_at = now()
-        WHERE id = (SELECT id FROM d WHERE stale) AND ${STALE_CONTACT})
-     SELECT id, external_id, platform FROM d`,
-    [sha256Hex(token)],
-  );
-  const d = rows[0] as { id: string; external_id: string; platform: string } | undefined;
+  const d = (await db
+    .with(
+      'd',
+      db.raw(
+        `SELECT id, external_id, platform, ${STALE_CONTACT} AS stale FROM devices WHERE token_hash = ? AND retired_at IS NULL`,
+        [sha256Hex(token)],
+      ),
+    )
+    .with(
+      'contact',
+      db.raw(`UPDATE devices SET last_contact_at = now() WHERE id = (SELECT id FROM d WHERE stale) AND ${STALE_CONTACT}`),
+    )
+    .from('d')
+    .first('id', 'external_id', 'platform')) as { id: string; external_id: string; platform: string } | undefined;
   if (!d) return undefined;
   return { id: d.id, externalId: d.external_id, platform: d.platform };
 }

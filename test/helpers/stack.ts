@@ -115,12 +115,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const runs = workers.map((w) => w.run());
   const running = Promise.all(runs).then(() => undefined);
   const servers: Server[] = [];
-  // each API instance with its signal outbox dispatcher, as in app/runtime.ts startApi
+  // each API instance with its signal outbox dispatcher, as in app/runtime.ts startApi; on a pool of
+  // their own, so that their polls stay out of what a test counts on `db` (its 'query' events)
   const dispatchers: SignalDispatcher[] = [];
+  const outboxDb = createDb(database.url, { poolMax: 2 * instances });
   const signaller = opts.signaller?.(client) ?? temporalSignaller(client);
   const log = (msg: string, err?: unknown) => console.error(msg, err);
   for (const p of ports) {
-    const dispatcher = startSignalDispatcher({ db, signaller, log });
+    const dispatcher = startSignalDispatcher({ db: outboxDb, signaller, log });
     dispatchers.push(dispatcher);
     const app = createApp({ db, temporal: client, config, log, signalOutbox: dispatcher });
     servers.push(await listenApi(app, p, '127.0.0.1'));
@@ -167,6 +169,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         ),
       );
       await Promise.all(dispatchers.map((d) => d.stop()));
+      await outboxDb.destroy();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running.catch(() => undefined);
       for (const c of nativeConnections) await c.close();

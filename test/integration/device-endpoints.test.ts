@@ -202,6 +202,31 @@ describe('device authentication', () => {
     expect((await contact()).getTime()).toBe(old.getTime());
   });
 
+  it('few SQL statements per request, no signal RPC: a report 3 (auth + contact, job + its link, entry + signal), a sync 4', async () => {
+    const device = await registerDevice();
+    const sw = await uploadSoftware();
+    const job = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId: sw.files[0]!.id,
+      tickets: [{ expiresIn: 3600 }],
+    });
+    expect((await sync(device.token, { installed: {} })).status).toBe(200); // the contact is recorded
+    const statements: string[] = [];
+    const onQuery = (q: { sql: string }) => statements.push(q.sql);
+    stack.db.on('query', onQuery);
+    try {
+      expect((await report(device.token, { jobId: job.jobId, phase: 'download-end', result: 'success' })).status).toBe(202);
+      expect(statements).toHaveLength(3);
+      statements.length = 0;
+      expect((await sync(device.token, { installed: { App: '1' } })).body).toMatchObject({ signalled: 1 });
+      expect(statements).toHaveLength(4);
+    } finally {
+      stack.db.off('query', onQuery);
+    }
+    await signalsDelivered();
+  });
+
   it('unknown device endpoints answer JSON 404 to a device', async () => {
     const device = await registerDevice();
     const res = await stack.api('GET', '/api/v1/device/config', undefined, device.token);
