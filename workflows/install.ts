@@ -37,7 +37,7 @@
 import { ActivityFailure, ApplicationFailure, isCancellation, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { cleanUpCancelled, failOnActivityError, notifyParent } from './install/outcome';
 import { runInstall } from './install/run';
-import { Finished, InstallJob } from './install/state';
+import { Finished, InstallJob, type InstallPatches } from './install/state';
 import {
   bootstrapConfirmedSignal,
   dmInstallResultSignal,
@@ -89,19 +89,7 @@ export const ROBUST_ENDINGS_PATCHES = [
 
 export async function installWorkflow(input: InstallInput): Promise<InstallResult> {
   const { workflowId } = workflowInfo();
-  // Decided once, first thing: executions started before the patch keep their old commands.
-  const job = new InstallJob(input, workflowId, {
-    localDb: patched(LOCAL_DB_ACTIVITIES_PATCH),
-    checkedSignals: patched(CHECKED_SIGNALS_PATCH),
-    deviceFailureEndsDm: patched(DEVICE_FAILURE_PATCH),
-    revokeWhenFinal: patched(REVOKE_WHEN_FINAL_PATCH),
-    arrivalEndsAnyPhase: patched(ARRIVAL_PATCH),
-    cancelKeepsArrived: patched(CANCEL_KEEPS_ARRIVED_PATCH),
-    pushSendTimeout: patched(PUSH_SEND_TIMEOUT_PATCH),
-    endsWhenFinal: patched(ENDS_WHEN_FINAL_PATCH),
-    inHouseNeedsSms: patched(IN_HOUSE_NEEDS_SMS_PATCH),
-    finalTransitionRevokes: patched(FINAL_TRANSITION_REVOKES_PATCH),
-  });
+  const job = new InstallJob(input, workflowId, decidePatches(input));
   const { reports } = job;
 
   setHandler(installStatusQuery, () => job.snapshot());
@@ -127,4 +115,43 @@ export async function installWorkflow(input: InstallInput): Promise<InstallResul
     if (err instanceof ActivityFailure) return failOnActivityError(job, err);
     throw err;
   }
+}
+
+/**
+ * Install revision 2 (issue 17): a job started with `revision: 2` in its input (every rollout since)
+ * runs with all the patches below applied and records no patch marker. Each `patched()` call costs the
+ * history a marker event and an upsert of `TemporalChangeVersion` (a visibility write on the server):
+ * ten of them were 20 of an install's 55 events. An execution without it (started before, or replayed
+ * from an older history) decides each patch as it always did. A later patch goes in both branches.
+ */
+export const INSTALL_REVISION = 2;
+
+function decidePatches(input: InstallInput): InstallPatches {
+  if ((input.revision ?? 1) >= INSTALL_REVISION) {
+    return {
+      localDb: true,
+      checkedSignals: true,
+      deviceFailureEndsDm: true,
+      revokeWhenFinal: true,
+      arrivalEndsAnyPhase: true,
+      cancelKeepsArrived: true,
+      pushSendTimeout: true,
+      endsWhenFinal: true,
+      inHouseNeedsSms: true,
+      finalTransitionRevokes: true,
+    };
+  }
+  // Decided once, first thing: executions started before a patch keep their old commands.
+  return {
+    localDb: patched(LOCAL_DB_ACTIVITIES_PATCH),
+    checkedSignals: patched(CHECKED_SIGNALS_PATCH),
+    deviceFailureEndsDm: patched(DEVICE_FAILURE_PATCH),
+    revokeWhenFinal: patched(REVOKE_WHEN_FINAL_PATCH),
+    arrivalEndsAnyPhase: patched(ARRIVAL_PATCH),
+    cancelKeepsArrived: patched(CANCEL_KEEPS_ARRIVED_PATCH),
+    pushSendTimeout: patched(PUSH_SEND_TIMEOUT_PATCH),
+    endsWhenFinal: patched(ENDS_WHEN_FINAL_PATCH),
+    inHouseNeedsSms: patched(IN_HOUSE_NEEDS_SMS_PATCH),
+    finalTransitionRevokes: patched(FINAL_TRANSITION_REVOKES_PATCH),
+  };
 }

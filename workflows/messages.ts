@@ -42,6 +42,11 @@ export interface InstallInput {
   timeouts: InstallTimeoutsMs;
   /** The rollout workflow to tell when this job is final (signal `installFinished`). */
   parentWorkflowId?: string;
+  /**
+   * The install code revision the starter asks for (workflows/install.ts `INSTALL_REVISION`): 2 runs
+   * every patch up to issue 17 without recording patch markers; absent = 1 (each patch decided by `patched()`).
+   */
+  revision?: number;
 }
 
 export interface InstallResult {

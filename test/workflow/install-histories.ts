@@ -33,10 +33,12 @@ const HISTORIES_DIR = path.join(__dirname, 'histories');
  * keep replaying. `v1`: before the `install-local-db-activities` patch; `v2`: since; `v3`: with the
  * checked-signals, device-failure, revoke-when-final, arrival, cancel-keeps-arrived and push-send-timeout
  * patches too; `v4`: with the in-house-needs-SMS and final-transition-revokes patches as well (issue 17:
- * the final transition revokes the links in the same local activity).
+ * the final transition revokes the links in the same local activity); `v5`: install revision 2 (every
+ * patch applied without `patched()`: no patch markers, no TemporalChangeVersion upserts — what rollouts
+ * start since issue 17).
  */
-export const HISTORY_SETS = ['v1', 'v2', 'v3', 'v4'] as const;
-const CURRENT_SET = 'v4' satisfies (typeof HISTORY_SETS)[number];
+export const HISTORY_SETS = ['v1', 'v2', 'v3', 'v4', 'v5'] as const;
+const CURRENT_SET = 'v5' satisfies (typeof HISTORY_SETS)[number];
 /**
  * The rollout workflow's histories (with pause, resume, schedule changes and cancel). `rollout-v1`:
  * before the `rollout-update-waits-for-planned-times` patch; `rollout-v2`: since; `rollout-v3`: with the

@@ -4,7 +4,8 @@
  * for); signals are sent the way the API sends them. Days-long waits are skipped by the server.
  *
  * `RECORD_HISTORIES=1 npx vitest run --project workflow test/workflow/install.test.ts` rewrites the
- * histories of the current set (test/workflow/histories/v4/) that test/workflow/replay.test.ts replays.
+ * histories of the current set (test/workflow/histories/v5/) that test/workflow/replay.test.ts replays.
+ * Jobs run as rollouts start them (input `revision: INSTALL_REVISION`) unless a scenario says `revision`.
  */
 import { Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -16,7 +17,7 @@ import type { InstallContext, PushLinkInput, TransitionInput } from '../../activ
 import type { Platform } from '../../domain/install-options';
 import * as SA from '../../domain/search-attributes';
 import { type InstallStatus, STATUS } from '../../domain/status';
-import { installWorkflow } from '../../workflows/install';
+import { INSTALL_REVISION, installWorkflow } from '../../workflows/install';
 import {
   bootstrapConfirmedSignal,
   dmInstallResultSignal,
@@ -66,6 +67,8 @@ interface Scenario {
   /** The job row is final already when the install starts (its device was retired). */
   finalBeforeStart?: InstallStatus;
   timeouts?: Partial<InstallInput['timeouts']>;
+  /** The input's install revision (default: INSTALL_REVISION, as the rollout starts jobs; 1 = decided by patched()). */
+  revision?: number;
 }
 
 let counter = 0;
@@ -120,6 +123,7 @@ function harness(s: Scenario) {
     options: { useDm: s.useDm, push: s.push, maxPushAttempts: s.maxPushAttempts ?? 3 },
     timeouts: { ...TIMEOUTS, ...s.timeouts },
     ...(s.parentWorkflowId ? { parentWorkflowId: s.parentWorkflowId } : {}),
+    ...(s.revision === 1 ? {} : { revision: s.revision ?? INSTALL_REVISION }),
   };
   const activities = {
     async loadInstallContext() {
@@ -1058,6 +1062,35 @@ describe('installWorkflow (time-skipping server)', () => {
     // one local-activity marker per database step: the load and three transitions
     const markers = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
     expect(markers).toHaveLength(4);
+  });
+
+  it('install revision 2 runs the same job as revision 1 without a patch marker or TemporalChangeVersion upsert (issue 17)', async () => {
+    const verifiedPath = async (revision: number) => {
+      const h = harness({ platform: 'symbian', useDm: false, push: 'sms', revision });
+      const events = await run(h, null, async (handle) => {
+        await h.reached(STATUS.waitingForDownload);
+        await handle.signal(downloadedSignal, { source: 'download' });
+        await h.reached(STATUS.downloadedWaitingForVerification);
+        await handle.signal(sysinfoSyncedSignal, { installed: { 'DME Client': '4.2' } });
+        await handle.result();
+        return (await handle.fetchHistory()).events ?? [];
+      });
+      const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').length;
+      const changeVersions = events.filter(
+        (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion,
+      ).length;
+      return { statuses: h.statuses(), log: h.log(), calls: h.calls, markers, changeVersions, events: events.length };
+    };
+    const [legacy, current] = [await verifiedPath(1), await verifiedPath(INSTALL_REVISION)];
+    expect({ statuses: current.statuses, log: current.log, calls: current.calls }).toEqual({
+      statuses: legacy.statuses,
+      log: legacy.log,
+      calls: legacy.calls,
+    });
+    expect(legacy.markers).toBe(10);
+    expect(legacy.changeVersions).toBeGreaterThan(0);
+    expect({ markers: current.markers, changeVersions: current.changeVersions }).toEqual({ markers: 0, changeVersions: 0 });
+    expect(legacy.events - current.events).toBe(10 + legacy.changeVersions);
   });
 
   it('cancel during verification: the software is on the device, the job keeps its status and ends by verification (issue 13 item 10)', async () => {

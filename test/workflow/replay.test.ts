@@ -6,7 +6,7 @@
  * its unpatched branch — executions started before an upgrade keep running after it; `v2` before the
  * patches of issue 13 (`ROBUST_ENDINGS_PATCHES`), `v3` with them, `v4` with the
  * `install-final-transition-revokes` patch too (issue 17: no `revokePushTickets` before the final
- * transition, the transition revokes). The rollout
+ * transition, the transition revokes), `v5` install revision 2 (every patch on, no patch markers). The rollout
  * workflow's control paths (`RECORD_HISTORIES=1 … test/workflow/rollout.test.ts`) likewise:
  * `rollout-v1` before the `rollout-update-waits-for-planned-times` patch, `rollout-v2` since, `rollout-v3`
  * with the liveness and spread patches as well, `rollout-v4` with the groups-and-safety patch (issue 14)
@@ -108,7 +108,7 @@ describe('install workflow histories replay', () => {
     expect(names).toEqual(expect.arrayContaining(PATHS));
   });
 
-  it.each(['v3', 'v4'] as const)('%s also has the paths of issue 13', async (set) => {
+  it.each(['v3', 'v4', 'v5'] as const)('%s also has the paths of issue 13', async (set) => {
     const names = (await readHistories([set])).map((h) => h.name);
     expect(names).toEqual(expect.arrayContaining(V3_PATHS));
   });
@@ -118,7 +118,10 @@ describe('install workflow histories replay', () => {
     for (const h of histories) {
       const patches = patchesOf(h);
       const history = `${h.set}/${h.name}`;
-      expect({ history, carries: patches.includes(LOCAL_DB_ACTIVITIES_PATCH) }).toEqual({ history, carries: h.set !== 'v1' });
+      expect({ history, carries: patches.includes(LOCAL_DB_ACTIVITIES_PATCH) }).toEqual({
+        history,
+        carries: h.set !== 'v1' && h.set !== 'v5',
+      });
       for (const id of ROBUST_ENDINGS_PATCHES) {
         expect({ history, id, carries: patches.includes(id) }).toEqual({
           history,
@@ -143,8 +146,28 @@ describe('install workflow histories replay', () => {
     expect(kinds('v2')).not.toContain('loadInstallContext');
   });
 
-  it('v4 histories revoke the links with the final transition; v2 and v3 ones by a revokePushTickets right before it', async () => {
-    const histories = await readHistories(['v2', 'v3', 'v4']);
+  it('revision-2 histories (v5) record no patch marker and no TemporalChangeVersion upsert; v4 ones one of each per patch', async () => {
+    const histories = await readHistories(['v4', 'v5']);
+    const changeVersionUpserts = (h: RecordedHistory) =>
+      (h.history.events ?? []).filter(
+        (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion,
+      ).length;
+    for (const h of histories) {
+      const expected = h.set === 'v5' ? 0 : patchesOf(h).length;
+      expect({ history: `${h.set}/${h.name}`, markers: patchesOf(h).length, upserts: changeVersionUpserts(h) }).toEqual({
+        history: `${h.set}/${h.name}`,
+        markers: h.set === 'v5' ? 0 : expect.any(Number),
+        upserts: expected,
+      });
+    }
+    const events = (set: string, name: string) =>
+      histories.find((h) => h.set === set && h.name === name)?.history.events?.length ?? 0;
+    // the verified SMS path: ten patches were twenty of its events
+    expect(events('v4', 'final-revokes-tickets') - events('v5', 'final-revokes-tickets')).toBe(20);
+  });
+
+  it('v4 and v5 histories revoke the links with the final transition; v2 and v3 ones by a revokePushTickets right before it', async () => {
+    const histories = await readHistories(['v2', 'v3', 'v4', 'v5']);
     const separate = (set: string) =>
       histories
         .filter((h) => h.set === set)
@@ -155,6 +178,7 @@ describe('install workflow histories replay', () => {
     expect(separate('v2')).toContain('cancelled-mid-wait');
     expect(separate('v3')).toEqual(expect.arrayContaining(paths));
     expect(separate('v4')).toEqual([]);
+    expect(separate('v5')).toEqual([]);
     const v4 = histories.filter((h) => h.set === 'v4' && paths.includes(h.name));
     expect(v4.map((h) => h.name).sort()).toEqual([...paths].sort());
     for (const h of v4)

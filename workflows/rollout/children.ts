@@ -7,7 +7,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import { getExternalWorkflowHandle, ParentClosePolicy, startChild } from '@temporalio/workflow';
 import { DeviceId, RolloutId } from '../../domain/search-attributes';
-import { installWorkflow } from '../install';
+import { INSTALL_REVISION, installWorkflow } from '../install';
 import { type InstallInput, type InstallResult, installWorkflowId, type RolloutInput, rolloutWorkflowId } from '../messages';
 
 /** A job of the rollout as paged from Postgres. */
@@ -35,6 +35,8 @@ export async function startInstall(
     options: input.options,
     timeouts: input.timeouts,
     parentWorkflowId: rolloutWorkflowId(rolloutId),
+    // every patch applied, no patch markers (the command is unchanged for replay: type and id)
+    revision: INSTALL_REVISION,
   };
   try {
     const child = await startChild(installWorkflow, {
