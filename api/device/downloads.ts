@@ -10,8 +10,9 @@
  * only the first completion queues `downloaded` (source 'download') for the install workflow.
  */
 import { createReadStream, promises as fs } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { pipeline, finished as responseFinished } from 'node:stream/promises';
 import { type Request, type Response, Router } from 'express';
+import { FileCache } from '../../infra/file-cache';
 import { contentTypeOf, resolveStoredFile } from '../../infra/files';
 import { recordContact } from '../../services/devices';
 import { completeDownload, findTicket, type TicketRow } from '../../services/downloads';
@@ -35,6 +36,8 @@ export interface DownloadEvent {
 export interface DownloadOptions {
   /** Called once per GET response after it ended (finished or aborted). */
   onServed?: (e: DownloadEvent) => void;
+  /** Files held in memory (default: one cache per router, 64 MB, files up to 8 MB). */
+  fileCache?: FileCache;
 }
 
 const TICKET_RE = /^[A-Za-z0-9_-]{8,200}$/;
@@ -113,6 +116,7 @@ function iosManifest(m: { url: string; bundleId: string; version: string; title:
 export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Router {
   const { db, config } = ctx;
   const completion = { db, outbox: ctx.signalOutbox };
+  const files = opts.fileCache ?? new FileCache();
   const r = Router();
 
   /** The ticket's row, or the 404/410 error. */
@@ -188,7 +192,11 @@ export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Rou
 
     let finished = false;
     try {
-      await pipeline(createReadStream(file, { start, end }), res);
+      const held = await files.read(file, stat);
+      if (held) {
+        res.end(held.subarray(start, end + 1));
+        await responseFinished(res);
+      } else await pipeline(createReadStream(file, { start, end }), res);
       finished = true;
     } catch {
       // the client went away (or the file could not be read): not a completed download
