@@ -45,7 +45,8 @@ async function messagesSince(
 ): Promise<InboxMessage[]> {
   const out: InboxMessage[] = [];
   let cursor: string | null = null;
-  const size = opts.pageSize ?? 1000;
+  // a poll needs the look-back window plus what arrived since the last one: small pages, more only when needed
+  const size = opts.pageSize ?? LOOKBACK_IDS + 128;
   for (let page = 0; page < (opts.maxPages ?? 1000); page++) {
     const q = new URLSearchParams({ limit: String(size) });
     if (opts.to) q.set('to', opts.to);
