@@ -9,4 +9,4 @@ COPY . .
 RUN npm run build
 USER node
 EXPOSE 3000
-CMD ["node", "--enable-source-maps", "dist/api.js"]
+CMD ["node", "dist/api.js"]

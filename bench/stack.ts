@@ -86,7 +86,7 @@ export interface IpcChild {
 
 /** How node runs an entry: compiled JavaScript as is (what production runs), TypeScript through tsx. */
 function nodeArgs(entry: string): string[] {
-  return entry.endsWith('.js') ? ['--enable-source-maps', entry] : ['--import', 'tsx', entry];
+  return entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry];
 }
 
 /**

@@ -3,7 +3,9 @@
  * `npm run api` and the Docker image run): one CommonJS file each (our code bundled, packages left to
  * node_modules) and the workflow bundle made once here instead of at every worker start. Running them
  * with plain `node` spares each process the TypeScript loader (its loader thread and esbuild service:
- * ≈ 57 MB of RSS and 6 threads, docs/performance.md).
+ * ≈ 57 MB of RSS and 6 threads) and Node's source maps (with them every Error's stack is source-mapped,
+ * and the Temporal SDK makes one per workflow promise): docs/performance.md. The .map files are for
+ * reading a stack trace by hand, not loaded.
  */
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
