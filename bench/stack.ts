@@ -19,7 +19,6 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { build as esbuild } from 'esbuild';
 import { freePort, type ManagedProcess, startProcess, waitFor } from '../devstack/child-process';
 import { startTemporalCluster, type TemporalCluster } from '../devstack/cluster';
 import { type DevServer, startDevServer } from '../devstack/dev-server';
@@ -27,6 +26,7 @@ import { type EmbeddedPostgres, startPostgres } from '../devstack/postgres';
 import { PROJECT_ROOT } from '../devstack/temporal-servers';
 import { type Config, loadConfig } from '../infra/config';
 import { createDb, type Db, migrate } from '../infra/db';
+import { compileEntries } from '../scripts/build';
 import { enableStatementStats } from './pg-stats';
 import { ProcSampler } from './procs';
 
@@ -103,18 +103,7 @@ async function buildCompiled(log: (m: string) => void): Promise<void> {
   });
   const out = path.join(PROJECT_ROOT, 'dist', 'bench');
   await fs.mkdir(out, { recursive: true });
-  await esbuild({
-    absWorkingDir: PROJECT_ROOT,
-    entryPoints: { 'baseline-worker': 'bench/baseline-worker.ts' },
-    outdir: out,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    packages: 'external',
-    sourcemap: true,
-    logLevel: 'warning',
-  });
+  await compileEntries({ 'baseline-worker': 'bench/baseline-worker.ts' }, out);
   const { code } = await bundleWorkflowCode({
     workflowsPath: path.join(PROJECT_ROOT, 'bench', 'baseline-workflows.ts'),
     logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,

@@ -31,11 +31,12 @@ async function main() {
   );
 }
 
-async function buildInto(dir: string) {
+/** Node entry points as one CommonJS file each: our code bundled, packages left to node_modules. */
+export async function compileEntries(entryPoints: Record<string, string>, outdir: string): Promise<void> {
   await build({
     absWorkingDir: ROOT,
-    entryPoints: { worker: 'worker/main.ts', api: 'api/main.ts', migrate: 'scripts/migrate.ts' },
-    outdir: dir,
+    entryPoints,
+    outdir,
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -44,12 +45,18 @@ async function buildInto(dir: string) {
     sourcemap: true,
     logLevel: 'warning',
   });
+}
+
+async function buildInto(dir: string) {
+  await compileEntries({ worker: 'worker/main.ts', api: 'api/main.ts', migrate: 'scripts/migrate.ts' }, dir);
   // dist/ sits beside workflows/ and console/: the paths the code resolves from __dirname stay valid
   const bundle = await buildWorkflowBundle({ quiet: true });
   await writeFile(path.join(dir, 'workflow-bundle.js'), bundle.code);
 }
 
-main().catch((err) => {
-  process.stderr.write(`build failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`build failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
