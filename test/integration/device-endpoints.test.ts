@@ -115,6 +115,14 @@ async function seedJob(s: JobSeed): Promise<{ rolloutId: string; jobId: string; 
   return { rolloutId: rollout.id, jobId: job.id, tickets };
 }
 
+/** A registered device with one job of a fresh software upload and one live download link. */
+async function deviceWithLiveJob() {
+  const device = await registerDevice();
+  const sw = await uploadSoftware();
+  const job = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId: sw.files[0]!.id, tickets: [{ expiresIn: 3600 }] });
+  return { device, sw, job };
+}
+
 /** Holds the job's install workflow id on a task queue nobody polls: its history records every signal. */
 async function recorder(rolloutId: string, deviceId: string): Promise<WorkflowHandle> {
   const h = await startSignalRecorder(stack.client, installWorkflowId(rolloutId, deviceId));
@@ -203,14 +211,7 @@ describe('device authentication', () => {
   });
 
   it('few SQL statements per request, no signal RPC: a report 3 (auth + contact, job + its link, entry + signal), a sync 4', async () => {
-    const device = await registerDevice();
-    const sw = await uploadSoftware();
-    const job = await seedJob({
-      deviceId: device.id,
-      softwareId: sw.id,
-      fileId: sw.files[0]!.id,
-      tickets: [{ expiresIn: 3600 }],
-    });
+    const { device, job } = await deviceWithLiveJob();
     expect((await sync(device.token, { installed: {} })).status).toBe(200); // the contact is recorded
     const statements: string[] = [];
     const onQuery = (q: { sql: string }) => statements.push(q.sql);
@@ -398,14 +399,7 @@ describe('POST /api/v1/device/sync', () => {
 
 describe('POST /api/v1/device/reports', () => {
   it('logs each report once on the job; download-end success → downloaded, failures → downloadFailed', async () => {
-    const device = await registerDevice();
-    const sw = await uploadSoftware();
-    const job = await seedJob({
-      deviceId: device.id,
-      softwareId: sw.id,
-      fileId: sw.files[0]!.id,
-      tickets: [{ expiresIn: 3600 }],
-    });
+    const { device, job } = await deviceWithLiveJob();
     const h = await recorder(job.rolloutId, device.id);
 
     const begin = { jobId: job.jobId, phase: 'download-begin', result: 'success' };
@@ -547,14 +541,7 @@ describe('POST /api/v1/device/reports', () => {
   });
 
   it('Temporal unreachable: reports and syncs are still accepted, delivered in order once it is back, nothing twice', async () => {
-    const device = await registerDevice();
-    const sw = await uploadSoftware();
-    const job = await seedJob({
-      deviceId: device.id,
-      softwareId: sw.id,
-      fileId: sw.files[0]!.id,
-      tickets: [{ expiresIn: 3600 }],
-    });
+    const { device, job } = await deviceWithLiveJob();
     const h = await recorder(job.rolloutId, device.id);
     const entries = () =>
       stack.db('installation_log').where({ installation_id: job.jobId }).orderBy('id').select('message', 'signalled_at');
