@@ -17,6 +17,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isPlatform, type Platform, type SoftwareFacts } from '../domain/install-options';
 import { isNonRetryableChannelError, toActivityFailure } from '../infra/channels/errors';
 import { createRecordingChannel } from '../infra/channels/recording';
+import { PreparedStatement } from '../infra/db';
 import { ServiceError } from '../services/errors';
 import { addLogEntry, recordTransition, type TransitionInput, type TransitionResult } from '../services/installations/log';
 import type { ActivityDeps } from './deps';
@@ -83,7 +84,9 @@ const pushIdempotencyKey = (installationId: string, attempt: number) => `${insta
 const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 
 /** The job's row, its device, its software and the software's files (oldest first), in one statement. */
-const CONTEXT_SQL = `
+const CONTEXT = new PreparedStatement<ContextRow>(
+  'install.context',
+  `
 SELECT
   (SELECT json_build_object('id', i.id, 'rollout_id', i.rollout_id, 'device_id', i.device_id,
                             'status', i.status, 'final', i.final)
@@ -95,7 +98,8 @@ SELECT
                             'platforms', s.platforms, 'in_house_ios', s.in_house_ios, 'bundle_id', s.bundle_id)
      FROM software s WHERE s.id = :softwareId::uuid) AS software,
   (SELECT coalesce(json_agg(json_build_object('id', f.id, 'format', f.format) ORDER BY f.created_at), '[]'::json)
-     FROM software_files f WHERE f.software_id = :softwareId::uuid) AS files`;
+     FROM software_files f WHERE f.software_id = :softwareId::uuid) AS files`,
+);
 
 interface ContextRow {
   installation: { id: string; rollout_id: string; device_id: string; status: string | null; final: boolean } | null;
@@ -123,7 +127,9 @@ interface ContextRow {
  * The ticket of (installation, attempt): inserted unless it exists (ON CONFLICT: a concurrent attempt
  * may have written it meanwhile), returned either way, with the job's device MSISDN of this moment.
  */
-const TICKET_SQL = `
+const TICKET = new PreparedStatement<TicketRow>(
+  'install.ticket',
+  `
 WITH existing AS (
   SELECT ticket, expires_at FROM push_tickets WHERE installation_id = :installationId::uuid AND attempt = :attempt::int
 ), created AS (
@@ -138,7 +144,8 @@ WITH existing AS (
 )
 SELECT t.ticket, t.expires_at, EXISTS (SELECT 1 FROM job) AS job_found, (SELECT msisdn FROM job) AS msisdn
   FROM (SELECT 1) one
-  LEFT JOIN (SELECT ticket, expires_at FROM created UNION ALL SELECT ticket, expires_at FROM existing) t ON true`;
+  LEFT JOIN (SELECT ticket, expires_at FROM created UNION ALL SELECT ticket, expires_at FROM existing) t ON true`,
+);
 
 interface TicketRow {
   ticket: string | null;
@@ -182,7 +189,7 @@ export function createInstallActivities(deps: ActivityDeps) {
    * Only when a concurrent attempt inserted the ticket after this statement's snapshot is it read again.
    */
   async function ticketFor(installationId: string, attempt: number, fileId: string, lifetimeMs: number) {
-    const { rows } = await db.raw<{ rows: TicketRow[] }>(TICKET_SQL, {
+    const rows = await TICKET.rows(db, {
       installationId,
       attempt,
       fileId,
@@ -201,7 +208,7 @@ export function createInstallActivities(deps: ActivityDeps) {
   return {
     /** The job's facts: device (platform, MSISDN, bootstrap, last inventory) and software (+ files). */
     async loadInstallContext(input: { installationId: string; deviceId: string; softwareId: string }): Promise<InstallContext> {
-      const { rows } = await db.raw<{ rows: ContextRow[] }>(CONTEXT_SQL, input);
+      const rows = await CONTEXT.rows(db, input);
       const row = rows[0];
       const inst = row?.installation;
       if (!inst) throw nonRetryable(`installation ${input.installationId} does not exist`, 'InstallationNotFound');

@@ -5,7 +5,7 @@
  * A transition is one SQL statement: one round trip per install step (issue 17).
  */
 import type { InstallStatus } from '../../domain/status';
-import type { Db } from '../../infra/db';
+import { type Db, PreparedStatement } from '../../infra/db';
 import { notFound } from '../errors';
 
 export type LogEvent = 'status' | 'fallback' | 'retry' | 'error' | 'report' | 'push' | 'info';
@@ -43,7 +43,9 @@ export interface TransitionResult {
  * once (ON CONFLICT on the entry key); the job row updated only when a log row was written or there
  * were none to write; and whether the job exists.
  */
-const TRANSITION_SQL = `
+const TRANSITION = new PreparedStatement<{ found: boolean; written: boolean; revoked: number }>(
+  'install.transition',
+  `
 WITH job AS (
   SELECT id FROM installations WHERE id = :installationId::uuid
 ), revoked AS (
@@ -85,7 +87,8 @@ WITH job AS (
 )
 SELECT EXISTS (SELECT 1 FROM job) AS found,
        EXISTS (SELECT 1 FROM upd) AS written,
-       (SELECT n FROM revoke_count) AS revoked`;
+       (SELECT n FROM revoke_count) AS revoked`,
+);
 
 /**
  * One transition of the job: its log rows (notes, then the status change) and the job row, in one
@@ -119,7 +122,7 @@ export async function recordTransition(db: Db, input: TransitionInput): Promise<
         ]
       : []),
   ];
-  const { rows } = await db.raw<{ rows: { found: boolean; written: boolean; revoked: number }[] }>(TRANSITION_SQL, {
+  const rows = await TRANSITION.rows(db, {
     installationId: input.installationId,
     revoke: !!input.revokeTickets,
     entries: JSON.stringify(entries),
