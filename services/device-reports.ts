@@ -8,7 +8,7 @@
  * duplicate report is logged once and signalled once (the entry and its signal are written together).
  */
 import { createHash } from 'node:crypto';
-import type { Db } from '../infra/db';
+import { type Db, PreparedStatement } from '../infra/db';
 import { downloadedSignal, downloadFailedSignal, sysinfoSyncedSignal } from '../workflows/messages';
 import { downloadedDedupeKey } from './downloads';
 import { notFound } from './errors';
@@ -45,6 +45,19 @@ export interface InventorySync {
   reportedAt?: string;
 }
 
+/** The inventory stored unless a newer one is (late syncs: D5), and the device's open jobs. */
+const STORE_INVENTORY = new PreparedStatement<{ stored: number; jobs: DeviceJob[] }>(
+  'device.store-inventory',
+  `WITH stored AS (
+     UPDATE devices SET installed = :installed::jsonb, info = coalesce(:info::jsonb, info), last_sync_at = :at
+      WHERE id = :deviceId AND (last_sync_at IS NULL OR last_sync_at <= :at)
+     RETURNING id)
+   SELECT (SELECT count(*) FROM stored)::int AS stored,
+          coalesce((SELECT json_agg(json_build_object('id', i.id, 'rollout_id', i.rollout_id, 'device_id', i.device_id,
+                                                      'status', i.status, 'workflow_id', i.workflow_id))
+                      FROM installations i WHERE i.device_id = :deviceId AND NOT i.final), '[]'::json) AS jobs`,
+);
+
 /**
  * A sync (D1, D4): stores the inventory unless a newer one is stored, queues `sysinfoSynced` for
  * every open job of the device (`signalled`: how many), and returns its Mark-for-installation jobs
@@ -56,19 +69,13 @@ export async function syncInventory(
   sync: InventorySync,
 ): Promise<{ inventoryStored: boolean; signalled: number; pending: MarkedJob[] }> {
   const at = clampToNow(sync.reportedAt);
-  // Only a sync at least as recent as the stored one replaces the inventory (late syncs: D5).
-  const { rows } = await db.raw(
-    `WITH stored AS (
-       UPDATE devices SET installed = ?::jsonb, info = coalesce(?::jsonb, info), last_sync_at = ?
-        WHERE id = ? AND (last_sync_at IS NULL OR last_sync_at <= ?)
-       RETURNING id)
-     SELECT (SELECT count(*) FROM stored)::int AS stored,
-            coalesce((SELECT json_agg(json_build_object('id', i.id, 'rollout_id', i.rollout_id, 'device_id', i.device_id,
-                                                        'status', i.status, 'workflow_id', i.workflow_id))
-                        FROM installations i WHERE i.device_id = ? AND NOT i.final), '[]'::json) AS jobs`,
-    [JSON.stringify(sync.installed), sync.info != null ? JSON.stringify(sync.info) : null, at, deviceId, at, deviceId],
-  );
-  const open = rows[0].jobs as DeviceJob[];
+  const [stored] = await STORE_INVENTORY.rows(db, {
+    installed: JSON.stringify(sync.installed),
+    info: sync.info != null ? JSON.stringify(sync.info) : null,
+    at,
+    deviceId,
+  });
+  const open = stored?.jobs ?? [];
   const signals = open.map(
     (job): OutboxSignal => ({
       workflowId: installWorkflowIdOf(job),
@@ -78,7 +85,7 @@ export async function syncInventory(
   );
   const [, pending] = await Promise.all([enqueueSignals(db, signals), markedJobsOfDevice(db, deviceId)]);
   if (signals.length > 0) outbox?.nudge();
-  return { inventoryStored: rows[0].stored > 0, signalled: signals.length, pending };
+  return { inventoryStored: (stored?.stored ?? 0) > 0, signalled: signals.length, pending };
 }
 
 export interface JobReport {

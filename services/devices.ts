@@ -10,7 +10,7 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { parseDurationMs } from '../domain/duration';
 import type { DeviceFilter } from '../domain/rollout-request';
-import type { Db } from '../infra/db';
+import { type Db, PreparedStatement } from '../infra/db';
 import { conflict, notFound, pageWithCursor, unavailable } from './errors';
 import { cancelDeviceJobsNotStarted, installWorkflowIdOf } from './installations/jobs';
 import { newSecret, sha256Hex } from './secrets';
@@ -345,6 +345,17 @@ const STALE_CONTACT = `(last_contact_at IS NULL OR last_contact_at < now() - mak
   OR EXISTS (SELECT 1 FROM installations i WHERE i.device_id = devices.id AND (i.started_at > devices.last_contact_at
     OR (i.started_at IS NULL AND i.status IS NOT NULL AND NOT i.final AND i.updated_at > devices.last_contact_at))))`;
 
+/** One statement: the lookup, and the contact when due (re-checked by the UPDATE: of concurrent requests only one writes). */
+const AUTHENTICATE = new PreparedStatement<{ id: string; external_id: string; platform: string }>(
+  'device.authenticate',
+  `WITH d AS (
+  SELECT id, external_id, platform, ${STALE_CONTACT} AS stale FROM devices WHERE token_hash = :tokenHash AND retired_at IS NULL
+), contact AS (
+  UPDATE devices SET last_contact_at = now() WHERE id = (SELECT id FROM d WHERE stale) AND ${STALE_CONTACT}
+)
+SELECT id, external_id, platform FROM d LIMIT 1`,
+);
+
 /** A device as its authenticated requests see it. */
 export interface AuthedDevice {
   id: string;
@@ -360,22 +371,7 @@ export interface AuthedDevice {
  * from" (P1) compares `last_contact_at` with the job's start and stays exact.
  */
 export async function authenticateDevice(db: Db, token: string): Promise<AuthedDevice | undefined> {
-  // one statement: the lookup, and the contact when due (re-checked by the UPDATE: of concurrent
-  // requests only one writes)
-  const d = (await db
-    .with(
-      'd',
-      db.raw(
-        `SELECT id, external_id, platform, ${STALE_CONTACT} AS stale FROM devices WHERE token_hash = ? AND retired_at IS NULL`,
-        [sha256Hex(token)],
-      ),
-    )
-    .with(
-      'contact',
-      db.raw(`UPDATE devices SET last_contact_at = now() WHERE id = (SELECT id FROM d WHERE stale) AND ${STALE_CONTACT}`),
-    )
-    .from('d')
-    .first('id', 'external_id', 'platform')) as { id: string; external_id: string; platform: string } | undefined;
+  const [d] = await AUTHENTICATE.rows(db, { tokenHash: sha256Hex(token) });
   if (!d) return undefined;
   return { id: d.id, externalId: d.external_id, platform: d.platform };
 }

@@ -4,10 +4,9 @@
  * once however often the link is fetched (queued in the signal outbox, services/signal-outbox.ts).
  */
 import { createHash } from 'node:crypto';
-import type { Db } from '../infra/db';
+import { type Db, PreparedStatement } from '../infra/db';
 import { downloadedSignal } from '../workflows/messages';
 import { installWorkflowIdOf } from './installations/jobs';
-import { enqueueSignals } from './signal-outbox';
 
 export interface TicketRow {
   ticket: string;
@@ -31,33 +30,23 @@ export interface TicketRow {
   workflow_id: string | null;
 }
 
+const FIND_TICKET = new PreparedStatement<TicketRow>(
+  'download.ticket',
+  `SELECT t.ticket, t.installation_id, t.attempt, t.expires_at <= now() AS expired, t.revoked_at,
+          f.file_name, f.format, f.size, f.sha256, f.storage_path, f.created_at AS file_created_at,
+          s.name, s.version, s.in_house_ios, s.bundle_id, i.rollout_id, i.device_id, i.workflow_id
+     FROM push_tickets t
+     JOIN software_files f ON f.id = t.file_id
+     JOIN software s ON s.id = f.software_id
+     JOIN installations i ON i.id = t.installation_id
+    WHERE t.ticket = :ticket
+    LIMIT 1`,
+);
+
 /** The ticket with its file, software and job (expired or revoked ones too: the caller says which). */
 export async function findTicket(db: Db, ticket: string): Promise<TicketRow | undefined> {
-  return (await db('push_tickets as t')
-    .join('software_files as f', 'f.id', 't.file_id')
-    .join('software as s', 's.id', 'f.software_id')
-    .join('installations as i', 'i.id', 't.installation_id')
-    .where('t.ticket', ticket)
-    .first(
-      't.ticket',
-      't.installation_id',
-      't.attempt',
-      db.raw('t.expires_at <= now() as expired'),
-      't.revoked_at',
-      'f.file_name',
-      'f.format',
-      'f.size',
-      'f.sha256',
-      'f.storage_path',
-      'f.created_at as file_created_at',
-      's.name',
-      's.version',
-      's.in_house_ios',
-      's.bundle_id',
-      'i.rollout_id',
-      'i.device_id',
-      'i.workflow_id',
-    )) as TicketRow | undefined;
+  const [row] = await FIND_TICKET.rows(db, { ticket });
+  return row;
 }
 
 /**
@@ -71,6 +60,30 @@ export function downloadedDedupeKey(installationId: string, link: { attempt: num
   return `downloaded:${installationId}:${which}`;
 }
 
+/**
+ * One statement: the ticket marked downloaded unless it was, and — for a push link (not the DM
+ * package link) — its `downloaded` signal queued with it (`at`: the mark's time, as toISOString()).
+ */
+const COMPLETE_DOWNLOAD = new PreparedStatement<{ first: boolean; signalled: boolean }>(
+  'download.complete',
+  `WITH marked AS (
+     UPDATE push_tickets SET downloaded_at = now() WHERE ticket = :ticket AND downloaded_at IS NULL
+     RETURNING downloaded_at
+   ), queued AS (
+     INSERT INTO signal_outbox (workflow_id, signal, args, dedupe_key)
+     SELECT :workflowId, :signal,
+            jsonb_build_array(jsonb_build_object(
+              'ticket', :ticket::text,
+              'at', to_char(m.downloaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+              'source', 'download')),
+            :dedupeKey
+       FROM marked m WHERE :queue::boolean
+     ON CONFLICT (dedupe_key) DO NOTHING
+     RETURNING 1
+   )
+   SELECT EXISTS (SELECT 1 FROM marked) AS first, EXISTS (SELECT 1 FROM queued) AS signalled`,
+);
+
 export interface DownloadDeps {
   db: Db;
   /** The local dispatcher, told when a signal was queued (without it: its next poll). */
@@ -79,7 +92,7 @@ export interface DownloadDeps {
 
 /**
  * The ticket's file was served to its last byte. The first completion marks the ticket and queues
- * `downloaded` for the workflow, in one transaction; later completions do nothing. `signalled`: the
+ * `downloaded` for the workflow, in one statement; later completions do nothing. `signalled`: the
  * signal was queued (not when the device's download-end report of this link came first and queued
  * it). The DM package link (attempt 0) is only marked: the DM install reports its own result
  * (dmInstallResult), and a `downloaded` signal would be taken for the push path's download.
@@ -88,25 +101,14 @@ export async function completeDownload(
   { db, outbox }: DownloadDeps,
   row: TicketRow,
 ): Promise<{ first: boolean; signalled: boolean }> {
-  const outcome = await db.transaction(async (trx) => {
-    const marked = await trx('push_tickets')
-      .where({ ticket: row.ticket })
-      .whereNull('downloaded_at')
-      .update({ downloaded_at: trx.fn.now() })
-      .returning('downloaded_at');
-    const at = marked[0]?.downloaded_at as Date | undefined;
-    if (!at) return { first: false, signalled: false };
-    if (row.attempt === 0) return { first: true, signalled: false };
-    const [queued] = await enqueueSignals(trx, [
-      {
-        workflowId: installWorkflowIdOf(row),
-        signal: downloadedSignal,
-        args: [{ ticket: row.ticket, at: new Date(at).toISOString(), source: 'download' }],
-        dedupeKey: downloadedDedupeKey(row.installation_id, row),
-      },
-    ]);
-    return { first: true, signalled: !!queued };
+  const [r] = await COMPLETE_DOWNLOAD.rows(db, {
+    ticket: row.ticket,
+    queue: row.attempt !== 0,
+    workflowId: installWorkflowIdOf(row),
+    signal: downloadedSignal.name,
+    dedupeKey: downloadedDedupeKey(row.installation_id, row),
   });
+  const outcome = { first: !!r?.first, signalled: !!r?.signalled };
   if (outcome.signalled) outbox?.nudge();
   return outcome;
 }

@@ -12,7 +12,7 @@
  *    for retries. `stop()` waits for the batch in flight.
  */
 import type { SignalDefinition } from '@temporalio/common';
-import type { Db } from '../infra/db';
+import { type Db, PreparedStatement } from '../infra/db';
 import type { Signaller } from './signals';
 
 /** One signal for a workflow; `dedupeKey`: rows with the same key are one signal (the first wins). */
@@ -60,6 +60,31 @@ export async function outboxBacklog(db: Db): Promise<{ pending: number; oldestAg
     .first(db.raw('count(*)::int as pending'), db.raw('extract(epoch from now() - min(created_at))::float8 as oldest_age_s'));
   return { pending: r?.pending ?? 0, oldestAgeS: r?.oldest_age_s ?? null };
 }
+
+/**
+ * Due rows in id order, each `held` while an earlier row of its workflow is undelivered and not
+ * claimed here (another instance has it, or it waits for a retry): order per workflow.
+ */
+const CLAIM = new PreparedStatement<ClaimedRow>(
+  'outbox.claim',
+  `WITH claimed AS (
+     SELECT id FROM signal_outbox
+      WHERE delivered_at IS NULL AND deliver_after <= now()
+      ORDER BY id LIMIT :batchSize::int FOR UPDATE SKIP LOCKED)
+   SELECT o.id, o.workflow_id, o.signal, o.args, o.attempts,
+          EXISTS (SELECT 1 FROM signal_outbox e
+                   WHERE e.workflow_id = o.workflow_id AND e.delivered_at IS NULL AND e.id < o.id
+                     AND e.id NOT IN (SELECT id FROM claimed)) AS held
+     FROM signal_outbox o JOIN claimed c ON c.id = o.id
+    ORDER BY o.id`,
+);
+
+/** Delivered: rows without a dedupe key deleted, the others kept (marked) for the dedupe window. */
+const MARK_DELIVERED = new PreparedStatement<never>(
+  'outbox.delivered',
+  `WITH gone AS (DELETE FROM signal_outbox WHERE id = ANY(:ids::bigint[]) AND dedupe_key IS NULL)
+   UPDATE signal_outbox SET delivered_at = now() WHERE id = ANY(:ids::bigint[]) AND dedupe_key IS NOT NULL`,
+);
 
 export interface SignalDispatcherOptions {
   db: Db;
@@ -125,21 +150,7 @@ export function startSignalDispatcher(opts: SignalDispatcherOptions): SignalDisp
   /** One batch; true when it was full and delivered something (more rows may be due). */
   async function deliverBatch(): Promise<boolean> {
     return db.transaction(async (trx) => {
-      // A claimed row is held back while an earlier row of its workflow is undelivered and not
-      // claimed here (another instance has it, or it waits for a retry): order per workflow.
-      const { rows } = (await trx.raw(
-        `WITH claimed AS (
-           SELECT id FROM signal_outbox
-            WHERE delivered_at IS NULL AND deliver_after <= now()
-            ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)
-         SELECT o.id, o.workflow_id, o.signal, o.args, o.attempts,
-                EXISTS (SELECT 1 FROM signal_outbox e
-                         WHERE e.workflow_id = o.workflow_id AND e.delivered_at IS NULL AND e.id < o.id
-                           AND e.id NOT IN (SELECT id FROM claimed)) AS held
-           FROM signal_outbox o JOIN claimed c ON c.id = o.id
-          ORDER BY o.id`,
-        [batchSize],
-      )) as { rows: ClaimedRow[] };
+      const rows = await CLAIM.rows(trx, { batchSize });
       const byWorkflow = new Map<string, ClaimedRow[]>();
       for (const row of rows) {
         if (row.held) continue;
@@ -165,11 +176,7 @@ export function startSignalDispatcher(opts: SignalDispatcherOptions): SignalDisp
         }),
       );
       if (delivered.length > 0) {
-        await trx.raw(
-          `WITH gone AS (DELETE FROM signal_outbox WHERE id = ANY(?::bigint[]) AND dedupe_key IS NULL)
-           UPDATE signal_outbox SET delivered_at = now() WHERE id = ANY(?::bigint[]) AND dedupe_key IS NOT NULL`,
-          [delivered, delivered],
-        );
+        await MARK_DELIVERED.rows(trx, { ids: delivered });
       }
       if (failed.length > 0) {
         await trx.raw(

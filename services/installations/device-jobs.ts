@@ -3,7 +3,7 @@
  * sync or a bootstrap, the one a report or a DM result names, the Mark-for-installation jobs waiting
  * for the device, and the device reports in the job's log (`signalled_at`: its signal queued with it).
  */
-import type { Db } from '../../infra/db';
+import { type Db, PreparedStatement } from '../../infra/db';
 import { type OutboxSignal, outboxRow } from '../signal-outbox';
 
 /** A job of the device: enough to find its install workflow (`installWorkflowIdOf`). */
@@ -70,20 +70,43 @@ export interface ReportedJob extends DeviceJob {
   push_ticket: string | null;
 }
 
+const REPORTED_JOB = new PreparedStatement<ReportedJob>(
+  'device.reported-job',
+  `SELECT i.id, i.rollout_id, i.device_id, i.status, i.workflow_id, t.attempt AS push_attempt, t.ticket AS push_ticket
+     FROM installations i
+     LEFT JOIN LATERAL (
+       SELECT attempt, ticket FROM push_tickets
+        WHERE installation_id = i.id AND (attempt IS NULL OR attempt > 0)
+        ORDER BY coalesce(attempt, 0) DESC, created_at DESC LIMIT 1) t ON true
+    WHERE i.id = :id AND i.device_id = :deviceId`,
+);
+
 /** `jobOfDevice` with the job's latest push link, in one statement. */
 export async function reportedJobOfDevice(db: Db, id: string, deviceId: string): Promise<ReportedJob | undefined> {
-  const { rows } = await db.raw(
-    `SELECT i.id, i.rollout_id, i.device_id, i.status, i.workflow_id, t.attempt AS push_attempt, t.ticket AS push_ticket
-       FROM installations i
-       LEFT JOIN LATERAL (
-         SELECT attempt, ticket FROM push_tickets
-          WHERE installation_id = i.id AND (attempt IS NULL OR attempt > 0)
-          ORDER BY coalesce(attempt, 0) DESC, created_at DESC LIMIT 1) t ON true
-      WHERE i.id = ? AND i.device_id = ?`,
-    [id, deviceId],
-  );
-  return rows[0];
+  const [job] = await REPORTED_JOB.rows(db, { id, deviceId });
+  return job;
 }
+
+const REPORT_ENTRY_SQL = `INSERT INTO installation_log (installation_id, event, message, entry_key, signalled_at)
+  VALUES (:installationId, 'report', :message, :entryKey, now())
+  ON CONFLICT (installation_id, entry_key) DO NOTHING
+  RETURNING id`;
+
+const REPORT_ENTRY = new PreparedStatement<{ entries: number }>(
+  'device.report-entry',
+  `WITH entry AS (${REPORT_ENTRY_SQL}) SELECT count(*)::int AS entries FROM entry`,
+);
+
+const REPORT_ENTRY_AND_SIGNAL = new PreparedStatement<{ entries: number; queued: number }>(
+  'device.report-entry-and-signal',
+  `WITH entry AS (${REPORT_ENTRY_SQL}),
+   queued AS (
+     INSERT INTO signal_outbox (workflow_id, signal, args, dedupe_key)
+     SELECT :workflowId, :signal, :args::jsonb, :dedupeKey FROM entry
+     ON CONFLICT (dedupe_key) DO NOTHING
+     RETURNING id)
+   SELECT (SELECT count(*) FROM entry)::int AS entries, (SELECT count(*) FROM queued)::int AS queued`,
+);
 
 /**
  * Logs a device report once per entry key and, when the entry is new, queues its signal with it
@@ -95,25 +118,19 @@ export async function addReportEntry(
   db: Db,
   e: { installationId: string; message: string; entryKey: string; signal?: OutboxSignal },
 ): Promise<{ isNew: boolean; queued: boolean }> {
-  const entry = `INSERT INTO installation_log (installation_id, event, message, entry_key, signalled_at)
-    VALUES (?, 'report', ?, ?, now())
-    ON CONFLICT (installation_id, entry_key) DO NOTHING
-    RETURNING id`;
-  const params: (string | null)[] = [e.installationId, e.message, e.entryKey];
   if (!e.signal) {
-    const { rows } = await db.raw(`WITH entry AS (${entry}) SELECT count(*)::int AS entries, 0 AS queued FROM entry`, params);
-    return { isNew: rows[0].entries > 0, queued: false };
+    const [r] = await REPORT_ENTRY.rows(db, { installationId: e.installationId, message: e.message, entryKey: e.entryKey });
+    return { isNew: (r?.entries ?? 0) > 0, queued: false };
   }
   const row = outboxRow(e.signal);
-  const { rows } = await db.raw(
-    `WITH entry AS (${entry}),
-     queued AS (
-       INSERT INTO signal_outbox (workflow_id, signal, args, dedupe_key)
-       SELECT ?, ?, ?::jsonb, ? FROM entry
-       ON CONFLICT (dedupe_key) DO NOTHING
-       RETURNING id)
-     SELECT (SELECT count(*) FROM entry)::int AS entries, (SELECT count(*) FROM queued)::int AS queued`,
-    [...params, row.workflow_id, row.signal, row.args, row.dedupe_key],
-  );
-  return { isNew: rows[0].entries > 0, queued: rows[0].queued > 0 };
+  const [r] = await REPORT_ENTRY_AND_SIGNAL.rows(db, {
+    installationId: e.installationId,
+    message: e.message,
+    entryKey: e.entryKey,
+    workflowId: row.workflow_id,
+    signal: row.signal,
+    args: row.args,
+    dedupeKey: row.dedupe_key,
+  });
+  return { isNew: (r?.entries ?? 0) > 0, queued: (r?.queued ?? 0) > 0 };
 }
