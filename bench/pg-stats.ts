@@ -51,6 +51,7 @@ export interface StatementCost {
   query: string;
   callsPerInstall: number;
   msPerInstall: number;
+  planMsPerInstall: number;
   rowsPerCall: number;
 }
 
@@ -58,6 +59,8 @@ export interface StatementProfile {
   /** All statements of our database in the phase, per install. */
   callsPerInstall: number;
   execMsPerInstall: number;
+  /** Planning time (`pg_stat_statements.track_planning`): what a prepared statement would not pay again. */
+  planMsPerInstall: number;
   /** The most expensive statements by total execution time. */
   top: StatementCost[];
 }
@@ -84,22 +87,24 @@ export async function resetStatementStats(db: Db): Promise<void> {
 export async function statementProfile(db: Db, installs: number, top = 12): Promise<StatementProfile> {
   const rows = (
     await db.raw(
-      `SELECT query, calls::bigint AS calls, total_exec_time AS ms, rows::bigint AS rows
+      `SELECT query, calls::bigint AS calls, total_exec_time AS ms, total_plan_time AS plan_ms, rows::bigint AS rows
          FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
         WHERE d.datname = current_database()
           AND query NOT ILIKE '%pg_stat%' AND query NOT ILIKE '%pg_database%'
         ORDER BY total_exec_time DESC`,
     )
-  ).rows as { query: string; calls: string; ms: number; rows: string }[];
+  ).rows as { query: string; calls: string; ms: number; plan_ms: number; rows: string }[];
   const n = Math.max(1, installs);
   const r2 = (x: number) => Math.round(x * 100) / 100;
   return {
     callsPerInstall: r2(rows.reduce((a, r) => a + Number(r.calls), 0) / n),
     execMsPerInstall: r2(rows.reduce((a, r) => a + Number(r.ms), 0) / n),
+    planMsPerInstall: r2(rows.reduce((a, r) => a + Number(r.plan_ms), 0) / n),
     top: rows.slice(0, top).map((r) => ({
       query: r.query.replace(/\s+/g, ' ').slice(0, 300),
       callsPerInstall: r2(Number(r.calls) / n),
       msPerInstall: r2(Number(r.ms) / n),
+      planMsPerInstall: r2(Number(r.plan_ms) / n),
       rowsPerCall: r2(Number(r.rows) / Math.max(1, Number(r.calls))),
     })),
   };

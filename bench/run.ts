@@ -991,6 +991,12 @@ function perInstallStatements(p: StatementProfile, n: number): StatementProfile 
   return {
     callsPerInstall: d(p.callsPerInstall),
     execMsPerInstall: d(p.execMsPerInstall),
-    top: p.top.map((t) => ({ ...t, callsPerInstall: d(t.callsPerInstall), msPerInstall: d(t.msPerInstall) })),
+    planMsPerInstall: d(p.planMsPerInstall),
+    top: p.top.map((t) => ({
+      ...t,
+      callsPerInstall: d(t.callsPerInstall),
+      msPerInstall: d(t.msPerInstall),
+      planMsPerInstall: d(t.planMsPerInstall),
+    })),
   };
 }

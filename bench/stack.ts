@@ -175,7 +175,11 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
           dataDir: path.join(dir, 'pg'),
           database: 'device_rollout',
           // the statement profile of each phase (pg_stat_statements; its cost is the same for every phase)
-          settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' },
+          settings: {
+            shared_preload_libraries: 'pg_stat_statements',
+            'pg_stat_statements.track': 'top',
+            'pg_stat_statements.track_planning': 'on',
+          },
         }),
         startDevServer({
           logFile: path.join(dir, 'temporal.log'),
