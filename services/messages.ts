@@ -20,10 +20,13 @@ export interface MessageRow {
   sent_at: Date | null;
 }
 
-/** Up to `limit` messages, newest first, older than message `beforeId` if given. */
+/**
+ * Up to `limit` messages, newest first, older than message `beforeId` if given (the cursor) and newer
+ * than message `afterId` if given (a poller's window: only what it has not read yet).
+ */
 export async function listMessages(
   db: Db,
-  q: { to?: string; channel?: string; installationId?: string; beforeId?: number; limit: number },
+  q: { to?: string; channel?: string; installationId?: string; beforeId?: number; afterId?: number; limit: number },
 ): Promise<MessageRow[]> {
   return db('messages')
     .modify((b) => {
@@ -31,6 +34,7 @@ export async function listMessages(
       if (q.channel) b.where({ channel: q.channel });
       if (q.installationId) b.where({ installation_id: q.installationId });
       if (q.beforeId !== undefined) b.where('id', '<', q.beforeId);
+      if (q.afterId !== undefined) b.where('id', '>', q.afterId);
     })
     .orderBy('id', 'desc')
     .limit(q.limit)

@@ -164,6 +164,11 @@ export function adminPaths(): Json {
           queryParam('to', { type: 'string' }, 'Recipient (MSISDN or address) exactly as stored'),
           queryParam('channel', { type: 'string', enum: ['sms', 'wap', 'binary', 'mail'] }),
           queryParam('installationId', { type: 'string', format: 'uuid' }, 'Only the messages of this job'),
+          queryParam(
+            'afterId',
+            { type: 'integer', format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+            'Only messages with an id above this one (still newest first and paged by `cursor`): a poller passes the highest id it has read and gets only what is newer',
+          ),
           limitParam(50, 1000),
           cursorParam,
         ],

@@ -93,4 +93,50 @@ describe('GET /api/v1/messages (what was sent or recorded)', () => {
     expect(bad.body.error.field).toBe('channel');
     expect((await stack.api('GET', '/api/v1/messages', undefined, null)).status).toBe(401);
   });
+
+  it('afterId: only ids above it, newest first, combined with the recipient filter and cursor paging; 400 naming the field', async () => {
+    const rows = await stack
+      .db('messages')
+      .insert(
+        ['a1', 'a2', 'a3', 'a4', 'a5'].map((key, i) => ({
+          idempotency_key: key,
+          channel: i === 1 ? 'wap' : 'sms',
+          transport: 'recording',
+          recipient: i === 4 ? '+4970' : '+4971',
+          body: key,
+          state: 'sent',
+        })),
+      )
+      .returning('id');
+    const ids = rows.map((r: { id: string }) => Number(r.id));
+    const keys = (res: { body: { messages: { idempotencyKey: string }[] } }) => res.body.messages.map((m) => m.idempotencyKey);
+
+    const all = await stack.api('GET', `/api/v1/messages?afterId=${ids[1]}`);
+    expect(all.status).toBe(200);
+    expect(keys(all)).toEqual(['a5', 'a4', 'a3']);
+    expect(all.body.nextCursor).toBeNull();
+    expect(keys(await stack.api('GET', `/api/v1/messages?afterId=${ids[0]}&to=%2B4971&channel=sms`))).toEqual(['a4', 'a3']);
+    expect(keys(await stack.api('GET', `/api/v1/messages?afterId=${ids[4]}`))).toEqual([]);
+
+    const first = await stack.api('GET', `/api/v1/messages?afterId=${ids[0]}&to=%2B4971&limit=2`);
+    expect(keys(first)).toEqual(['a4', 'a3']);
+    expect(first.body.nextCursor).not.toBeNull();
+    const second = await stack.api(
+      'GET',
+      `/api/v1/messages?afterId=${ids[0]}&to=%2B4971&limit=2&cursor=${first.body.nextCursor}`,
+    );
+    expect(keys(second)).toEqual(['a2']);
+    expect(second.body.nextCursor).toBeNull();
+    // 0 is a valid id bound: everything
+    expect(keys(await stack.api('GET', '/api/v1/messages?afterId=0&to=%2B4970'))).toEqual(['a5']);
+
+    for (const bad of ['abc', '-1', '1.5', '1e3', '%201', '99999999999999999999']) {
+      const res = await stack.api('GET', `/api/v1/messages?afterId=${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect(res.body.error.code).toBe('invalid_request');
+      expect(res.body.error.field).toBe('afterId');
+      expect(res.body.error.message).toMatch(/^afterId: /);
+    }
+    expect((await stack.api('GET', '/api/v1/messages?afterId=1&afterId=2')).body.error.field).toBe('afterId');
+  });
 });
