@@ -23,10 +23,18 @@ type Json = Record<string, any>;
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const ADMIN_KEY = 'test-admin-key';
 
-/** A stand-in for knex and the Temporal client: every property and call gives itself; awaiting it gives undefined. */
+/**
+ * A stand-in for knex and the Temporal client: every property and call gives itself; awaiting it gives
+ * undefined; a connection taken from it (prepared statements, infra/db.ts) answers no rows.
+ */
 function inert(): any {
+  const connection = { query: async () => ({ rows: [] }) };
   const p: any = new Proxy(() => undefined, {
-    get: (_t, prop) => (prop === 'then' ? (resolve: (v: unknown) => void) => resolve(undefined) : p),
+    get: (_t, prop) => {
+      if (prop === 'then') return (resolve: (v: unknown) => void) => resolve(undefined);
+      if (prop === 'acquireConnection') return async () => connection;
+      return p;
+    },
     apply: () => p,
   });
   return p;
