@@ -8,8 +8,10 @@ import { logger } from '../infra/logger';
 import { setNamespaceRetention } from '../infra/namespace';
 import { ensurePurgeSchedule } from '../infra/schedules';
 import { installRuntime } from '../infra/telemetry';
+import { limitHeapGrowth } from './heap';
 
 async function main() {
+  limitHeapGrowth();
   installRuntime();
   const config = loadConfig();
   const db = createDb(databaseUrlOf(config));
