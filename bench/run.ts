@@ -82,6 +82,7 @@ const HELP = `npm run bench -- [options]
   --phase-limit DUR       stop a rollout phase after this (the rest is cancelled) [full 4m, quick 3m]
   --v1-baseline           also the baseline with the install mix from before the local-activities
                           patch (first size only): what the patch saves on the engine
+  --worker-node-flags=F   extra node/V8 flags for our workers, e.g. --worker-node-flags=--heap-growing-percent=50
   --worker-tuning JSON    run the worker with these options (bench/tuned-worker.ts), e.g.
                           '{"maxConcurrentActivityTaskExecutions":200}' (the baseline worker too)
   --out DIR               where results and charts go                    [docs/bench]
@@ -207,6 +208,8 @@ class Bench {
       devServer: DevServerMode;
       v1Baseline: boolean;
       workerTuning?: string;
+      /** Extra node/V8 flags of our worker processes (`--worker-node-flags`). */
+      workerNodeFlags?: string[];
       timeLimitMs: number;
       keep: boolean;
       engine: 'dev' | 'cluster';
@@ -248,6 +251,7 @@ class Bench {
       ...(this.o.devServer === 'journal' ? { sqlitePragmas: {} } : {}),
       keepDir: this.o.keep,
       log,
+      ...(this.o.workerNodeFlags ? { workerNodeFlags: this.o.workerNodeFlags } : {}),
       ...(tuned
         ? { workerEntry: 'bench/tuned-worker.ts', workerEnv: { BENCH_WORKER_TUNING: this.o.workerTuning as string } }
         : {}),
@@ -801,6 +805,7 @@ async function main(): Promise<number> {
       'phase-limit': { type: 'string' },
       'v1-baseline': { type: 'boolean', default: false },
       'worker-tuning': { type: 'string' },
+      'worker-node-flags': { type: 'string' },
       out: { type: 'string', default: 'docs/bench' },
       label: { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -842,6 +847,7 @@ async function main(): Promise<number> {
     devServer,
     v1Baseline: values['v1-baseline'] && !values['no-baseline'],
     workerTuning: values['worker-tuning'],
+    workerNodeFlags: values['worker-node-flags']?.split(/\s+/).filter(Boolean),
     timeLimitMs: parseDuration(values['phase-limit'] ?? (quick ? '3m' : '4m'), '--phase-limit'),
     keep: values.keep,
   });
@@ -947,6 +953,7 @@ async function main(): Promise<number> {
       devServer: engine === 'dev' ? `${devServer}: ${DEV_SERVER_LABEL[devServer]}` : null,
       phaseLimitS: bench.o.timeLimitMs / 1000,
       workerTuning: values['worker-tuning'] ? JSON.parse(values['worker-tuning']) : 'SDK defaults (worker/main.ts)',
+      ...(values['worker-node-flags'] ? { workerNodeFlags: values['worker-node-flags'] } : {}),
       push: 'sms',
       platforms: ['symbian', 'android'],
       syncDelayMs: bench.o.syncDelayMs,

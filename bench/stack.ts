@@ -35,6 +35,8 @@ export interface BenchStackOptions {
   env?: Record<string, string>;
   /** Extra env of the worker only. */
   workerEnv?: Record<string, string>;
+  /** Extra node/V8 flags of the worker processes (before the entry). */
+  workerNodeFlags?: string[];
   /** Worker entry (default the deployable `worker/main.ts`). */
   workerEntry?: string;
   temporalDb?: 'file' | 'memory';
@@ -230,8 +232,8 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     // BENCH_CPU_PROF=<dir>: the workers and APIs write V8 CPU profiles there when they stop (--cpu-prof)
     await buildCompiled(log);
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
-    const spawnChild = (name: string, entry: string, extraEnv: Record<string, string> = {}) =>
-      startProcess(process.execPath, [...prof, ...nodeArgs(entry)], {
+    const spawnChild = (name: string, entry: string, extraEnv: Record<string, string> = {}, flags: string[] = []) =>
+      startProcess(process.execPath, [...prof, ...flags, ...nodeArgs(entry)], {
         name,
         cwd: PROJECT_ROOT,
         env: { ...env, ...extraEnv },
@@ -255,10 +257,15 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     }
     const workers: ManagedProcess[] = [];
     for (let i = 0; i < nWorkers; i++) {
-      const w = spawnChild(workerName(i), opts.workerEntry ?? 'dist/worker.js', {
-        ...(i === 0 ? { WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` } : {}),
-        ...opts.workerEnv,
-      });
+      const w = spawnChild(
+        workerName(i),
+        opts.workerEntry ?? 'dist/worker.js',
+        {
+          ...(i === 0 ? { WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` } : {}),
+          ...opts.workerEnv,
+        },
+        opts.workerNodeFlags,
+      );
       workers.push(w);
       stops.push(() => w.stop(15_000));
     }
