@@ -10,17 +10,8 @@
 import { createHash } from 'node:crypto';
 import { type Db, PreparedStatement } from '../infra/db';
 import { downloadedSignal, downloadFailedSignal, sysinfoSyncedSignal } from '../workflows/messages';
-import { downloadedDedupeKey } from './downloads';
 import { notFound } from './errors';
-import {
-  addReportEntry,
-  type DeviceJob,
-  type MarkedJob,
-  markedJobsOfDevice,
-  reportedJobOfDevice,
-} from './installations/device-jobs';
-import { installWorkflowIdOf } from './installations/jobs';
-import { enqueueSignals, type OutboxSignal } from './signal-outbox';
+import { addReportOfDevice, MARKED_JOBS_OF_DEVICE_SQL, type MarkedJob, type ReportSignal } from './installations/device-jobs';
 
 export interface DeviceReportDeps {
   db: Db;
@@ -45,23 +36,34 @@ export interface InventorySync {
   reportedAt?: string;
 }
 
-/** The inventory stored unless a newer one is (late syncs: D5), and the device's open jobs. */
-const STORE_INVENTORY = new PreparedStatement<{ stored: number; jobs: DeviceJob[] }>(
-  'device.store-inventory',
+/**
+ * One statement: the inventory stored unless a newer one is (late syncs: D5); `sysinfoSynced` queued
+ * for every open job of the device (its install workflow: `installWorkflowIdOf`, i.e. its
+ * `workflow_id`, else `installWorkflowId(rollout, device)`); and the device's Mark-for-installation
+ * jobs waiting for download, one row each (their columns null when there is none).
+ */
+const SYNC = new PreparedStatement<{ stored: number; signalled: number } & { [K in keyof MarkedJob]: MarkedJob[K] | null }>(
+  'device.sync',
   `WITH stored AS (
      UPDATE devices SET installed = :installed::jsonb, info = coalesce(:info::jsonb, info), last_sync_at = :at
       WHERE id = :deviceId AND (last_sync_at IS NULL OR last_sync_at <= :at)
-     RETURNING id)
-   SELECT (SELECT count(*) FROM stored)::int AS stored,
-          coalesce((SELECT json_agg(json_build_object('id', i.id, 'rollout_id', i.rollout_id, 'device_id', i.device_id,
-                                                      'status', i.status, 'workflow_id', i.workflow_id))
-                      FROM installations i WHERE i.device_id = :deviceId AND NOT i.final), '[]'::json) AS jobs`,
+     RETURNING id
+   ), signalled AS (
+     INSERT INTO signal_outbox (workflow_id, signal, args)
+     SELECT coalesce(i.workflow_id, 'install/' || i.rollout_id::text || '/' || i.device_id::text), :signal::text, :args::jsonb
+       FROM installations i WHERE i.device_id = :deviceId AND NOT i.final
+     RETURNING 1
+   ), pending AS (${MARKED_JOBS_OF_DEVICE_SQL})
+   SELECT n.stored, n.signalled, p.*
+     FROM (SELECT (SELECT count(*) FROM stored)::int AS stored, (SELECT count(*) FROM signalled)::int AS signalled) n
+     LEFT JOIN pending p ON true
+    ORDER BY p.job_id`,
 );
 
 /**
  * A sync (D1, D4): stores the inventory unless a newer one is stored, queues `sysinfoSynced` for
  * every open job of the device (`signalled`: how many), and returns its Mark-for-installation jobs
- * waiting for download. Three statements: store + open jobs, enqueue, pending jobs.
+ * waiting for download. One statement.
  */
 export async function syncInventory(
   { db, outbox }: DeviceReportDeps,
@@ -69,23 +71,18 @@ export async function syncInventory(
   sync: InventorySync,
 ): Promise<{ inventoryStored: boolean; signalled: number; pending: MarkedJob[] }> {
   const at = clampToNow(sync.reportedAt);
-  const [stored] = await STORE_INVENTORY.rows(db, {
+  const rows = await SYNC.rows(db, {
     installed: JSON.stringify(sync.installed),
     info: sync.info != null ? JSON.stringify(sync.info) : null,
     at,
     deviceId,
+    signal: sysinfoSyncedSignal.name,
+    args: JSON.stringify([{ installed: sync.installed, at: at.toISOString() }]),
   });
-  const open = stored?.jobs ?? [];
-  const signals = open.map(
-    (job): OutboxSignal => ({
-      workflowId: installWorkflowIdOf(job),
-      signal: sysinfoSyncedSignal,
-      args: [{ installed: sync.installed, at: at.toISOString() }],
-    }),
-  );
-  const [, pending] = await Promise.all([enqueueSignals(db, signals), markedJobsOfDevice(db, deviceId)]);
-  if (signals.length > 0) outbox?.nudge();
-  return { inventoryStored: (stored?.stored ?? 0) > 0, signalled: signals.length, pending };
+  const signalled = rows[0]?.signalled ?? 0;
+  if (signalled > 0) outbox?.nudge();
+  const pending = rows.flatMap(({ stored: _s, signalled: _n, ...job }) => (job.job_id === null ? [] : [job as MarkedJob]));
+  return { inventoryStored: (rows[0]?.stored ?? 0) > 0, signalled, pending };
 }
 
 export interface JobReport {
@@ -108,8 +105,6 @@ export async function acceptReport(
   deviceId: string,
   report: JobReport,
 ): Promise<{ duplicate: boolean }> {
-  const job = await reportedJobOfDevice(db, report.jobId.toLowerCase(), deviceId);
-  if (!job) throw notFound('job');
   const detail =
     report.detail === undefined || report.detail === null
       ? undefined
@@ -119,25 +114,29 @@ export async function acceptReport(
     `device report: ${report.phase} ${report.result}` +
     (detail ? `: ${detail}` : '') +
     (report.reportedAt ? ` (reported at ${report.reportedAt})` : '');
-  const workflowId = installWorkflowIdOf(job);
-  // which workflow signal the report carries, if any
-  const signal: OutboxSignal | undefined =
+  // which workflow signal the report carries, if any (the statement finds its workflow and dedupe key)
+  const signal: ReportSignal | undefined =
     report.phase === 'download-end' && report.result === 'success'
       ? {
-          workflowId,
           signal: downloadedSignal,
           args: [{ at: clampToNow(report.reportedAt).toISOString(), source: 'report' }],
-          dedupeKey:
-            job.push_ticket === null ? null : downloadedDedupeKey(job.id, { attempt: job.push_attempt, ticket: job.push_ticket }),
+          perPushLink: true,
         }
       : report.result === 'failure'
         ? {
-            workflowId,
             signal: downloadFailedSignal,
             args: [detail === undefined ? { phase: report.phase } : { phase: report.phase, detail }],
+            perPushLink: false,
           }
         : undefined;
-  const { isNew, queued } = await addReportEntry(db, { installationId: job.id, message, entryKey, signal });
+  const { found, isNew, queued } = await addReportOfDevice(db, {
+    jobId: report.jobId.toLowerCase(),
+    deviceId,
+    message,
+    entryKey,
+    signal,
+  });
+  if (!found) throw notFound('job');
   if (queued) outbox?.nudge();
   return { duplicate: !isNew };
 }

@@ -3,8 +3,8 @@
  * sync or a bootstrap, the one a report or a DM result names, the Mark-for-installation jobs waiting
  * for the device, and the device reports in the job's log (`signalled_at`: its signal queued with it).
  */
+import type { SignalDefinition } from '@temporalio/common';
 import { type Db, PreparedStatement } from '../../infra/db';
-import { type OutboxSignal, outboxRow } from '../signal-outbox';
 
 /** A job of the device: enough to find its install workflow (`installWorkflowIdOf`). */
 export interface DeviceJob {
@@ -47,90 +47,86 @@ export interface MarkedJob {
   expires_at: Date;
 }
 
-/** The device's Mark-for-installation jobs waiting for download, each with its newest live ticket (D1). */
-export async function markedJobsOfDevice(db: Db, deviceId: string): Promise<MarkedJob[]> {
-  return db('installations as i')
-    .join('push_tickets as t', 't.installation_id', 'i.id')
-    .join('software_files as f', 'f.id', 't.file_id')
-    .join('software as s', 's.id', 'f.software_id')
-    .where({ 'i.device_id': deviceId, 'i.method': 'mark', 'i.status': 'Waiting for download', 'i.final': false })
-    .whereNull('t.revoked_at')
-    .where('t.expires_at', '>', db.fn.now())
-    .distinctOn('i.id')
-    .orderBy([
-      { column: 'i.id', order: 'asc' },
-      { column: 't.created_at', order: 'desc' },
-    ])
-    .select('i.id as job_id', 's.name', 's.version', 'f.file_name', 'f.format', 'f.size', 'f.sha256', 't.ticket', 't.expires_at');
+/**
+ * The device's (`:deviceId`) Mark-for-installation jobs waiting for download, each with its newest
+ * live ticket (D1), in job id order: a query for a statement of the caller's (the sync's, with the
+ * inventory it stores).
+ */
+export const MARKED_JOBS_OF_DEVICE_SQL = `SELECT DISTINCT ON (i.id)
+         i.id AS job_id, s.name, s.version, f.file_name, f.format, f.size, f.sha256, t.ticket, t.expires_at
+    FROM installations i
+    JOIN push_tickets t ON t.installation_id = i.id
+    JOIN software_files f ON f.id = t.file_id
+    JOIN software s ON s.id = f.software_id
+   WHERE i.device_id = :deviceId AND i.method = 'mark' AND i.status = 'Waiting for download' AND i.final = false
+     AND t.revoked_at IS NULL AND t.expires_at > now()
+   ORDER BY i.id ASC, t.created_at DESC`;
+
+/** The signal a report carries, but for its workflow (the job's): see `addReportOfDevice`. */
+export interface ReportSignal {
+  signal: SignalDefinition<any[], string>;
+  args: unknown[];
+  /** `downloaded`: one per push link, keyed as `downloadedDedupeKey` keys the job's latest link (none without one). */
+  perPushLink: boolean;
 }
 
-/** A job of the device as its report sees it: with the job's latest push link (attempt ≥ 1, or unnumbered), if any. */
-export interface ReportedJob extends DeviceJob {
-  push_attempt: number | null;
-  push_ticket: string | null;
-}
-
-const REPORTED_JOB = new PreparedStatement<ReportedJob>(
-  'device.reported-job',
-  `SELECT i.id, i.rollout_id, i.device_id, i.status, i.workflow_id, t.attempt AS push_attempt, t.ticket AS push_ticket
-     FROM installations i
-     LEFT JOIN LATERAL (
-       SELECT attempt, ticket FROM push_tickets
-        WHERE installation_id = i.id AND (attempt IS NULL OR attempt > 0)
-        ORDER BY coalesce(attempt, 0) DESC, created_at DESC LIMIT 1) t ON true
-    WHERE i.id = :id AND i.device_id = :deviceId`,
-);
-
-/** `jobOfDevice` with the job's latest push link, in one statement. */
-export async function reportedJobOfDevice(db: Db, id: string, deviceId: string): Promise<ReportedJob | undefined> {
-  const [job] = await REPORTED_JOB.rows(db, { id, deviceId });
-  return job;
-}
-
-const REPORT_ENTRY_SQL = `INSERT INTO installation_log (installation_id, event, message, entry_key, signalled_at)
-  VALUES (:installationId, 'report', :message, :entryKey, now())
-  ON CONFLICT (installation_id, entry_key) DO NOTHING
-  RETURNING id`;
-
-const REPORT_ENTRY = new PreparedStatement<{ entries: number }>(
-  'device.report-entry',
-  `WITH entry AS (${REPORT_ENTRY_SQL}) SELECT count(*)::int AS entries FROM entry`,
-);
-
-const REPORT_ENTRY_AND_SIGNAL = new PreparedStatement<{ entries: number; queued: number }>(
-  'device.report-entry-and-signal',
-  `WITH entry AS (${REPORT_ENTRY_SQL}),
-   queued AS (
+/**
+ * One statement: the job if it is the device's, with its latest push link (attempt ≥ 1, or
+ * unnumbered); its entry in the log unless one with the entry key is (`signalled_at`: queued with
+ * it); and, only when the entry is new and the report carries a signal, the signal queued for the
+ * job's install workflow (`installWorkflowIdOf`: its `workflow_id`, else `installWorkflowId(rollout,
+ * device)`), a `downloaded` one under `downloadedDedupeKey(job, link)` (services/downloads.ts).
+ */
+const REPORT_OF_DEVICE = new PreparedStatement<{ found: boolean; is_new: boolean; queued: boolean }>(
+  'device.report',
+  `WITH job AS (
+     SELECT i.id, coalesce(i.workflow_id, 'install/' || i.rollout_id::text || '/' || i.device_id::text) AS workflow_id,
+            t.attempt, t.ticket
+       FROM installations i
+       LEFT JOIN LATERAL (
+         SELECT attempt, ticket FROM push_tickets
+          WHERE installation_id = i.id AND (attempt IS NULL OR attempt > 0)
+          ORDER BY coalesce(attempt, 0) DESC, created_at DESC LIMIT 1) t ON true
+      WHERE i.id = :id AND i.device_id = :deviceId
+   ), entry AS (
+     INSERT INTO installation_log (installation_id, event, message, entry_key, signalled_at)
+     SELECT id, 'report', :message, :entryKey, now() FROM job
+     ON CONFLICT (installation_id, entry_key) DO NOTHING
+     RETURNING 1
+   ), queued AS (
      INSERT INTO signal_outbox (workflow_id, signal, args, dedupe_key)
-     SELECT :workflowId, :signal, :args::jsonb, :dedupeKey FROM entry
+     SELECT j.workflow_id, :signal::text, :args::jsonb,
+            CASE WHEN :perPushLink::boolean AND j.ticket IS NOT NULL
+                 THEN 'downloaded:' || j.id::text || ':'
+                      || coalesce(j.attempt::text, 't' || left(encode(sha256(convert_to(j.ticket, 'UTF8')), 'hex'), 16))
+            END
+       FROM job j
+      WHERE :signal::text IS NOT NULL AND EXISTS (SELECT 1 FROM entry)
      ON CONFLICT (dedupe_key) DO NOTHING
-     RETURNING id)
-   SELECT (SELECT count(*) FROM entry)::int AS entries, (SELECT count(*) FROM queued)::int AS queued`,
+     RETURNING 1
+   )
+   SELECT EXISTS (SELECT 1 FROM job) AS found, EXISTS (SELECT 1 FROM entry) AS is_new, EXISTS (SELECT 1 FROM queued) AS queued`,
 );
 
 /**
- * Logs a device report once per entry key and, when the entry is new, queues its signal with it
- * (one statement: the entry and its signal are durable together; `signalled_at`: queued). Returns
- * whether this call wrote the entry, and whether it queued the signal (false also when a row with
- * the signal's dedupe key exists).
+ * A device's report on the job with that id (a device can only report on its own jobs), in one
+ * statement: logged once per entry key and, when the entry is new, its signal queued with it (the
+ * entry and its signal are durable together). Returns whether the job is the device's, whether this
+ * call wrote the entry, and whether it queued the signal (false also when a row with the signal's
+ * dedupe key exists).
  */
-export async function addReportEntry(
+export async function addReportOfDevice(
   db: Db,
-  e: { installationId: string; message: string; entryKey: string; signal?: OutboxSignal },
-): Promise<{ isNew: boolean; queued: boolean }> {
-  if (!e.signal) {
-    const [r] = await REPORT_ENTRY.rows(db, { installationId: e.installationId, message: e.message, entryKey: e.entryKey });
-    return { isNew: (r?.entries ?? 0) > 0, queued: false };
-  }
-  const row = outboxRow(e.signal);
-  const [r] = await REPORT_ENTRY_AND_SIGNAL.rows(db, {
-    installationId: e.installationId,
-    message: e.message,
-    entryKey: e.entryKey,
-    workflowId: row.workflow_id,
-    signal: row.signal,
-    args: row.args,
-    dedupeKey: row.dedupe_key,
+  r: { jobId: string; deviceId: string; message: string; entryKey: string; signal?: ReportSignal },
+): Promise<{ found: boolean; isNew: boolean; queued: boolean }> {
+  const [row] = await REPORT_OF_DEVICE.rows(db, {
+    id: r.jobId,
+    deviceId: r.deviceId,
+    message: r.message,
+    entryKey: r.entryKey,
+    signal: r.signal?.signal.name ?? null,
+    args: r.signal ? JSON.stringify(r.signal.args) : null,
+    perPushLink: r.signal?.perPushLink ?? false,
   });
-  return { isNew: (r?.entries ?? 0) > 0, queued: (r?.queued ?? 0) > 0 };
+  return { found: !!row?.found, isNew: !!row?.is_new, queued: !!row?.queued };
 }
