@@ -10,11 +10,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
+import { syncInventory } from '../../services/device-reports';
 import { CONTACT_RESOLUTION_S } from '../../services/devices';
-import { completeDownload, findTicket } from '../../services/downloads';
-import { outboxBacklog } from '../../services/signal-outbox';
+import { completeDownload, downloadedDedupeKey, findTicket } from '../../services/downloads';
+import { type OutboxSignal, outboxBacklog, outboxRow } from '../../services/signal-outbox';
 import { temporalSignaller } from '../../services/signals';
-import { installWorkflowId } from '../../workflows/messages';
+import { downloadedSignal, installWorkflowId, sysinfoSyncedSignal } from '../../workflows/messages';
 import { recordedSignals, startSignalRecorder } from '../helpers/signal-recorder';
 import { type Stack, startStack } from '../helpers/stack';
 import { until } from '../helpers/until';
@@ -134,8 +135,32 @@ async function recorder(rolloutId: string, deviceId: string): Promise<WorkflowHa
 const signalsDelivered = () =>
   until('the signal outbox delivered', async () => ((await outboxBacklog(stack.db)).pending === 0 ? true : undefined));
 
+/** A signal as `signal_outbox` stores it (`outboxRow`, its args as the jsonb column reads back). */
+const storedRow = (signal: OutboxSignal) => {
+  const row = outboxRow(signal);
+  return { ...row, args: JSON.parse(row.args) };
+};
+
 const sync = (token: string | null, body: unknown) => stack.api('POST', '/api/v1/device/sync', body, token);
 const report = (token: string, body: unknown) => stack.api('POST', '/api/v1/device/reports', body, token);
+
+/**
+ * The SQL statements a device request runs after its authentication (one statement, first:
+ * `device.authenticate`), counted on knex's `query` events of the API's pool.
+ */
+async function statementsAfterAuth<R>(request: () => Promise<R>): Promise<{ res: R; statements: string[] }> {
+  const statements: string[] = [];
+  const onQuery = (q: { sql: string }) => statements.push(q.sql);
+  stack.db.on('query', onQuery);
+  let res: R;
+  try {
+    res = await request();
+  } finally {
+    stack.db.off('query', onQuery);
+  }
+  expect(statements[0]).toContain('token_hash');
+  return { res, statements: statements.slice(1) };
+}
 
 describe('device authentication', () => {
   it('401 JSON without a token, with a wrong one or another scheme; a valid token records the contact', async () => {
@@ -210,22 +235,41 @@ describe('device authentication', () => {
     expect((await contact()).getTime()).toBe(old.getTime());
   });
 
-  it('few SQL statements per request, no signal RPC: a report 3 (auth + contact, job + its link, entry + signal), a sync 4', async () => {
-    const { device, job } = await deviceWithLiveJob();
+  it('one SQL statement per request after authentication, no signal RPC: a report (job + its link, entry, signal), a sync (inventory, signals, pending jobs)', async () => {
+    const { device, sw, job } = await deviceWithLiveJob();
+    const other = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId: sw.files[0]!.id,
+      status: STATUS.installingSoftware,
+      method: 'sms',
+    });
+    const stranger = await registerDevice();
     expect((await sync(device.token, { installed: {} })).status).toBe(200); // the contact is recorded
-    const statements: string[] = [];
-    const onQuery = (q: { sql: string }) => statements.push(q.sql);
-    stack.db.on('query', onQuery);
-    try {
-      expect((await report(device.token, { jobId: job.jobId, phase: 'download-end', result: 'success' })).status).toBe(202);
-      expect(statements).toHaveLength(3);
-      statements.length = 0;
-      expect((await sync(device.token, { installed: { App: '1' } })).body).toMatchObject({ signalled: 1 });
-      expect(statements).toHaveLength(4);
-    } finally {
-      stack.db.off('query', onQuery);
+    const reports: [unknown, number, unknown][] = [
+      [{ jobId: job.jobId, phase: 'download-end', result: 'success' }, 202, { accepted: true, duplicate: false }],
+      [{ jobId: job.jobId, phase: 'download-end', result: 'success' }, 202, { accepted: true, duplicate: true }],
+      [{ jobId: job.jobId, phase: 'download-begin', result: 'success' }, 202, { accepted: true, duplicate: false }],
+      [{ jobId: other.jobId, phase: 'post-install', result: 'failure', detail: 'x' }, 202, { accepted: true, duplicate: false }],
+    ];
+    for (const [body, status, answer] of reports) {
+      const { res, statements } = await statementsAfterAuth(() => report(device.token, body));
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect(res.body).toEqual(answer);
+      expect(statements, JSON.stringify(body)).toHaveLength(1);
     }
+    // another device's job: not found, in one statement, nothing written
+    const notMine = await statementsAfterAuth(() =>
+      report(stranger.token, { jobId: job.jobId, phase: 'download-end', result: 'failure' }),
+    );
+    expect(notMine.res.status).toBe(404);
+    expect(notMine.statements).toHaveLength(1);
+
+    const synced = await statementsAfterAuth(() => sync(device.token, { installed: { App: '1' } }));
+    expect(synced.res.body).toMatchObject({ inventoryStored: true, signalled: 2, pending: [{ jobId: job.jobId }] });
+    expect(synced.statements).toHaveLength(1);
     await signalsDelivered();
+    expect(await stack.db('installation_log').where({ installation_id: job.jobId })).toHaveLength(2);
   });
 
   it('unknown device endpoints answer JSON 404 to a device', async () => {
@@ -302,6 +346,104 @@ describe('POST /api/v1/device/sync', () => {
     expect((await stack.db('devices').where({ id: device.id }).first()).info).toEqual({ os: 'Windows Mobile 6.1', freeMb: 12 });
     await signalsDelivered();
     expect(await recordedSignals(h1, 'sysinfoSynced')).toHaveLength(2);
+  });
+
+  it('queues one sysinfoSynced row per open job (its workflow id, the inventory and its time) and returns the marked job, as rows', async () => {
+    const device = await registerDevice();
+    const other = await registerDevice();
+    const sw = await uploadSoftware();
+    const fileId = sw.files[0]!.id;
+    // open: a Mark-for-installation job waiting for its download (no workflow id written: the default
+    // one), and one whose workflow was started under an id of its own
+    const marked = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId, tickets: [{ expiresIn: 3600, attempt: 1 }] });
+    const own = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      status: STATUS.installingSoftware,
+      method: 'sms',
+    });
+    const ownWorkflowId = `install/custom/${own.jobId}`;
+    await stack.db('installations').where({ id: own.jobId }).update({ workflow_id: ownWorkflowId });
+    const done = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      status: STATUS.downloadedVerified,
+      final: true,
+    });
+    const othersJob = await seedJob({ deviceId: other.id, softwareId: sw.id, fileId });
+    const workflowIds = [
+      installWorkflowId(marked.rolloutId, device.id),
+      ownWorkflowId,
+      installWorkflowId(done.rolloutId, device.id),
+      installWorkflowId(othersJob.rolloutId, other.id),
+    ];
+    const queued = () =>
+      stack
+        .db('signal_outbox')
+        .whereIn('workflow_id', workflowIds)
+        .orderBy('id')
+        .select('workflow_id', 'signal', 'args', 'dedupe_key');
+
+    const installed = { [sw.name]: '1.0', Other: '3' };
+    const reportedAt = new Date(Date.now() - 60_000).toISOString();
+    temporalDown = true; // the rows stay in the outbox to be looked at
+    try {
+      const res = await sync(device.token, { installed, reportedAt });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        inventoryStored: true,
+        signalled: 2,
+        pending: [
+          {
+            jobId: marked.jobId,
+            software: sw.name,
+            version: '2.0',
+            url: `${stack.config.publicUrl}/d/${marked.tickets[0]}`,
+            size: sw.size,
+            sha256: sw.sha256,
+            fileName: 'client.cab',
+            format: 'cab',
+            expiresAt: expect.any(String),
+          },
+        ],
+      });
+      // the rows enqueueSignals would write for these signals (services/signal-outbox.ts)
+      const rows = await queued();
+      expect(rows.sort((a, b) => a.workflow_id.localeCompare(b.workflow_id))).toEqual(
+        [workflowIds[0]!, ownWorkflowId]
+          .sort((a, b) => a.localeCompare(b))
+          .map((workflowId) => storedRow({ workflowId, signal: sysinfoSyncedSignal, args: [{ installed, at: reportedAt }] })),
+      );
+      expect((await stack.db('devices').where({ id: device.id }).first()).last_sync_at.toISOString()).toBe(reportedAt);
+
+      // the service itself: the marked job's row as the database returns it (size: bigint as a string)
+      const direct = await syncInventory({ db: stack.db }, device.id, { installed });
+      expect(direct).toEqual({
+        inventoryStored: true,
+        signalled: 2,
+        pending: [
+          {
+            job_id: marked.jobId,
+            name: sw.name,
+            version: '2.0',
+            file_name: 'client.cab',
+            format: 'cab',
+            size: String(sw.size),
+            sha256: sw.sha256,
+            ticket: marked.tickets[0],
+            expires_at: expect.any(Date),
+          },
+        ],
+      });
+      expect(await queued()).toHaveLength(4);
+    } finally {
+      temporalDown = false;
+    }
+    await signalsDelivered();
+    // a device without jobs: nothing queued, nothing pending
+    expect((await syncInventory({ db: stack.db }, other.id, { installed: {} })).pending).toEqual([]);
   });
 
   it('a late sync (queued on the device, older than the stored one) never overwrites the newer inventory', async () => {
@@ -500,6 +642,97 @@ describe('POST /api/v1/device/reports', () => {
     expect((await report(device.token, end())).body).toEqual({ accepted: true, duplicate: false });
     expect(await downloaded()).toBe(2);
     expect(await stack.db('installation_log').where({ installation_id: job.jobId, event: 'report' })).toHaveLength(3);
+  });
+
+  it('the downloaded of a report is keyed as downloadedDedupeKey keys its push link (numbered or not): the report and that completed download are one signal', async () => {
+    const device = await registerDevice();
+    const sw = await uploadSoftware();
+    const fileId = sw.files[0]!.id;
+    const downloadedRows = (workflowId: string) =>
+      stack
+        .db('signal_outbox')
+        .where({ workflow_id: workflowId, signal: 'downloaded' })
+        .orderBy('id')
+        .select('dedupe_key', 'args');
+    const end = (jobId: string) => ({ jobId, phase: 'download-end', result: 'success', reportedAt: new Date().toISOString() });
+    const complete = async (ticket: string) => completeDownload({ db: stack.db }, (await findTicket(stack.db, ticket))!);
+
+    // numbered link (push 2, the latest; push 1 and the DM package link are older), its workflow
+    // started under an id of its own, the job id in upper case: the report first, then the download
+    const numbered = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      method: 'sms',
+      tickets: [
+        { expiresIn: 3600, attempt: 0 },
+        { expiresIn: 3600, attempt: 2 },
+        { expiresIn: 3600, attempt: 1 },
+      ],
+    });
+    const ownWorkflowId = `install/custom/${numbered.jobId}`;
+    await stack.db('installations').where({ id: numbered.jobId }).update({ workflow_id: ownWorkflowId });
+    const numberedEnd = end(numbered.jobId.toUpperCase());
+    expect((await report(device.token, numberedEnd)).body).toEqual({ accepted: true, duplicate: false });
+    const numberedKey = downloadedDedupeKey(numbered.jobId, { attempt: 2, ticket: numbered.tickets[1]! });
+    expect(numberedKey).toBe(`downloaded:${numbered.jobId}:2`);
+    // the row enqueueSignals would write for this signal (services/signal-outbox.ts)
+    expect(
+      await stack.db('signal_outbox').where({ dedupe_key: numberedKey }).select('workflow_id', 'signal', 'args', 'dedupe_key'),
+    ).toEqual([
+      storedRow({
+        workflowId: ownWorkflowId,
+        signal: downloadedSignal,
+        args: [{ at: numberedEnd.reportedAt, source: 'report' }],
+        dedupeKey: numberedKey,
+      }),
+    ]);
+    expect(await complete(numbered.tickets[1]!)).toEqual({ first: true, signalled: false });
+    expect(await downloadedRows(ownWorkflowId)).toHaveLength(1);
+
+    // unnumbered link (attempt NULL, written by older versions): the report first, then the download…
+    const unnumbered = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      method: 'sms',
+      tickets: [{ expiresIn: 3600 }],
+    });
+    const unnumberedKey = downloadedDedupeKey(unnumbered.jobId, { attempt: null, ticket: unnumbered.tickets[0]! });
+    expect(unnumberedKey).toMatch(new RegExp(`^downloaded:${unnumbered.jobId}:t[0-9a-f]{16}$`));
+    const unnumberedEnd = end(unnumbered.jobId);
+    expect((await report(device.token, unnumberedEnd)).body).toEqual({ accepted: true, duplicate: false });
+    expect(await downloadedRows(installWorkflowId(unnumbered.rolloutId, device.id))).toEqual([
+      { dedupe_key: unnumberedKey, args: [{ at: unnumberedEnd.reportedAt, source: 'report' }] },
+    ]);
+    expect(await complete(unnumbered.tickets[0]!)).toEqual({ first: true, signalled: false });
+    expect(await downloadedRows(installWorkflowId(unnumbered.rolloutId, device.id))).toHaveLength(1);
+
+    // …and the download first, then the report: queued once, by the download
+    const downloadFirst = await seedJob({
+      deviceId: device.id,
+      softwareId: sw.id,
+      fileId,
+      method: 'sms',
+      tickets: [{ expiresIn: 3600 }],
+    });
+    expect(await complete(downloadFirst.tickets[0]!)).toEqual({ first: true, signalled: true });
+    expect((await report(device.token, end(downloadFirst.jobId))).body).toEqual({ accepted: true, duplicate: false });
+    expect(await downloadedRows(installWorkflowId(downloadFirst.rolloutId, device.id))).toEqual([
+      {
+        dedupe_key: downloadedDedupeKey(downloadFirst.jobId, { attempt: null, ticket: downloadFirst.tickets[0]! }),
+        args: [expect.objectContaining({ source: 'download' })],
+      },
+    ]);
+
+    // a job without a push link: no dedupe key, each new report signals
+    const noLink = await seedJob({ deviceId: device.id, softwareId: sw.id, fileId, method: 'sms' });
+    const h = await recorder(noLink.rolloutId, device.id);
+    const first = end(noLink.jobId);
+    expect((await report(device.token, first)).status).toBe(202);
+    expect((await report(device.token, { ...first, reportedAt: new Date(Date.now() - 1000).toISOString() })).status).toBe(202);
+    await signalsDelivered();
+    expect(await recordedSignals(h, 'downloaded')).toHaveLength(2);
   });
 
   it('a job without a running workflow still takes the report (logged, 202)', async () => {
