@@ -3,7 +3,12 @@
  * retries (connection errors, 429, 502–504: a device retries later, like a real one), a timeout per
  * request, latency samples per endpoint, and loopback only (the simulator never talks to anything
  * but the API under test; links in messages are rewritten to the API's origin).
+ *
+ * node:http over keep-alive agents, not the global fetch (undici): a small JSON request costs about
+ * a sixth of the CPU, and the simulator's CPU is counted in the benchmark's CPU per install (issue 17).
  */
+import { type ClientRequest, Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Limiter } from './pool';
 import type { LatencyRecorder } from './stats';
@@ -50,8 +55,32 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
+/** One request of `ApiClient.send`/`open`. */
+interface SendOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** Fails the request (a TimeoutError) unless its whole answer arrived within this many ms. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+interface RawResponse {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  body: Buffer;
+}
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+
+/** Node's raw response headers as WHATWG `Headers`. */
+export function toHeaders(raw: string[]): Headers {
+  const h = new Headers();
+  for (let i = 0; i + 1 < raw.length; i += 2) h.append(raw[i] as string, raw[i + 1] as string);
+  return h;
+}
 
 function isLoopbackUrl(url: string): boolean {
   try {
@@ -72,6 +101,8 @@ export class ApiClient {
   private readonly limiter?: Limiter;
   private readonly timeoutMs: number;
   private readonly retries: number;
+  /** Keep-alive sockets per API instance; the limiter bounds the requests in flight, so no cap with one. */
+  private readonly agents: { http: HttpAgent; https: HttpsAgent };
 
   constructor(opts: ApiClientOptions) {
     this.baseUrls = opts.baseUrl
@@ -89,6 +120,9 @@ export class ApiClient {
     this.limiter = opts.limiter;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.retries = opts.retries ?? 4;
+    // idle sockets closed after 4 s, before the server's 5 s keep-alive timeout (as undici does)
+    const agent = { keepAlive: true, maxSockets: opts.limiter ? Number.POSITIVE_INFINITY : 64, timeout: 4_000 };
+    this.agents = { http: new HttpAgent(agent), https: new HttpsAgent(agent) };
   }
 
   /** A link from a message or a sync answer, pointed at the API under test (same path and query). */
@@ -104,14 +138,23 @@ export class ApiClient {
   readonly fetch: typeof fetch = async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
     if (!isLoopbackUrl(url)) throw new Error(`refusing a non-loopback request to ${url}`);
-    const endpoint = `${init?.method ?? 'GET'} ${endpointOf(new URL(url).pathname)}`;
+    const method = init?.method ?? 'GET';
+    const endpoint = `${method} ${endpointOf(new URL(url).pathname)}`;
+    const headers = Object.fromEntries(new Headers(init?.headers));
+    let body = init?.body ?? undefined;
+    if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+      const encoded = new Response(body); // FormData, Blob, …: encoded as fetch would
+      const type = encoded.headers.get('content-type');
+      if (type && !headers['content-type']) headers['content-type'] = type;
+      body = Buffer.from(await encoded.arrayBuffer());
+    }
+    const timing = init?.signal ? { signal: init.signal } : { timeoutMs: this.timeoutMs };
     return this.run(async () => {
       const t0 = performance.now();
       try {
-        const res = await fetch(url, { ...init, signal: init?.signal ?? AbortSignal.timeout(this.timeoutMs) });
-        const buf = await res.arrayBuffer();
+        const res = await this.send(url, { method, headers, body: body as string | Uint8Array | undefined, ...timing });
         this.latency?.record(endpoint, performance.now() - t0, res.status);
-        return new Response(res.status === 204 || res.status === 304 ? null : buf, {
+        return new Response(res.status === 204 || res.status === 304 ? null : res.body, {
           status: res.status,
           statusText: res.statusText,
           headers: res.headers,
@@ -122,6 +165,57 @@ export class ApiClient {
       }
     });
   };
+
+  /**
+   * Starts a request through the keep-alive agent; resolves at the response's head, its body a stream
+   * for the caller to read or destroy. `signal` aborts it, also midway through the body.
+   */
+  open(url: string, o: SendOptions = {}): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      this.start(url, o, resolve).on('error', reject);
+    });
+  }
+
+  /** A request with its whole answer read: no limiter, no retries, no latency sample. */
+  send(url: string, o: SendOptions = {}): Promise<RawResponse> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      const req = this.start(url, o, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          clearTimeout(timer);
+          const headers = toHeaders(res.rawHeaders);
+          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers, body: Buffer.concat(chunks) });
+        });
+      });
+      req.on('error', fail);
+      if (o.timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          fail(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+          req.destroy();
+        }, o.timeoutMs);
+      }
+    });
+  }
+
+  private start(url: string, o: SendOptions, onResponse: (res: IncomingMessage) => void): ClientRequest {
+    const u = new URL(url);
+    const tls = u.protocol === 'https:';
+    const agent = tls ? this.agents.https : this.agents.http;
+    const req = (tls ? httpsRequest : httpRequest)(
+      u,
+      { method: o.method, headers: o.headers, agent, signal: o.signal },
+      onResponse,
+    );
+    req.end(o.body);
+    return req;
+  }
 
   /** The next API instance in turn. */
   private nextBase(): string {
@@ -148,8 +242,8 @@ export class ApiClient {
         const res = await this.run(async () => {
           const t0 = performance.now();
           try {
-            const r = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
-            const text = await r.text();
+            const r = await this.send(url, { method, headers, body, timeoutMs: this.timeoutMs });
+            const text = r.body.toString('utf8');
             this.latency?.record(endpoint, performance.now() - t0, r.status);
             let parsed: unknown = text;
             try {
