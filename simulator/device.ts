@@ -17,10 +17,11 @@
  * Every request is bounded (the fleet's limiter, timeouts, a bounded number of retries and polls).
  */
 import { createHash } from 'node:crypto';
+import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Platform } from '../domain/install-options';
 import { type DmClientKnobs, SimulatedDmClient } from './dm-client';
-import type { ApiClient } from './http';
+import { type ApiClient, toHeaders } from './http';
 import type { DeviceInbox, InboxMessage } from './inbox';
 
 const FAILURE_KNOBS = ['neverBootstraps', 'dmFails', 'ignoresSms', 'neverSyncs', 'offline', 'installFails'] as const;
@@ -403,31 +404,28 @@ export class VirtualDevice {
         const timeout = setTimeout(() => abort.abort(), 120_000);
         let status = 0;
         try {
-          const res = await fetch(url, { headers, signal: abort.signal });
-          status = res.status;
-          if (res.status !== 200 && res.status !== 206) {
-            await res.arrayBuffer().catch(() => undefined);
-            return { status, headers: res.headers, cut: false };
+          const res = await api.open(url, { headers, signal: abort.signal });
+          status = res.statusCode ?? 0;
+          if (status !== 200 && status !== 206) {
+            res.resume();
+            await finished(res).catch(() => undefined);
+            return { status, headers: toHeaders(res.rawHeaders), cut: false };
           }
-          const length = Number(res.headers.get('content-length') ?? 0);
+          const length = Number(res.headers['content-length'] ?? 0);
           const stopAt = cutAtFraction === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(length * cutAtFraction));
-          const reader = (res.body as ReadableStream<Uint8Array>).getReader();
           let read = 0;
           let cut = false;
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
+          for await (const value of res as AsyncIterable<Buffer>) {
             hash.update(value);
             got += value.length;
             read += value.length;
             if (read >= stopAt && read < length) {
               cut = true;
               abort.abort();
-              await reader.cancel().catch(() => undefined);
               break;
             }
           }
-          return { status, headers: res.headers, cut };
+          return { status, headers: toHeaders(res.rawHeaders), cut };
         } finally {
           clearTimeout(timeout);
           api.latency?.record(endpoint, performance.now() - t0, status);

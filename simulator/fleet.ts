@@ -242,14 +242,16 @@ export class Fleet {
     form.append('platforms', o.platforms.join(','));
     const names = new Set(o.platforms.map(fileNameFor));
     for (const n of names) form.append('file', new Blob([bytes]), n);
-    const res = await o.api.run(() =>
-      fetch(`${o.api.baseUrl}/api/v1/software`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${o.api.adminKey}` },
-        body: form,
-      }),
-    );
-    const body = (await res.json()) as { id: string; sha256: string; size: number; error?: { message: string } };
+    const multipart = new Response(form); // the multipart encoding fetch would send
+    const headers = { authorization: `Bearer ${o.api.adminKey}`, 'content-type': multipart.headers.get('content-type') ?? '' };
+    const payload = Buffer.from(await multipart.arrayBuffer());
+    const res = await o.api.run(() => o.api.send(`${o.api.baseUrl}/api/v1/software`, { method: 'POST', headers, body: payload }));
+    const body = JSON.parse(res.body.toString('utf8')) as {
+      id: string;
+      sha256: string;
+      size: number;
+      error?: { message: string };
+    };
     if (res.status !== 201) throw new Error(`software upload: HTTP ${res.status} ${body.error?.message ?? ''}`);
     if (body.sha256 !== sha256) throw new Error(`software upload: the server computed ${body.sha256}, not ${sha256}`);
     this.software = { id: body.id, name: 'Simulated DME Client', version, kind: this.kind, sha256, size: bytes.length };
