@@ -1,15 +1,18 @@
 /**
  * Pure parts of the fleet simulator and the benchmark: knob assignment and the expected final status
- * per knob, the SMS link parser, the bounded-concurrency limiter, percentiles and the chart's buckets.
+ * per knob, the SMS link parser, the bounded-concurrency limiter, percentiles and the chart's buckets;
+ * and the simulator's HTTP client against a local server (keep-alive, timeouts, retries).
  */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { rebucket } from '../../bench/chart';
 import { STATUS } from '../../domain/status';
 import { linkInSms } from '../../simulator/device';
 import { assignKnobs, expectedStatus, goesByDm, NO_FAILURES, seededRandom } from '../../simulator/expect';
-import { endpointOf } from '../../simulator/http';
+import { ApiClient, endpointOf } from '../../simulator/http';
 import { createLimiter } from '../../simulator/pool';
-import { percentile } from '../../simulator/stats';
+import { LatencyRecorder, percentile } from '../../simulator/stats';
 
 describe('knob assignment', () => {
   it('gives each failure knob round(share × n) eligible devices, at most one knob per device, reproducibly', () => {
@@ -151,5 +154,83 @@ describe('statistics and chart buckets', () => {
       [3, 3],
       [4.5, 3],
     ]);
+  });
+});
+
+describe('ApiClient over node:http', () => {
+  it('reuses one keep-alive socket, retries timeouts and 503s, and sends and reads JSON and headers', async () => {
+    let connections = 0;
+    const hits: Record<string, number> = {};
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const path = req.url ?? '';
+      hits[path] = (hits[path] ?? 0) + 1;
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (path === '/slow') {
+          const t = setTimeout(() => res.end('{}'), 1_000);
+          res.on('close', () => clearTimeout(t));
+          return;
+        }
+        if (path === '/flaky' && hits[path] === 1) {
+          res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"message":"busy"}}');
+          return;
+        }
+        const body = Buffer.concat(chunks).toString('utf8');
+        res.writeHead(200, { 'content-type': 'application/json', 'x-echo': 'yes' });
+        res.end(
+          JSON.stringify({
+            method: req.method,
+            auth: req.headers.authorization ?? null,
+            extra: req.headers['x-extra'] ?? null,
+            type: req.headers['content-type'] ?? null,
+            body: body ? JSON.parse(body) : null,
+          }),
+        );
+      });
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const latency = new LatencyRecorder();
+    const api = new ApiClient({ baseUrl: base, adminKey: 'admin-key', latency, timeoutMs: 200, retries: 1 });
+    try {
+      // JSON both ways, Authorization (admin key, token, none), extra headers, headers readable
+      const a = await api.expect([200], 'POST', '/echo', { body: { n: 1, s: 'ä' }, headers: { 'x-extra': 'x' } });
+      expect(a.body).toEqual({
+        method: 'POST',
+        auth: 'Bearer admin-key',
+        extra: 'x',
+        type: 'application/json',
+        body: { n: 1, s: 'ä' },
+      });
+      expect(a.headers.get('x-echo')).toBe('yes');
+      expect(a.headers.get('content-type')).toBe('application/json');
+      expect((await api.request('GET', '/echo', { token: 'device-token' })).body.auth).toBe('Bearer device-token');
+      expect((await api.request('GET', '/echo', { token: null })).body.auth).toBeNull();
+      const viaFetch = await api.fetch(`${base}/echo`, { method: 'PUT', body: Buffer.from('[1]') });
+      expect([viaFetch.status, ((await viaFetch.json()) as { body: unknown }).body]).toEqual([200, [1]]);
+      // keep-alive: five sequential requests, one connection
+      for (let i = 0; i < 5; i++) await api.request('GET', '/echo');
+      expect(connections).toBe(1);
+
+      // a 503 is retried, then succeeds
+      const flaky = await api.request('GET', '/flaky', { endpoint: 'flaky' });
+      expect([flaky.status, hits['/flaky']]).toEqual([200, 2]);
+      expect(latency.all().flaky?.statuses).toEqual({ 200: 1, 503: 1 });
+
+      // slower than timeoutMs: a timeout (latency status 0), retried once, then thrown
+      const t0 = performance.now();
+      await expect(api.request('GET', '/slow', { endpoint: 'slow' })).rejects.toThrow(/timeout/);
+      expect(performance.now() - t0).toBeLessThan(1_000);
+      expect(hits['/slow']).toBe(2);
+      expect(latency.all().slow?.statuses).toEqual({ 0: 2 });
+      await expect(api.request('GET', '/slow', { retry: false })).rejects.toMatchObject({ name: 'TimeoutError' });
+      expect(hits['/slow']).toBe(3);
+    } finally {
+      // the client's idle keep-alive sockets close with the server's side of them
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
