@@ -12,6 +12,7 @@ import { type Db, PreparedStatement } from '../infra/db';
 import { downloadedSignal, downloadFailedSignal, sysinfoSyncedSignal } from '../workflows/messages';
 import { notFound } from './errors';
 import { addReportOfDevice, MARKED_JOBS_OF_DEVICE_SQL, type MarkedJob, type ReportSignal } from './installations/device-jobs';
+import { installWorkflowIdSql } from './installations/jobs';
 
 export interface DeviceReportDeps {
   db: Db;
@@ -50,7 +51,7 @@ const SYNC = new PreparedStatement<{ stored: number; signalled: number } & { [K 
      RETURNING id
    ), signalled AS (
      INSERT INTO signal_outbox (workflow_id, signal, args)
-     SELECT coalesce(i.workflow_id, 'install/' || i.rollout_id::text || '/' || i.device_id::text), :signal::text, :args::jsonb
+     SELECT ${installWorkflowIdSql('i')}, :signal::text, :args::jsonb
        FROM installations i WHERE i.device_id = :deviceId AND NOT i.final
      RETURNING 1
    ), pending AS (${MARKED_JOBS_OF_DEVICE_SQL})

@@ -5,6 +5,7 @@
  */
 import type { SignalDefinition } from '@temporalio/common';
 import { type Db, PreparedStatement } from '../../infra/db';
+import { installWorkflowIdSql } from './jobs';
 
 /** A job of the device: enough to find its install workflow (`installWorkflowIdOf`). */
 export interface DeviceJob {
@@ -80,7 +81,7 @@ export interface ReportSignal {
 const REPORT_OF_DEVICE = new PreparedStatement<{ found: boolean; is_new: boolean; queued: boolean }>(
   'device.report',
   `WITH job AS (
-     SELECT i.id, coalesce(i.workflow_id, 'install/' || i.rollout_id::text || '/' || i.device_id::text) AS workflow_id,
+     SELECT i.id, ${installWorkflowIdSql('i')} AS workflow_id,
             t.attempt, t.ticket
        FROM installations i
        LEFT JOIN LATERAL (

@@ -16,6 +16,13 @@ const INSERT_CHUNK = 5_000;
 export const installWorkflowIdOf = (job: { workflow_id: string | null; rollout_id: string; device_id: string }): string =>
   job.workflow_id ?? installWorkflowId(job.rollout_id, job.device_id);
 
+/**
+ * `installWorkflowIdOf` as SQL over the `installations` row aliased `alias`, for a statement that
+ * queues a signal for the job's workflow (the format of `installWorkflowId`).
+ */
+export const installWorkflowIdSql = (alias: string): string =>
+  `coalesce(${alias}.workflow_id, 'install/' || ${alias}.rollout_id::text || '/' || ${alias}.device_id::text)`;
+
 /** The devices of a new rollout: listed ids in the given order, or every device (of a platform) in registration order. */
 export type JobSelection = { kind: 'ids'; ids: string[] } | { kind: 'filter'; platform?: Platform };
 
