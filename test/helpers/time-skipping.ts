@@ -1,8 +1,10 @@
 /**
  * Workflow tests on Temporal's time-skipping test server (real server, Java, cached by
  * devstack/temporal-servers.ts). Each test file gets its own server; activities may be doubles here.
+ * Its client gives every query a deadline and asks again when it passes (`queryWithDeadline`).
  */
 import { randomUUID } from 'node:crypto';
+import type { Connection, WorkflowClientInterceptor } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -11,12 +13,53 @@ import { inject } from 'vitest';
 import { ALL_SEARCH_ATTRIBUTES } from '../../domain/search-attributes';
 
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const queries = queryWithDeadline();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: inject('testServerPath') } },
+    client: { interceptors: { workflow: [queries.interceptor] } },
   });
+  queries.connection = env.connection;
   await registerSearchAttributes(env);
   return env;
 }
+
+const QUERY_ATTEMPT_MS = 10_000;
+const QUERY_ATTEMPTS = 6;
+
+/**
+ * A query that reaches the test server while a workflow task is in flight waits for that run's next
+ * workflow task; when the task in flight continues the run as new there is none, and the server gives
+ * the query up only at the request's deadline — the SDK's client sets none, so the test hung
+ * (test/workflow/test-server.test.ts). Each attempt gets a deadline; one that passes is asked again,
+ * and reaches the workflow's current run.
+ */
+function queryWithDeadline(): { interceptor: WorkflowClientInterceptor; connection?: Connection } {
+  const queries: { interceptor: WorkflowClientInterceptor; connection?: Connection } = {
+    interceptor: {
+      async query(input, next) {
+        const connection = queries.connection;
+        if (!connection) return next(input);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await connection.withDeadline(Date.now() + QUERY_ATTEMPT_MS, () => next(input));
+          } catch (err) {
+            if (attempt >= QUERY_ATTEMPTS || !deadlineExceeded(err)) throw err;
+            console.warn(
+              `query ${input.queryType} of ${input.workflowExecution.workflowId}: no answer in ${QUERY_ATTEMPT_MS} ms, asked again`,
+            );
+          }
+        }
+      },
+    },
+  };
+  return queries;
+}
+
+function deadlineExceeded(err: unknown): boolean {
+  const code = (e: unknown) => (e && typeof e === 'object' ? (e as { code?: unknown }).code : undefined);
+  return code(err) === DEADLINE_EXCEEDED || code((err as { cause?: unknown } | undefined)?.cause) === DEADLINE_EXCEEDED;
+}
+const DEADLINE_EXCEEDED = 4; // gRPC status code
 
 /**
  * The Java time-skipping test server rejects unknown custom search attributes (the workflow task fails
