@@ -33,6 +33,33 @@ async function newKey(role: Role, name = `${role}-${randomUUID().slice(0, 8)}`) 
   return res.body as { id: string; name: string; role: Role; key: string };
 }
 
+interface AuditEntry {
+  id: string;
+  keyName: string | null;
+  status: number;
+  route: string;
+  path: string;
+  targetIds: string[];
+  body: any;
+}
+
+/** The id of the newest audit row (0n when none). */
+async function newestAuditId(): Promise<bigint> {
+  const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
+  return BigInt(e?.id ?? 0);
+}
+
+/**
+ * The audit row newer than `after` that `match` picks. A row is written once its request is answered,
+ * so rows of requests answered close together may land in either order: never "the newest row".
+ */
+function auditRowAfter(after: bigint, what: string, match: (e: AuditEntry) => boolean): Promise<AuditEntry> {
+  return until(what, async () => {
+    const { entries } = (await stack.api('GET', '/api/v1/audit?limit=20')).body as { entries: AuditEntry[] };
+    return entries.find((e) => BigInt(e.id) > after && match(e));
+  });
+}
+
 describe('admin keys', () => {
   it('the first-start key is an admin key: it can issue keys', async () => {
     const first = await ensureFirstAdminKey(stack.db, undefined);
@@ -223,12 +250,10 @@ describe('roles: every admin operation of the OpenAPI document, each role', () =
 
 describe('the audit log', () => {
   it('records a created rollout with its body (no secrets) and its targets', async () => {
+    const after = await newestAuditId();
     const res = await stack.api('POST', '/api/v1/rollouts', { softwareId: randomUUID(), devices: { filter: { tags: ['x'] } } });
     expect(res.status).toBe(400);
-    const entry = await until('the audit row of the rollout request', async () => {
-      const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
-      return e?.route === '/api/v1/rollouts' ? e : undefined;
-    });
+    const entry = await auditRowAfter(after, 'the audit row of the rollout request', (e) => e.route === '/api/v1/rollouts');
     expect(entry).toMatchObject({
       method: 'POST',
       route: '/api/v1/rollouts',
@@ -243,17 +268,11 @@ describe('the audit log', () => {
     const marker = randomUUID();
     const res = await stack.api('POST', '/api/v1/rollouts/preview', { softwareId: marker, notify: ['a\u0000b'], 'k\u0000': 1 });
     expect(res.status).toBe(400);
-    const entry = await until('the audit row with NUL', async () => {
-      const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
-      return e?.body?.softwareId === marker ? e : undefined;
-    });
+    const entry = await auditRowAfter(0n, 'the audit row with NUL', (e) => e.body?.softwareId === marker);
     expect(entry.body).toEqual({ softwareId: marker, notify: ['a\ufffdb'], 'k\ufffd': 1 });
     const big = await stack.api('POST', '/api/v1/rollouts/preview', { softwareId: randomUUID(), notify: ['x'.repeat(100_000)] });
     expect(big.status).toBe(400);
-    const bigEntry = await until('the audit row of the big body', async () => {
-      const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
-      return e?.body?.truncated ? e : undefined;
-    });
+    const bigEntry = await auditRowAfter(BigInt(entry.id), 'the audit row of the big body', (e) => e.body?.truncated === true);
     expect(bigEntry.body).toEqual({ truncated: true, size: expect.any(Number) });
   });
 
@@ -263,6 +282,7 @@ describe('the audit log', () => {
       [stack.adminKey, 'ADMIN_API_KEY'],
       [viewer.key, viewer.name],
     ] as const) {
+      const after = await newestAuditId();
       const marker = `/api/v1/devices?m=${randomUUID()}`;
       const res = await fetch(`${stack.baseUrl}${marker}`, {
         method: 'POST',
@@ -270,22 +290,23 @@ describe('the audit log', () => {
         body: '{"devices": [',
       });
       expect(res.status).toBe(400);
-      const entry = await until('the audit row of the malformed request', async () => {
-        const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
-        return e?.keyName === name && e.status === 400 && e.route === '/api/v1/devices' ? e : undefined;
-      });
+      // another admin request answered right after it: its row may land first or last
+      const other = await newKey('viewer');
+      const entry = await auditRowAfter(
+        after,
+        'the audit row of the malformed request',
+        (e) => e.keyName === name && e.status === 400 && e.route === '/api/v1/devices',
+      );
       expect(entry).toMatchObject({ method: 'POST', path: '/api/v1/devices', keyName: name });
+      await auditRowAfter(after, 'the audit row of the other request', (e) => e.targetIds.includes(other.id));
     }
     const reg = await stack.api('POST', '/api/v1/devices', { devices: [{ externalId: `a-${randomUUID()}`, platform: 'ios' }] });
-    const before = await until('the registration row', async () => {
-      const [e] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
-      return e?.targetIds?.includes(reg.body.devices[0].id) ? e : undefined;
-    });
+    const registration = await auditRowAfter(0n, 'the registration row', (e) => e.targetIds.includes(reg.body.devices[0].id));
     expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, reg.body.devices[0].token)).status).toBe(200);
     expect((await stack.api('POST', '/api/v1/device/sync', { installed: {} }, 'drd_wrong')).status).toBe(401);
     await new Promise((r) => setTimeout(r, 300));
-    const [latest] = (await stack.api('GET', '/api/v1/audit?limit=1')).body.entries;
-    expect(latest.id).toBe(before.id);
+    const { entries } = (await stack.api('GET', '/api/v1/audit?limit=20')).body as { entries: AuditEntry[] };
+    expect(entries.filter((e) => BigInt(e.id) > BigInt(registration.id))).toEqual([]);
   });
 
   it('is append-only and outlives the purge of ended jobs', async () => {
