@@ -13,12 +13,13 @@ import { inject } from 'vitest';
 import { ALL_SEARCH_ATTRIBUTES } from '../../domain/search-attributes';
 
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  const queries = queryWithDeadline();
+  // the client's interceptors are made before its connection exists
+  let connection: Connection | undefined;
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: inject('testServerPath') } },
-    client: { interceptors: { workflow: [queries.interceptor] } },
+    client: { interceptors: { workflow: [queryWithDeadline(() => connection)] } },
   });
-  queries.connection = env.connection;
+  connection = env.connection;
   await registerSearchAttributes(env);
   return env;
 }
@@ -33,26 +34,23 @@ const QUERY_ATTEMPTS = 6;
  * (test/workflow/test-server.test.ts). Each attempt gets a deadline; one that passes is asked again,
  * and reaches the workflow's current run.
  */
-function queryWithDeadline(): { interceptor: WorkflowClientInterceptor; connection?: Connection } {
-  const queries: { interceptor: WorkflowClientInterceptor; connection?: Connection } = {
-    interceptor: {
-      async query(input, next) {
-        const connection = queries.connection;
-        if (!connection) return next(input);
-        for (let attempt = 1; ; attempt++) {
-          try {
-            return await connection.withDeadline(Date.now() + QUERY_ATTEMPT_MS, () => next(input));
-          } catch (err) {
-            if (attempt >= QUERY_ATTEMPTS || !deadlineExceeded(err)) throw err;
-            console.warn(
-              `query ${input.queryType} of ${input.workflowExecution.workflowId}: no answer in ${QUERY_ATTEMPT_MS} ms, asked again`,
-            );
-          }
+function queryWithDeadline(connectionOf: () => Connection | undefined): WorkflowClientInterceptor {
+  return {
+    async query(input, next) {
+      const connection = connectionOf();
+      if (!connection) return next(input);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await connection.withDeadline(Date.now() + QUERY_ATTEMPT_MS, () => next(input));
+        } catch (err) {
+          if (attempt >= QUERY_ATTEMPTS || !deadlineExceeded(err)) throw err;
+          console.warn(
+            `query ${input.queryType} of ${input.workflowExecution.workflowId}: no answer in ${QUERY_ATTEMPT_MS} ms, asked again`,
+          );
         }
-      },
+      }
     },
   };
-  return queries;
 }
 
 function deadlineExceeded(err: unknown): boolean {
