@@ -42,10 +42,12 @@ async function releaseChildren(
   env: TestWorkflowEnvironment,
   fake: FakeRolloutDb,
   devices: string[],
+  progress: (released: number) => void = () => {},
 ): Promise<{ mismatches: string[]; completed: number }> {
   const mismatches: string[] = [];
   let completed = 0;
   for (let i = 0; i < devices.length; i += 250) {
+    progress(i);
     await Promise.all(
       devices.slice(i, i + 250).map(async (d) => {
         const h = env.client.workflow.getHandle(fake.childId(d));
@@ -59,6 +61,17 @@ async function releaseChildren(
     );
   }
   return { mismatches, completed };
+}
+
+/** What a watchdog prints: the rollout's current run, the server's time, the starts and finals seen. */
+async function stateOf(env: TestWorkflowEnvironment, fake: FakeRolloutDb): Promise<string> {
+  try {
+    const d = await env.client.workflow.getHandle(fake.workflowId).describe();
+    const now = new Date(await env.currentTimeMs()).toISOString();
+    return `rollout ${d.status.name}, run ${d.runId} with ${d.historyLength} events, server time ${now}, ${fake.starts.length} started`;
+  } catch (err) {
+    return `(no state: ${err instanceof Error ? err.message : String(err)})`;
+  }
 }
 
 describe('rolloutWorkflow at fleet scale (time-skipping server)', () => {
@@ -95,15 +108,27 @@ describe('rolloutWorkflow at fleet scale (time-skipping server)', () => {
     };
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
     const started = Date.now();
-    const { result, firstRunId, children } = await worker.runUntil(async () => {
-      const h = await env.client.workflow.start(rolloutWorkflow, {
-        taskQueue,
-        workflowId: fake.workflowId,
-        args: [fake.input(schedule, { failureThreshold: 1000 })],
-      });
-      const result = await h.result();
-      return { result, firstRunId: h.firstExecutionRunId, children: await releaseChildren(env, fake, devices) };
-    });
+    // it takes 5–6 minutes in CI; should it hang (it did once, to the 900 s timeout), say where
+    let phase = 'the rollout';
+    const watchdog = setInterval(() => {
+      void stateOf(env, fake).then((state) =>
+        console.warn(`[rollout-scale] after ${Math.round((Date.now() - started) / 1000)}s waiting for ${phase}: ${state}`),
+      );
+    }, 300_000);
+    const { result, firstRunId, children } = await worker
+      .runUntil(async () => {
+        const h = await env.client.workflow.start(rolloutWorkflow, {
+          taskQueue,
+          workflowId: fake.workflowId,
+          args: [fake.input(schedule, { failureThreshold: 1000 })],
+        });
+        const result = await h.result();
+        const children = await releaseChildren(env, fake, devices, (released) => {
+          phase = `the held children (${released} of ${devices.length} released)`;
+        });
+        return { result, firstRunId: h.firstExecutionRunId, children };
+      })
+      .finally(() => clearInterval(watchdog));
     const seconds = Math.round((Date.now() - started) / 1000);
 
     const expected = countBy(devices, (d) => fakeOutcome(d).result.status);
