@@ -111,7 +111,7 @@ describe('rolloutWorkflow at fleet scale (time-skipping server)', () => {
     };
     const { worker, taskQueue } = await createRolloutWorker(env, code, fake.activities());
     const started = Date.now();
-    // it takes 5–6 minutes in CI; should it hang (it did once, to the 900 s timeout), say where
+    // it takes 5–7 minutes in CI; should it hang (it did once, to the 900 s timeout), say where
     let phase = 'the rollout';
     let rolloutSeconds = 0;
     const watchdog = setInterval(() => {
