@@ -66,7 +66,7 @@ async function releaseChildren(
   return { mismatches, completed };
 }
 
-/** What a watchdog prints: the rollout's current run, the server's time, the starts and finals seen. */
+/** What the watchdog prints: the rollout's status and current run, the server's time, the starts seen. */
 async function stateOf(env: TestWorkflowEnvironment, fake: FakeRolloutDb): Promise<string> {
   try {
     const d = await env.client.workflow.getHandle(fake.workflowId).describe();
