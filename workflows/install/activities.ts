@@ -60,7 +60,17 @@ const summarized = <O extends ActivityOptions | LocalActivityOptions>(options: O
  * cancelled meanwhile: the cancellation takes effect at the next wait. So a write can never land after
  * the cleanup's `Cancelled` row, and no ticket is minted after the cleanup revoked them.
  */
-export const atomic = <T>(fn: () => Promise<T>): Promise<T> => CancellationScope.nonCancellable(fn);
+export type Atomic = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * One execution's `Atomic`: a single non-cancellable scope, made at the start and run for each write.
+ * A new scope per write (`CancellationScope.nonCancellable`) costs three promises more each time, and
+ * the SDK's promise hook captures a source-mapped stack for every promise (docs/performance.md, round 5).
+ */
+export function atomicScope(): Atomic {
+  const scope = new CancellationScope({ cancellable: false });
+  return (fn) => scope.run(fn);
+}
 
 type DbActivity = 'loadInstallContext' | 'recordInstallTransition' | 'revokePushTickets';
 export type DbCall = <K extends DbActivity>(name: K, summary: string, args: Args<K>) => Promise<Result<K>>;
@@ -76,7 +86,7 @@ export function databaseActivities(local: boolean): DbCall {
 type GatewayActivity = 'dmBootstrap' | 'dmInstall' | 'pushDownloadLink';
 
 /** A gateway call (push, DM engine): bounded retries, never cut short by a cancellation (`atomic`). */
-export function gateway<K extends GatewayActivity>(name: K, summary: string, args: Args<K>): Promise<Result<K>> {
+export function gateway<K extends GatewayActivity>(atomic: Atomic, name: K, summary: string, args: Args<K>): Promise<Result<K>> {
   return atomic(() => (gateways[name] as unknown as Call<K>).executeWithOptions(summarized(GATEWAY_OPTIONS, summary), args));
 }
 
@@ -89,7 +99,11 @@ export const DEFAULT_PUSH_SEND_MS = 24 * 3_600_000;
  * backoff, its timers being where a cancellation takes effect. Its own proxy: a call's options are
  * merged into the proxy's, and the gateways' retry policy would stay.
  */
-export function pushOnce(summary: string, input: Args<'pushDownloadLink'>[0]): Promise<Result<'pushDownloadLink'>> {
+export function pushOnce(
+  atomic: Atomic,
+  summary: string,
+  input: Args<'pushDownloadLink'>[0],
+): Promise<Result<'pushDownloadLink'>> {
   return atomic(() =>
     (onePush.pushDownloadLink as unknown as Call<'pushDownloadLink'>).executeWithOptions(summarized(ONE_PUSH_OPTIONS, summary), [
       input,

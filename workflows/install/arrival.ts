@@ -18,10 +18,12 @@ export function arrived(job: InstallJob, software: Delivery['software']): boolea
   );
 }
 
-/** Ends the job when `arrived` (never returns then); returns at once otherwise. */
-export async function endIfArrived(job: InstallJob, delivery: Delivery, phase: string): Promise<void> {
+/**
+ * Ends a job whose software `arrived` (never returns). Callers check `arrived` first: a job that goes
+ * on then costs no promise here (each one a stack captured by the SDK's promise hook).
+ */
+export async function endArrived(job: InstallJob, delivery: Delivery, phase: string): Promise<never> {
   const { software } = delivery;
-  if (!arrived(job, software)) return;
   const { reports, state } = job;
   const byDm = job.dmInstallSent || state.method === 'dm';
   if (software.kind === 'dme-client' && reports.verifiedBy !== undefined) {

@@ -5,7 +5,7 @@
 import { isCancellation } from '@temporalio/workflow';
 import { STATUS } from '../../domain/status';
 import { gateway } from './activities';
-import { arrived, endIfArrived } from './arrival';
+import { arrived, endArrived } from './arrival';
 import { failureMessage, formatDuration } from './format';
 import type { Delivery, InstallJob } from './state';
 
@@ -15,7 +15,7 @@ export async function bootstrap(job: InstallJob, delivery: Delivery): Promise<st
   const deviceId = delivery.device.id;
   await job.transition(STATUS.waitingForBootstrap, { detail: 'the device is not bootstrapped: sending the OMA DM bootstrap' });
   try {
-    await gateway('dmBootstrap', 'send the OMA DM bootstrap', [{ installationId, deviceId }]);
+    await gateway(job.atomic, 'dmBootstrap', 'send the OMA DM bootstrap', [{ installationId, deviceId }]);
   } catch (err) {
     if (isCancellation(err)) throw err;
     return `the bootstrap could not be sent: ${failureMessage(err)}`;
@@ -28,7 +28,7 @@ export async function bootstrap(job: InstallJob, delivery: Delivery): Promise<st
     'the bootstrap confirmation',
   );
   if (!reports.bootstrapConfirmed) {
-    await endIfArrived(job, delivery, 'while waiting for the bootstrap');
+    if (arrived(job, delivery.software)) await endArrived(job, delivery, 'while waiting for the bootstrap');
     // a failure the device reported is what happened: no fallback, no push (since the patch)
     if (patches.deviceFailureEndsDm && reports.postInstallFailure) return job.failByDeviceReport();
   }

@@ -6,7 +6,7 @@
 import { isCancellation } from '@temporalio/workflow';
 import { STATUS } from '../../domain/status';
 import { gateway } from './activities';
-import { arrived, endIfArrived } from './arrival';
+import { arrived, endArrived } from './arrival';
 import { bootstrap } from './bootstrap';
 import { failureMessage, formatDuration } from './format';
 import type { Delivery, InstallJob } from './state';
@@ -24,7 +24,7 @@ export async function dmPhase(job: InstallJob, delivery: Delivery): Promise<stri
   await job.transition(STATUS.installingSoftware, { detail: `installing ${software.name} ${software.version} by OMA DM` });
   job.ticketsIssued = true;
   try {
-    await gateway('dmInstall', `OMA DM install of ${software.name} ${software.version}`, [
+    await gateway(job.atomic, 'dmInstall', `OMA DM install of ${software.name} ${software.version}`, [
       {
         installationId,
         deviceId: device.id,
@@ -47,7 +47,7 @@ export async function dmPhase(job: InstallJob, delivery: Delivery): Promise<stri
   );
   const result = reports.dmResult;
   if (!result) {
-    await endIfArrived(job, delivery, 'before the DM install result');
+    if (arrived(job, software)) await endArrived(job, delivery, 'before the DM install result');
     // a failure the device reported is what happened: no fallback, no push (since the patch)
     if (patches.deviceFailureEndsDm && reports.postInstallFailure) return job.failByDeviceReport();
   }

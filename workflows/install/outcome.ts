@@ -3,7 +3,7 @@
  * (rollout cancelled) has its download links revoked and ends Cancelled; an activity that gave up
  * makes it Installation failed.
  */
-import { type ActivityFailure, CancellationScope, getExternalWorkflowHandle, log } from '@temporalio/workflow';
+import { type ActivityFailure, getExternalWorkflowHandle, log } from '@temporalio/workflow';
 import { STATUS } from '../../domain/status';
 import { type InstallResult, installFinishedSignal } from '../messages';
 import { failureMessage } from './format';
@@ -15,7 +15,7 @@ import type { InstallJob } from './state';
  */
 export function notifyParent(job: InstallJob, r: InstallResult): Promise<void> {
   const parent = job.input.parentWorkflowId;
-  return CancellationScope.nonCancellable(async () => {
+  return job.atomic(async () => {
     if (!parent) return;
     try {
       await getExternalWorkflowHandle(parent).signal(installFinishedSignal, r);
@@ -27,7 +27,7 @@ export function notifyParent(job: InstallJob, r: InstallResult): Promise<void> {
 
 /** The rollout was cancelled: links revoked, Cancelled recorded, the rollout told (the caller rethrows). */
 export function cleanUpCancelled(job: InstallJob): Promise<void> {
-  return CancellationScope.nonCancellable(async () => {
+  return job.atomic(async () => {
     const reason = 'the rollout was cancelled';
     if (job.patches.finalTransitionRevokes) {
       // one activity: the links revoked and Cancelled recorded together

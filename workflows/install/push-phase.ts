@@ -8,7 +8,7 @@ import type { PushLinkInput, PushLinkResult } from '../../activities/install';
 import { STATUS } from '../../domain/status';
 import type { PushMethod } from '../messages';
 import { DEFAULT_PUSH_SEND_MS, gateway, pushOnce, retryableSendFailure } from './activities';
-import { arrived, endIfArrived } from './arrival';
+import { arrived, endArrived } from './arrival';
 import { failureMessage, formatDuration, METHOD_NAMES } from './format';
 import type { Delivery, InstallJob } from './state';
 import { verify } from './verification';
@@ -38,7 +38,7 @@ export async function pushPhase(job: InstallJob, delivery: Delivery, requested: 
     }
     // no push after a failure the device reported, none once the software is on the device (since the patches)
     if (patches.deviceFailureEndsDm && reports.postInstallFailure) return job.failByDeviceReport();
-    await endIfArrived(job, delivery, `before push ${attempt} of ${max}`);
+    if (arrived(job, software)) await endArrived(job, delivery, `before push ${attempt} of ${max}`);
     const push: PushLinkInput = {
       installationId,
       attempt,
@@ -55,8 +55,8 @@ export async function pushPhase(job: InstallJob, delivery: Delivery, requested: 
     job.ticketsIssued = true;
     try {
       sent = patches.pushSendTimeout
-        ? await sendUntil(summary, push, pushSendMs)
-        : await gateway('pushDownloadLink', summary, [push]);
+        ? await sendUntil(job, summary, push, pushSendMs)
+        : await gateway(job.atomic, 'pushDownloadLink', summary, [push]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       const why =
@@ -84,8 +84,8 @@ export async function pushPhase(job: InstallJob, delivery: Delivery, requested: 
       timeouts.ticketLifetimeMs,
       'the download',
     );
-    if (got && reports.downloaded === undefined)
-      await endIfArrived(job, delivery, `while waiting for the download of push ${attempt}`);
+    if (got && reports.downloaded === undefined && arrived(job, software))
+      await endArrived(job, delivery, `while waiting for the download of push ${attempt}`);
     if (got) break;
     if (reports.postInstallFailure) return job.failByDeviceReport();
     if (attempt === max) {
@@ -122,12 +122,12 @@ const MAX_BACKOFF_MS = 10 * 60_000;
  * activity), until `sendMs` has passed — an SMS gateway outage of minutes or hours fails nothing. A
  * rejection no retry can fix ends at once; a cancellation takes effect between attempts.
  */
-async function sendUntil(summary: string, push: PushLinkInput, sendMs: number): Promise<PushLinkResult> {
+async function sendUntil(job: InstallJob, summary: string, push: PushLinkInput, sendMs: number): Promise<PushLinkResult> {
   const deadline = Date.now() + sendMs;
   let backoff = FIRST_BACKOFF_MS;
   for (let send = 1; ; send++) {
     try {
-      return await pushOnce(send > 1 ? `${summary} (send attempt ${send})` : summary, { ...push, sendAttempt: send });
+      return await pushOnce(job.atomic, send > 1 ? `${summary} (send attempt ${send})` : summary, { ...push, sendAttempt: send });
     } catch (err) {
       if (isCancellation(err) || !retryableSendFailure(err)) throw err;
       const left = deadline - Date.now();

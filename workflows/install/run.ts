@@ -8,7 +8,7 @@ import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { InstallContext } from '../../activities/install';
 import { chooseFile, dmApplicability, effectivePushMethod } from '../../domain/install-options';
 import * as SA from '../../domain/search-attributes';
-import { isInstallStatus, STATUS } from '../../domain/status';
+import { type InstallStatus, isInstallStatus, STATUS } from '../../domain/status';
 import { decideVersion } from '../../domain/version';
 import type { PushMethod } from '../messages';
 import { dmPhase } from './dm-phase';
@@ -44,7 +44,8 @@ export async function runInstall(job: InstallJob): Promise<never> {
   const dmOk = options.useDm ? dmApplicability(software, device.platform) : undefined;
   const wouldUseDm = !!dmOk?.ok && ctx.dmConfigured;
 
-  await decideByVersion(job, ctx, wouldUseDm ? 'dm' : pushMethod);
+  const decided = decideByVersion(job, ctx, wouldUseDm ? 'dm' : pushMethod);
+  if (decided) return job.finish(decided.status, decided.reason);
 
   const file = chooseFile(software, device.platform);
   if (!file.ok) {
@@ -74,9 +75,14 @@ export async function runInstall(job: InstallJob): Promise<never> {
 
 /**
  * R8: logs the decision; a newer version on the device ends the job (Not needed), the same version of
- * a DME client too (… – Verified at once, by the method the job would have used).
+ * a DME client too (… – Verified at once, by the method the job would have used): the final status
+ * returned. Not async: a job that goes on costs no promises here.
  */
-async function decideByVersion(job: InstallJob, { device, software }: InstallContext, method: 'dm' | PushMethod) {
+function decideByVersion(
+  job: InstallJob,
+  { device, software }: InstallContext,
+  method: 'dm' | PushMethod,
+): { status: InstallStatus; reason: string } | undefined {
   const decision = decideVersion(device.installed, software);
   switch (decision.action) {
     case 'install':
@@ -96,16 +102,17 @@ async function decideByVersion(job: InstallJob, { device, software }: InstallCon
         'info',
         `version decision: no action (the device reports ${decision.installedVersion}, newer than ${software.version})`,
       );
-      return job.finish(
-        STATUS.notNeeded,
-        `the device already has ${software.name} ${decision.installedVersion}, newer than ${software.version}`,
-      );
+      return {
+        status: STATUS.notNeeded,
+        reason: `the device already has ${software.name} ${decision.installedVersion}, newer than ${software.version}`,
+      };
   }
   if (decision.action === 'reconfigure' && software.kind === 'dme-client') {
     job.state.method = method;
-    return job.finish(
-      method === 'dm' ? STATUS.installedVerified : STATUS.downloadedVerified,
-      `verified at once: the device already reports version ${decision.installedVersion}`,
-    );
+    return {
+      status: method === 'dm' ? STATUS.installedVerified : STATUS.downloadedVerified,
+      reason: `verified at once: the device already reports version ${decision.installedVersion}`,
+    };
   }
+  return undefined;
 }

@@ -9,7 +9,7 @@ import type { InstallContext, LogEvent } from '../../activities/install';
 import * as SA from '../../domain/search-attributes';
 import { type InstallStatus, isFinal, STATUS } from '../../domain/status';
 import type { InstallInput, InstallResult, InstallState } from '../messages';
-import { atomic, type DbCall, databaseActivities } from './activities';
+import { type Atomic, atomicScope, type DbCall, databaseActivities } from './activities';
 import { DeviceReports } from './device-reports';
 import { METHOD_NAMES } from './format';
 
@@ -60,6 +60,8 @@ export class InstallJob {
   readonly reports = new DeviceReports();
   /** The database activities: local since the `install-local-db-activities` patch. */
   readonly db: DbCall;
+  /** Runs writes (and what must not be cut short) to their end whatever cancel arrives. */
+  readonly atomic: Atomic;
   /** The job's facts (device, software, inventory), once loaded. */
   private ctx: InstallContext | undefined;
   /** The software file this job delivers (R7), once chosen. */
@@ -84,6 +86,7 @@ export class InstallJob {
     this.local = patches.localDb;
     this.state = { installationId: input.installationId, status: null, method: null, pushAttempts: 0 };
     this.db = databaseActivities(this.local);
+    this.atomic = atomicScope();
     if (patches.checkedSignals) {
       this.reports.malformed = (signal, why) => {
         log.warn('ignored a malformed signal', { signal, why, installationId: input.installationId });
@@ -138,7 +141,7 @@ export class InstallJob {
     const summary =
       (to ? `${from ?? 'new'} → ${to}` : `log: ${notes.map((n) => n.event).join(', ') || 'details'}`) +
       (opts.revokeTickets ? ', revoke download links' : '');
-    await atomic(() =>
+    await this.atomic(() =>
       this.db('recordInstallTransition', summary, [
         {
           installationId: this.input.installationId,
@@ -174,13 +177,10 @@ export class InstallJob {
    * The transition to a final status, the job's links revoked first when `revoke`: in the same
    * activity since the `install-final-transition-revokes` patch, by `revokePushTickets` before it.
    */
-  async finalTransition(status: InstallStatus, reason: string | undefined, revoke: boolean): Promise<void> {
-    if (revoke && this.patches.finalTransitionRevokes) {
-      await this.transition(status, { message: reason, revokeTickets: true });
-      return;
-    }
-    if (revoke) await this.revokeTickets();
-    await this.transition(status, { message: reason });
+  finalTransition(status: InstallStatus, reason: string | undefined, revoke: boolean): Promise<void> {
+    if (revoke && this.patches.finalTransitionRevokes) return this.transition(status, { message: reason, revokeTickets: true });
+    if (revoke) return this.revokeTickets().then(() => this.transition(status, { message: reason }));
+    return this.transition(status, { message: reason });
   }
 
   /**
@@ -196,7 +196,7 @@ export class InstallJob {
 
   /** Revokes every live ticket of the job (its links answer 410 from now on); the count goes to the log. */
   async revokeTickets(said?: string): Promise<void> {
-    const { revoked } = await atomic(() =>
+    const { revoked } = await this.atomic(() =>
       this.db('revokePushTickets', 'revoke download links', [{ installationId: this.input.installationId }]),
     );
     if (revoked > 0) this.note('info', said ?? `${revoked} download link${revoked > 1 ? 's' : ''} revoked`);

@@ -34,7 +34,7 @@ async function throughCancel(job: InstallJob, wait: () => Promise<boolean>): Pro
     () => false,
     () => true,
   );
-  return CancellationScope.nonCancellable(async () => {
+  return job.atomic(async () => {
     const waiting = wait();
     const first = await Promise.race([waiting.then(() => 'done' as const), cancelled.then((c) => (c ? 'cancel' : 'done'))]);
     if (first === 'cancel') {
