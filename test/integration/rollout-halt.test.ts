@@ -101,7 +101,14 @@ describe('automatic halt over HTTP with simulated devices', () => {
         { index: 0, name: 'canary', total: CANARY, started: CANARY, succeeded: 2, failed: 2, state: 'done' },
         { index: 1, name: 'rest', total: DEVICES - CANARY, started: 0, succeeded: 0, failed: 0, state: 'running' },
       ]);
-      const stored = await stack.db('rollouts').where({ id }).first('state', 'paused_reason', 'groups');
+      // PostgreSQL follows the workflow at its loop's next turn (the query answers at once): on a busy
+      // machine the row was seen still "running" right after the view said paused
+      let stored: any;
+      for (const until = Date.now() + 15_000; ; ) {
+        stored = await stack.db('rollouts').where({ id }).first('state', 'paused_reason');
+        if (stored?.state === 'paused' || Date.now() > until) break;
+        await sleep(200);
+      }
       expect(stored).toMatchObject({ state: 'paused', paused_reason: 'error-threshold' });
       // the failures are the devices' own reports
       const failedJobs = await stack
