@@ -1,6 +1,6 @@
 /**
- * Temporal history sizes: events per install workflow (a sample) and per run of a rollout-like
- * workflow (every run of its continue-as-new chain), with a breakdown by event type.
+ * Temporal history sizes: events (and encoded bytes) per install workflow (a sample) and per run of a
+ * rollout-like workflow (every run of its continue-as-new chain), with a breakdown by event type.
  */
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -26,30 +26,43 @@ export interface HistoryStats {
   maxEvents: number;
   /** Mean count per event type. */
   byType: Record<string, number>;
+  /** Mean encoded size of a history (protobuf bytes: what the server stores and sends), and per event type. */
+  meanBytes: number;
+  bytesByType: Record<string, number>;
 }
 
 export function statsOf(histories: HistoryEvent[][]): HistoryStats {
   const byType: Record<string, number> = {};
+  const bytesByType: Record<string, number> = {};
   let min = Number.POSITIVE_INFINITY;
   let max = 0;
   let sum = 0;
+  let bytes = 0;
   for (const h of histories) {
     sum += h.length;
     min = Math.min(min, h.length);
     max = Math.max(max, h.length);
     for (const e of h) {
       const t = eventTypeName(e);
+      const size = temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
       byType[t] = (byType[t] ?? 0) + 1;
+      bytesByType[t] = (bytesByType[t] ?? 0) + size;
+      bytes += size;
     }
   }
   const n = histories.length || 1;
-  for (const k of Object.keys(byType)) byType[k] = Math.round(((byType[k] as number) / n) * 10) / 10;
+  const mean = (o: Record<string, number>, d: number) => {
+    for (const k of Object.keys(o)) o[k] = Math.round(((o[k] as number) / n) * 10 ** d) / 10 ** d;
+    return Object.fromEntries(Object.entries(o).sort((a, b) => b[1] - a[1]));
+  };
   return {
     workflows: histories.length,
     meanEvents: Math.round((sum / n) * 10) / 10,
     minEvents: histories.length ? min : 0,
     maxEvents: max,
-    byType: Object.fromEntries(Object.entries(byType).sort((a, b) => b[1] - a[1])),
+    byType: mean(byType, 1),
+    meanBytes: Math.round(bytes / n),
+    bytesByType: mean(bytesByType, 0),
   };
 }
 

@@ -7,7 +7,7 @@
  *  1. rollouts of N devices (default 1,000 and 10,000; `--quick`: 200 and 1,000), quota unlimited,
  *     SMS push, the fleet simulator answering over HTTP → end-to-end installs/s (rollout start → last
  *     job verified), p50/p99 of the device endpoints, peak RSS and CPU of every process, Temporal
- *     history events per install and per rollout run, PostgreSQL writes per install;
+ *     history events (and bytes) per install and per rollout run, PostgreSQL writes per install;
  *  2. the BASELINE after each (bench/baseline-workflows.ts: the same Temporal operations per device
  *     with no-op activities, no PostgreSQL, no HTTP; its own worker child process and task queue, on
  *     the same dev server) → the ratio DeviceRollout / baseline;
@@ -38,7 +38,7 @@ import { Fleet, type FleetSummary } from '../simulator/fleet';
 import { ApiClient } from '../simulator/http';
 import { createLimiter } from '../simulator/pool';
 import { createProgressPrinter } from '../simulator/progress';
-import { LatencyRecorder, type LatencySummary, percentile } from '../simulator/stats';
+import { LatencyRecorder, type LatencySummary, percentile, type Stall } from '../simulator/stats';
 import { cancelRolloutUpdate, installWorkflowId, rolloutProgressQuery, rolloutWorkflowId } from '../workflows/messages';
 import { BASELINE_TASK_QUEUE, type BaselineRun, runBaseline, waitReady } from './baseline';
 import { bucketFor, lineChartSvg, ratePerSecond, rebucket, type Series } from './chart';
@@ -53,6 +53,7 @@ import {
   scrapeMetrics,
   startBenchStack,
 } from './stack';
+import { type StallReport, watchStalls } from './stalls';
 
 /** The rollout's workflow id: the one the API answered, or the id rollouts get by default. */
 const rolloutWorkflowOf = (h: RolloutHandle) => h.workflowId ?? rolloutWorkflowId(h.id);
@@ -133,6 +134,8 @@ interface PhaseResult {
   registration?: { devices: number; seconds: number; perSecond: number };
   cancel?: { via: string; seconds: number; closed: boolean; progressIfOpen?: unknown };
   startCallMs?: number;
+  /** DeviceRollout only: the device requests' stalls and what else stalled then (bench/stalls.ts). */
+  stalls?: StallReport;
   via?: string;
   signalErrors?: number;
 }
@@ -303,18 +306,20 @@ class Bench {
     await fleet.register();
     const registerS = (performance.now() - r0) / 1000;
     await fleet.uploadSoftware();
-    latency.reset();
     const quiet = record ? await this.quiet() : undefined;
     const pgBefore = await pgCounters(this.stack.db);
     if (this.stack.statementStats) await resetStatementStats(this.stack.db);
     const mBefore = await scrapeMetrics(this.stack.workerMetricsUrl, /^temporal_/);
+    const stallWatch = await watchStalls(this.stack.db, this.stack.apiUrls);
     this.stack.sampler.mark();
+    latency.reset(); // the stalls' times count from here
     const t0 = Date.now();
     log(`DeviceRollout: ${size} devices — rollout started`);
     const handle = await fleet.startRollout();
     const allFinal = await fleet.waitUntilFinal();
     const cut = allFinal ? Date.now() : Math.min(Date.now(), t0 + this.o.timeLimitMs);
     const usage = this.stack.sampler.usage();
+    const stalls = await stallWatch.finish(latency.stalls());
     if (allFinal) await sleep(1_500); // PostgreSQL flushes its statistics about once a second
     const pgAtCut = await pgCounters(this.stack.db);
     const statementsAtCut = this.stack.statementStats ? await statementProfile(this.stack.db, 1) : undefined;
@@ -401,7 +406,14 @@ class Bench {
       ...(cancel ? { cancel } : {}),
       registration: { devices: size, seconds: round(registerS), perSecond: round(size / registerS) },
       startCallMs: summary.startMs,
+      stalls,
     };
+    const worst = stalls.clientStalls.reduce((a, b) => (b.requests > (a?.requests ?? 0) ? b : a), undefined as Stall | undefined);
+    log(
+      `DeviceRollout: ${size} devices — ${stalls.clientStallCount} stalls of the device requests (worst: ${worst ? `${worst.requests} requests, ${worst.maxMs} ms at ${round(worst.startMs / 1000)} s` : 'none'}); ` +
+        `simulator loop ≤ ${stalls.simulatorLoopDelayMaxMs} ms, API loop ≤ ${stalls.api.loopLagMaxMs} ms, API GC over 100 ms ${stalls.api.gcOver100ms}, ` +
+        `PostgreSQL checkpoints ${stalls.pgCheckpoints.timed + stalls.pgCheckpoints.requested} (sync ${stalls.pgCheckpoints.syncMs} ms)`,
+    );
     (result as PhaseResult & { completions?: number[]; t0?: number }).completions = ended;
     (result as PhaseResult & { completions?: number[]; t0?: number }).t0 = t0;
     this.results.push(result);
@@ -680,6 +692,7 @@ function table(results: PhaseResult[]): string {
     ['install latency push → final p50 (ms)', (r) => r.installLatencyMs.p50, 'lower', 0],
     ['install latency push → final p99 (ms)', (r) => r.installLatencyMs.p99, 'lower', 0],
     ['history events per install (mean)', (r) => r.installHistory.meanEvents, 'lower'],
+    ['history bytes per install (mean)', (r) => r.installHistory.meanBytes, 'lower'],
     ['rollout runs (continue-as-new)', (r) => r.rolloutRuns.runs, 'none', 0],
     ['history events per rollout run (max)', (r) => r.rolloutRuns.maxEventsPerRun, 'lower', 0],
     ['CPU ms per install, all processes', (r) => r.cpuSecondsPerInstall.total, 'lower'],

@@ -1,6 +1,7 @@
 /**
  * Latency samples per endpoint (client side: request sent → response body read) and percentiles.
- * Samples are kept whole (a 10,000-device run makes ~60,000 requests: a few hundred KB).
+ * Samples are kept whole (a 10,000-device run makes ~60,000 requests: a few hundred KB); slow requests
+ * also with their time, so that stalls — many requests slow at once — can be told from a slow path.
  */
 export interface LatencySummary {
   count: number;
@@ -18,12 +19,33 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))] as number;
 }
 
+/** A request at least `slowMs` long: when it ended (ms since the recorder's start or reset). */
+export interface SlowRequest {
+  endpoint: string;
+  endedAtMs: number;
+  ms: number;
+}
+
+/** Slow requests whose times overlap: one stall of the client, the network, the API or its database. */
+export interface Stall {
+  startMs: number;
+  endMs: number;
+  requests: number;
+  endpoints: Record<string, number>;
+  maxMs: number;
+}
+
 export class LatencyRecorder {
   private readonly samples = new Map<string, number[]>();
   private readonly errors = new Map<string, number>();
   private readonly statuses = new Map<string, Map<number, number>>();
+  private slow: SlowRequest[] = [];
+  private t0 = performance.now();
+
+  constructor(readonly slowMs = 250) {}
 
   record(endpoint: string, ms: number, status: number): void {
+    if (ms >= this.slowMs) this.slow.push({ endpoint, endedAtMs: performance.now() - this.t0, ms });
     let s = this.samples.get(endpoint);
     if (!s) {
       s = [];
@@ -44,6 +66,13 @@ export class LatencyRecorder {
     this.samples.clear();
     this.errors.clear();
     this.statuses.clear();
+    this.slow = [];
+    this.t0 = performance.now();
+  }
+
+  /** The slow requests grouped into stalls (overlapping [end − duration, end] intervals), in time order. */
+  stalls(): Stall[] {
+    return groupStalls(this.slow);
   }
 
   endpoints(): string[] {
@@ -72,4 +101,21 @@ export class LatencyRecorder {
     }
     return out;
   }
+}
+
+export function groupStalls(slow: readonly SlowRequest[]): Stall[] {
+  const byStart = slow.map((r) => ({ ...r, startMs: r.endedAtMs - r.ms })).sort((a, b) => a.startMs - b.startMs);
+  const out: Stall[] = [];
+  let cur: Stall | undefined;
+  for (const r of byStart) {
+    if (!cur || r.startMs > cur.endMs) {
+      cur = { startMs: r.startMs, endMs: r.endedAtMs, requests: 0, endpoints: {}, maxMs: 0 };
+      out.push(cur);
+    }
+    cur.endMs = Math.max(cur.endMs, r.endedAtMs);
+    cur.requests++;
+    cur.endpoints[r.endpoint] = (cur.endpoints[r.endpoint] ?? 0) + 1;
+    cur.maxMs = Math.max(cur.maxMs, r.ms);
+  }
+  return out.map((st) => ({ ...st, startMs: Math.round(st.startMs), endMs: Math.round(st.endMs), maxMs: Math.round(st.maxMs) }));
 }

@@ -12,7 +12,7 @@ import { linkInSms } from '../../simulator/device';
 import { assignKnobs, expectedStatus, goesByDm, NO_FAILURES, seededRandom } from '../../simulator/expect';
 import { ApiClient, endpointOf } from '../../simulator/http';
 import { createLimiter } from '../../simulator/pool';
-import { LatencyRecorder, percentile } from '../../simulator/stats';
+import { groupStalls, LatencyRecorder, percentile } from '../../simulator/stats';
 
 describe('knob assignment', () => {
   it('gives each failure knob round(share × n) eligible devices, at most one knob per device, reproducibly', () => {
@@ -97,6 +97,27 @@ describe('SMS link parsing', () => {
   it('labels latency series without ids or tickets', () => {
     expect(endpointOf('/d/AbC_-123xyz')).toBe('/d/:ticket');
     expect(endpointOf('/api/v1/rollouts/0b7c2b8e-1f2a-4c3d-9e8f-001122334455/cancel')).toBe('/api/v1/rollouts/:id/cancel');
+  });
+
+  it('groups slow requests whose times overlap into stalls; fast ones are not kept', () => {
+    expect(
+      groupStalls([
+        { endpoint: 'sync', endedAtMs: 2_000, ms: 1_700 }, // 300 → 2,000
+        { endpoint: 'reports', endedAtMs: 1_900, ms: 400 }, // 1,500 → 1,900: inside the first
+        { endpoint: 'sync', endedAtMs: 2_300, ms: 500 }, // 1,800 → 2,300: overlaps, extends it
+        { endpoint: 'reports', endedAtMs: 9_000, ms: 300 }, // 8,700 → 9,000: another stall
+      ]),
+    ).toEqual([
+      { startMs: 300, endMs: 2_300, requests: 3, endpoints: { sync: 2, reports: 1 }, maxMs: 1_700 },
+      { startMs: 8_700, endMs: 9_000, requests: 1, endpoints: { reports: 1 }, maxMs: 300 },
+    ]);
+    const rec = new LatencyRecorder(250);
+    rec.record('a', 249, 200);
+    rec.record('a', 251, 200);
+    expect(rec.stalls()).toHaveLength(1);
+    expect(rec.stalls()[0]).toMatchObject({ requests: 1, maxMs: 251 });
+    rec.reset();
+    expect(rec.stalls()).toEqual([]);
   });
 });
 
