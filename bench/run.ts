@@ -81,6 +81,9 @@ const HELP = `npm run bench -- [options]
                             journal  SQLite file, SQLite's default pragmas (what npm start ran before)
                             memory   in-memory SQLite (nothing persisted)
   --phase-limit DUR       stop a rollout phase after this (the rest is cancelled) [full 4m, quick 3m]
+  --abba                  each size twice in the order ours, baseline, baseline, ours: the machine's
+                          drift over the run cancels in the means (the ratio of a single pair moved
+                          1.33–1.61× between runs of the same code on this machine)
   --v1-baseline           also the baseline with the install mix from before the local-activities
                           patch (first size only): what the patch saves on the engine
   --worker-node-flags=F   extra node/V8 flags for our workers, e.g. --worker-node-flags=--heap-growing-percent=50
@@ -100,6 +103,8 @@ const DEV_SERVER_LABEL: Record<DevServerMode, string> = {
 
 interface PhaseResult {
   system: 'DeviceRollout' | 'baseline' | 'baseline-v1';
+  /** With --abba: 1 (ours, then the baseline) or 2 (the baseline, then ours). */
+  pass?: 1 | 2;
   /** The phase hit its time limit: the figures are for the completed part; the rest was cancelled. */
   timeLimited: boolean;
   /** Before the phase: how long it waited for other programs to leave the CPU, and their share then. */
@@ -674,6 +679,24 @@ function metricMean(r: PhaseResult, name: string): number | undefined {
   return sum !== undefined && count ? sum / count : undefined;
 }
 
+/** --abba: CPU per install of both passes, their means and the ratio of the means (undefined without). */
+function abbaRatio(results: PhaseResult[], size: number) {
+  const cpu = (system: PhaseResult['system']) =>
+    results
+      .filter((r) => r.devices === size && r.system === system && r.pass)
+      .map((r) => r.cpuSecondsPerInstall.total ?? Number.NaN);
+  const ours = cpu('DeviceRollout');
+  const base = cpu('baseline');
+  if (ours.length !== 2 || base.length !== 2) return undefined;
+  const mean = (v: number[]) => v.reduce((x, y) => x + y, 0) / v.length;
+  return {
+    ours: ours.map((v) => round(v)),
+    baseline: base.map((v) => round(v)),
+    ratio: round(mean(ours) / mean(base), 2),
+    perPass: ours.map((v, i) => round(v / (base[i] as number), 2)),
+  };
+}
+
 function table(results: PhaseResult[]): string {
   const sizes = [...new Set(results.map((r) => r.devices))];
   const lines: string[] = [];
@@ -743,6 +766,14 @@ function table(results: PhaseResult[]): string {
   for (const r of results.filter((x) => x.timeLimited)) {
     lines.push(
       `  (${r.system}, ${r.devices.toLocaleString('en-US')} devices: stopped at the phase limit after ${r.elapsedS} s with ${r.final} installs final; the rest was cancelled)`,
+    );
+  }
+  for (const s of sizes) {
+    const a = abbaRatio(results, s);
+    if (!a) continue;
+    lines.push(
+      `  ABBA, ${s.toLocaleString('en-US')} devices: CPU ms per install ours ${a.ours.join(' → ')}, baseline ${a.baseline.join(' → ')}; ` +
+        `ratio of the means ${a.ratio}× (pass 1 ${a.perPass[0]}×, pass 2 ${a.perPass[1]}×; the columns above are pass 1)`,
     );
   }
   const v1 = results.filter((r) => r.system === 'baseline-v1');
@@ -817,6 +848,7 @@ async function main(): Promise<number> {
       apis: { type: 'string' },
       'phase-limit': { type: 'string' },
       'v1-baseline': { type: 'boolean', default: false },
+      abba: { type: 'boolean', default: false },
       'worker-tuning': { type: 'string' },
       'worker-node-flags': { type: 'string' },
       out: { type: 'string', default: 'docs/bench' },
@@ -877,9 +909,13 @@ async function main(): Promise<number> {
     await bench.ours(50, false);
     await bench.baseline(50, false);
     for (const [i, size] of sizes.entries()) {
-      await bench.ours(size);
-      await bench.baseline(size);
+      const first = [await bench.ours(size), await bench.baseline(size)];
       if (i === 0 && bench.o.v1Baseline) await bench.baseline(size, true, 'v1');
+      if (values.abba) {
+        const second = [await bench.baseline(size), await bench.ours(size)];
+        for (const r of first) if (r) r.pass = 1;
+        for (const r of second) if (r) r.pass = 2;
+      }
     }
     await bench.pacedRun();
   } finally {
@@ -897,7 +933,7 @@ async function main(): Promise<number> {
   }
   const colors: Record<string, string> = { DeviceRollout: '#1f6feb', baseline: '#d9480f', 'baseline-v1': '#2f9e44' };
   const series: Series[] = bench.results.map((r) => ({
-    label: `${r.system}, ${r.devices.toLocaleString('en-US')} devices (${r.installsPerSecond}/s overall)`,
+    label: `${r.system}, ${r.devices.toLocaleString('en-US')} devices${r.pass ? `, pass ${r.pass}` : ''} (${r.installsPerSecond}/s overall)`,
     color: colors[r.system] ?? '#333',
     dashed: r.devices !== Math.max(...sizes),
     points: rebucket(r.rate, bucket),
@@ -965,6 +1001,7 @@ async function main(): Promise<number> {
       apis: bench.o.apis,
       devServer: engine === 'dev' ? `${devServer}: ${DEV_SERVER_LABEL[devServer]}` : null,
       phaseLimitS: bench.o.timeLimitMs / 1000,
+      ...(values.abba ? { order: 'abba: ours, baseline, baseline, ours per size' } : {}),
       workerTuning: values['worker-tuning'] ? JSON.parse(values['worker-tuning']) : 'SDK defaults (worker/main.ts)',
       ...(values['worker-node-flags'] ? { workerNodeFlags: values['worker-node-flags'] } : {}),
       push: 'sms',
@@ -978,10 +1015,17 @@ async function main(): Promise<number> {
     ratios: sizes.map((s) => {
       const a = bench.results.find((r) => r.devices === s && r.system === 'DeviceRollout');
       const b = bench.results.find((r) => r.devices === s && r.system === 'baseline');
+      const abba = abbaRatio(bench.results, s);
       return {
         devices: s,
         installsPerSecond: a && b ? round(a.installsPerSecond / b.installsPerSecond, 2) : null,
-        cpuPerInstall: a && b ? round((a.cpuSecondsPerInstall.total ?? 0) / (b.cpuSecondsPerInstall.total ?? 1), 2) : null,
+        // with --abba: the means of both passes; the pairs' own ratios beside them
+        cpuPerInstall: abba
+          ? abba.ratio
+          : a && b
+            ? round((a.cpuSecondsPerInstall.total ?? 0) / (b.cpuSecondsPerInstall.total ?? 1), 2)
+            : null,
+        ...(abba ? { cpuPerInstallAbba: abba } : {}),
         historyEventsPerInstall: a && b ? round(a.installHistory.meanEvents / b.installHistory.meanEvents, 2) : null,
       };
     }),
