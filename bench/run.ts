@@ -83,7 +83,7 @@ const HELP = `npm run bench -- [options]
   --phase-limit DUR       stop a rollout phase after this (the rest is cancelled) [full 4m, quick 3m]
   --abba                  each size twice in the order ours, baseline, baseline, ours: the machine's
                           drift over the run cancels in the means (the ratio of a single pair moved
-                          1.33–1.61× between runs of the same code on this machine)
+                          1.28–1.65× between runs of the same code on this machine)
   --v1-baseline           also the baseline with the install mix from before the local-activities
                           patch (first size only): what the patch saves on the engine
   --worker-node-flags=F   extra node/V8 flags for our workers, e.g. --worker-node-flags=--heap-growing-percent=50
