@@ -415,7 +415,7 @@ class Bench {
     };
     const worst = stalls.clientStalls.reduce((a, b) => (b.requests > (a?.requests ?? 0) ? b : a), undefined as Stall | undefined);
     log(
-      `DeviceRollout: ${size} devices — ${stalls.clientStallCount} stalls of the device requests (worst: ${worst ? `${worst.requests} requests, ${worst.maxMs} ms at ${round(worst.startMs / 1000)} s` : 'none'}); ` +
+      `DeviceRollout: ${size} devices — ${stalls.clientStallCount} stalls of the simulator's requests (worst: ${worst ? `${worst.requests} requests, ${worst.maxMs} ms at ${round(worst.startMs / 1000)} s` : 'none'}); ` +
         `simulator loop ≤ ${stalls.simulatorLoopDelayMaxMs} ms, API loop ≤ ${stalls.api.loopLagMaxMs} ms, API GC over 100 ms ${stalls.api.gcOver100ms}, ` +
         `PostgreSQL checkpoints ${stalls.pgCheckpoints.timed + stalls.pgCheckpoints.requested} (sync ${stalls.pgCheckpoints.syncMs} ms)`,
     );
