@@ -353,11 +353,12 @@ describe('staged rollouts (time-skipping server)', () => {
         ]);
         // stray signals grow the history past maxHistoryEvents while halted: the run continues as new
         const stranger = { installationId: 'ffffffff-ffff-4fff-8fff-ffffffffffff', deviceId: 'x', status: STATUS.downloaded };
+        const haltedRun = (await h.describe()).runId;
         for (let i = 0; i < 200; i++) await h.signal(installFinishedSignal, stranger);
-        await expect
-          .poll(async () => (await h.query(rolloutProgressQuery)).runs, { timeout: 30_000, interval: 200 })
-          .toBeGreaterThan(p.runs);
+        // watched without queries: one that meets the continue-as-new stops the test server's time skipping
+        await expect.poll(async () => (await h.describe()).runId, { timeout: 30_000, interval: 200 }).not.toBe(haltedRun);
         const q = await h.query(rolloutProgressQuery);
+        expect(q.runs).toBeGreaterThan(p.runs);
         expect(q).toMatchObject({ state: 'paused', pausedReason: 'error-threshold', started: 5, groups: p.groups });
         await at(mon.ms + 14 * HOUR);
         expect(fake.starts).toHaveLength(5);

@@ -832,11 +832,13 @@ describe('rolloutWorkflow (time-skipping server)', () => {
       const paused = await h.executeUpdate(pauseRolloutUpdate);
       // while paused, stray signals (ignored) grow the history past maxHistoryEvents: the run continues as new
       const stranger = { installationId: 'ffffffff-ffff-4fff-8fff-ffffffffffff', deviceId: 'x', status: STATUS.downloaded };
+      const pausedRun = (await h.describe()).runId;
       for (let i = 0; i < 200; i++) await h.signal(installFinishedSignal, stranger);
-      await expect
-        .poll(async () => (await h.query(rolloutProgressQuery)).runs, { timeout: 30_000, interval: 200 })
-        .toBeGreaterThan(paused.runs);
-      expect(await h.query(rolloutProgressQuery)).toMatchObject({ state: 'paused', started: 5, nextStartAt: null });
+      // watched without queries: one that meets the continue-as-new stops the test server's time skipping
+      await expect.poll(async () => (await h.describe()).runId, { timeout: 30_000, interval: 200 }).not.toBe(pausedRun);
+      const continued = await h.query(rolloutProgressQuery);
+      expect(continued.runs).toBeGreaterThan(paused.runs);
+      expect(continued).toMatchObject({ state: 'paused', started: 5, nextStartAt: null });
       await at(mon.ms + 15 * HOUR);
       expect(fake.starts).toHaveLength(5);
       await h.executeUpdate(resumeRolloutUpdate);
