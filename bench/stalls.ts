@@ -65,6 +65,8 @@ export async function watchStalls(db: Db, apiUrls: readonly string[]) {
       apiAfter.forEach((after, i) => {
         const before = apiBefore[i] ?? {};
         const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+        // cumulative buckets: the +Inf bucket less the one at `le` is the count above `le`
+        const above = (inf: string, le: string) => delta(inf) - delta(inf.replace('le="+Inf"', `le="${le}"`));
         for (const k of Object.keys(after)) {
           if (k.startsWith('devicerollout_api_nodejs_eventloop_lag_max_seconds')) {
             api.loopLagMaxMs = Math.max(api.loopLagMaxMs, Math.round((after[k] ?? 0) * 1000));
@@ -72,17 +74,15 @@ export async function watchStalls(db: Db, apiUrls: readonly string[]) {
             const kind = label(k, 'kind') ?? '?';
             api.gcMs[kind] = Math.round((api.gcMs[kind] ?? 0) + delta(k) * 1000);
           } else if (k.startsWith('devicerollout_api_nodejs_gc_duration_seconds_bucket')) {
-            // cumulative buckets: +Inf − le=0.1 is the collections over 100 ms
-            if (label(k, 'le') === '+Inf') api.gcOver100ms += delta(k) - delta(k.replace('le="+Inf"', 'le="0.1"'));
+            if (label(k, 'le') === '+Inf') api.gcOver100ms += above(k, '0.1');
           } else if (k.startsWith('devicerollout_http_request_duration_seconds_bucket') && label(k, 'le') === '+Inf') {
             const route = label(k, 'route') ?? '?';
             if (!/\/device\/|^\/d\//.test(route)) continue;
-            const all = delta(k);
             const key = `${label(k, 'method')} ${route}`;
             const s = api.slowRequests[key] ?? { over250ms: 0, over1s: 0 };
             api.slowRequests[key] = s;
-            s.over250ms += all - delta(k.replace('le="+Inf"', 'le="0.25"'));
-            s.over1s += all - delta(k.replace('le="+Inf"', 'le="1"'));
+            s.over250ms += above(k, '0.25');
+            s.over1s += above(k, '1');
           }
         }
       });
