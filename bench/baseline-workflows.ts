@@ -20,6 +20,8 @@
  * page activity, one LOCAL activity (slot planning) and one mark-planned activity; children started
  * in groups of 100 (ABANDON, search attributes), one mark-started activity per group; continue-as-new
  * after 1,000 starts or 6,000 history events; at the end a state activity and a counts activity.
+ * Paced (`--rate`, `startIntervalMs`): as the product's rollout with a daily quota spread over a window,
+ * one child per slot, each slot a durable timer, the started marks written per 100 starts.
  */
 import {
   allHandlersFinished,
@@ -31,6 +33,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
@@ -162,7 +165,9 @@ export interface BaselineRolloutInput {
   maxHistoryEvents?: number;
   /** `same`: the product's operation mix (default); `v1`: the mix before the local-activities patch. */
   variant?: 'same' | 'v1';
-  carry?: { cursor: number; finished: number; runs: number };
+  /** Paced: one start every this many ms from the first (a timer per start), as a quota over a window. */
+  startIntervalMs?: number;
+  carry?: { cursor: number; finished: number; runs: number; firstStartAt?: number };
 }
 
 export const baselineInstallWorkflowId = (rolloutId: string, seq: number) => `baseline-install/${rolloutId}/${seq}`;
@@ -178,6 +183,9 @@ export async function baselineRolloutWorkflow(input: BaselineRolloutInput): Prom
   const runs = (input.carry?.runs ?? 0) + 1;
   let startsThisRun = 0;
   let pageLeft = 0;
+  const interval = input.startIntervalMs;
+  const firstStartAt = input.carry?.firstStartAt ?? Date.now();
+  let unmarked = 0;
   setHandler(baselineFinishedSignal, () => {
     finished++;
   });
@@ -191,8 +199,12 @@ export async function baselineRolloutWorkflow(input: BaselineRolloutInput): Prom
   }
   while (finished < input.total) {
     if (shouldContinueAsNew()) {
+      if (unmarked > 0) await act.noop({ step: 'markInstallationsStarted', id: me });
       await condition(allHandlersFinished);
-      return makeContinueAsNewFunc<typeof baselineRolloutWorkflow>()({ ...input, carry: { cursor, finished, runs } });
+      return makeContinueAsNewFunc<typeof baselineRolloutWorkflow>()({
+        ...input,
+        carry: { cursor, finished, runs, firstStartAt },
+      });
     }
     if (cursor >= input.total) {
       await condition(() => finished >= input.total || shouldContinueAsNew());
@@ -204,7 +216,11 @@ export async function baselineRolloutWorkflow(input: BaselineRolloutInput): Prom
       await local.plan({ count: pageLeft });
       await act.noop({ step: 'markInstallationsPlanned', id: me });
     }
-    const n = Math.min(batchSize, pageLeft);
+    const n = interval ? 1 : Math.min(batchSize, pageLeft);
+    if (interval) {
+      const due = firstStartAt + cursor * interval;
+      if (due > Date.now()) await sleep(due - Date.now());
+    }
     await Promise.all(
       Array.from({ length: n }, (_, k) =>
         startChild(input.variant === 'v1' ? baselineV1InstallWorkflow : baselineInstallWorkflow, {
@@ -229,7 +245,11 @@ export async function baselineRolloutWorkflow(input: BaselineRolloutInput): Prom
     cursor += n;
     pageLeft -= n;
     startsThisRun += n;
-    await act.noop({ step: 'markInstallationsStarted', id: me });
+    unmarked += n;
+    if (!interval || unmarked >= batchSize || cursor >= input.total) {
+      unmarked = 0;
+      await act.noop({ step: 'markInstallationsStarted', id: me });
+    }
   }
   await condition(allHandlersFinished);
   await act.noop({ step: 'setRolloutState', id: me });

@@ -60,6 +60,8 @@ export async function runBaseline(
     /** After this the baseline rollout is terminated (children left idle). */
     timeLimitMs: number;
     variant?: 'same' | 'v1';
+    /** Paced: one start every this many ms (the rollout's timers), as a quota spread over a window. */
+    startIntervalMs?: number;
   },
 ): Promise<BaselineRun> {
   const rolloutId = randomUUID();
@@ -104,7 +106,13 @@ export async function runBaseline(
     }
   };
   child.child.on('message', onMessage);
-  const input: BaselineRolloutInput = { rolloutId, total: o.total, waitMs: 60 * 60_000, variant: o.variant ?? 'same' };
+  const input: BaselineRolloutInput = {
+    rolloutId,
+    total: o.total,
+    waitMs: 60 * 60_000,
+    variant: o.variant ?? 'same',
+    ...(o.startIntervalMs ? { startIntervalMs: o.startIntervalMs } : {}),
+  };
   const startedAt = Date.now();
   let timedOut = false;
   try {

@@ -81,6 +81,14 @@ const HELP = `npm run bench -- [options]
                             journal  SQLite file, SQLite's default pragmas (what npm start ran before)
                             memory   in-memory SQLite (nothing persisted)
   --phase-limit DUR       stop a rollout phase after this (the rest is cancelled) [full 4m, quick 3m]
+  --rate R                both systems start installs at R per second instead of as fast as they can:
+                          our rollout with a daily quota of R × 60 × M spread over an M-minute window
+                          (--rate-window), the baseline's rollout one start per timer at the same
+                          spacing; each phase measures from the first start to the last of those
+                          installs final (the rest of the fleet is cancelled). CPU per install below
+                          capacity, at equal rate and duration: the work per install without the
+                          saturated machine's elasticity
+  --rate-window M         the window of --rate in minutes                            [4]
   --abba                  each size twice in the order ours, baseline, baseline, ours: the machine's
                           drift over the run cancels in the means (the ratio of a single pair moved
                           1.28–1.65× between runs of the same code on this machine)
@@ -105,6 +113,8 @@ interface PhaseResult {
   system: 'DeviceRollout' | 'baseline' | 'baseline-v1';
   /** With --abba: 1 (ours, then the baseline) or 2 (the baseline, then ours). */
   pass?: 1 | 2;
+  /** With --rate: the installs started (the quota of the window) and their planned rate. */
+  paced?: { installs: number; perSecond: number; windowMinutes: number };
   /** The phase hit its time limit: the figures are for the completed part; the rest was cancelled. */
   timeLimited: boolean;
   /** Before the phase: how long it waited for other programs to leave the CPU, and their share then. */
@@ -219,6 +229,9 @@ class Bench {
       /** Extra node/V8 flags of our worker processes (`--worker-node-flags`). */
       workerNodeFlags?: string[];
       timeLimitMs: number;
+      /** --rate: installs started per second by both systems (unset: as fast as they can). */
+      rate?: number;
+      rateWindowMin: number;
       keep: boolean;
       engine: 'dev' | 'cluster';
       workers: number;
@@ -312,6 +325,27 @@ class Bench {
     const registerS = (performance.now() - r0) / 1000;
     await fleet.uploadSoftware();
     const quiet = record ? await this.quiet() : undefined;
+    const pacing = record ? this.pacing(size) : undefined;
+    let handle: RolloutHandle | undefined;
+    if (pacing) {
+      // the window opens at a whole minute at least 30 s away: the rollout is made and planned before
+      const opensAt = Math.ceil((Date.now() + 30_000) / 60_000) * 60_000;
+      const w = pacedWindow(pacing.windowMinutes, new Date(opensAt));
+      fleet.o.schedule = {
+        perDay: pacing.installs,
+        startDate: w.date,
+        weekdays: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+        window: { start: w.start, end: w.end },
+        timeZone: w.timeZone,
+      };
+      fleet.o.finalTarget = pacing.installs;
+      fleet.o.timeoutMs = opensAt - Date.now() + pacing.windowMinutes * 60_000 + this.o.timeLimitMs;
+      handle = await fleet.startRollout();
+      log(
+        `DeviceRollout: ${size} devices — rollout made; ${pacing.installs} starts over ${w.timeZone} ${w.start}–${w.end} (${round(pacing.perSecond, 2)}/s)`,
+      );
+      await sleep(Math.max(0, opensAt - Date.now()));
+    }
     const pgBefore = await pgCounters(this.stack.db);
     if (this.stack.statementStats) await resetStatementStats(this.stack.db);
     const mBefore = await scrapeMetrics(this.stack.workerMetricsUrl, /^temporal_/);
@@ -319,10 +353,12 @@ class Bench {
     this.stack.sampler.mark();
     latency.reset(); // the stalls' times count from here
     const t0 = Date.now();
-    log(`DeviceRollout: ${size} devices — rollout started`);
-    const handle = await fleet.startRollout();
+    log(`DeviceRollout: ${size} devices — ${pacing ? 'window open' : 'rollout started'}`);
+    if (!handle) handle = await fleet.startRollout();
     const allFinal = await fleet.waitUntilFinal();
-    const cut = allFinal ? Date.now() : Math.min(Date.now(), t0 + this.o.timeLimitMs);
+    // paced: the window's installs are final; the rest of the fleet waits for tomorrow's quota and is cancelled
+    const cutByQuota = pacing !== undefined && pacing.installs < size;
+    const cut = allFinal ? Date.now() : Math.min(Date.now(), t0 + (fleet.o.timeoutMs ?? this.o.timeLimitMs));
     const usage = this.stack.sampler.usage();
     const stalls = await stallWatch.finish(latency.stalls());
     if (allFinal) await sleep(1_500); // PostgreSQL flushes its statistics about once a second
@@ -330,12 +366,12 @@ class Bench {
     const statementsAtCut = this.stack.statementStats ? await statementProfile(this.stack.db, 1) : undefined;
     const mAtCut = await scrapeMetrics(this.stack.workerMetricsUrl, /^temporal_/);
     let cancel: PhaseResult['cancel'];
-    if (!allFinal) {
-      log(`DeviceRollout: ${size} devices — time limit: cancelling the rest`);
+    if (!allFinal || cutByQuota) {
+      log(`DeviceRollout: ${size} devices — ${allFinal ? 'the window’s installs final' : 'time limit'}: cancelling the rest`);
       cancel = await this.cancel(api, handle.id, rolloutWorkflowOf(handle));
     }
     await fleet.stop(2_000);
-    const summary: FleetSummary = await fleet.summary(allFinal, Date.now() - t0);
+    const summary: FleetSummary = await fleet.summary(allFinal && !cutByQuota, Date.now() - t0);
     if (!record) return undefined;
     const pg = pgDelta(pgBefore, pgAtCut);
     const workerMetrics = summarizeWorkerMetrics(metricDelta(mBefore, mAtCut));
@@ -358,7 +394,8 @@ class Bench {
     // every job that ended is verified; when cut, every other one was cancelled
     const cutOk =
       rows.every((r) => r.status === 'Downloaded – Verified') &&
-      (allFinal || Object.keys(summary.counts).every((st) => st === 'Downloaded – Verified' || st === 'Cancelled'));
+      ((allFinal && !cutByQuota) ||
+        Object.keys(summary.counts).every((st) => st === 'Downloaded – Verified' || st === 'Cancelled'));
     log(
       `DeviceRollout: ${size} devices — ${finalAtCut} final ${allFinal ? '' : `at the ${this.o.timeLimitMs / 1000}-s limit `}after ${round(elapsedS)} s; fetching histories`,
     );
@@ -377,7 +414,8 @@ class Bench {
       Object.entries(summary.latency).map(([k, v]) => [k, round(v.count / Math.max(1, finalAtCut), 2)]),
     );
     const written = pg.inserted + pg.updated + pg.deleted;
-    const n = Math.max(1, allFinal ? summary.final : finalAtCut);
+    const whole = allFinal && !cutByQuota;
+    const n = Math.max(1, whole ? summary.final : finalAtCut);
     const result: PhaseResult = {
       system: 'DeviceRollout',
       quiet,
@@ -386,9 +424,10 @@ class Bench {
       via: summary.via,
       timeLimited: !allFinal,
       allFinal,
-      final: allFinal ? summary.final : finalAtCut,
+      ...(pacing ? { paced: pacing } : {}),
+      final: whole ? summary.final : finalAtCut,
       elapsedS: round(elapsedS),
-      installsPerSecond: round((allFinal ? summary.final : finalAtCut) / elapsedS),
+      installsPerSecond: round((whole ? summary.final : finalAtCut) / elapsedS),
       rate: [],
       fanOutS: round(fanOutS),
       installLatencyMs,
@@ -407,7 +446,7 @@ class Bench {
       },
       ...(statementsAtCut ? { pgStatements: perInstallStatements(statementsAtCut, n) } : {}),
       counts: summary.counts,
-      mixOk: allFinal ? summary.mixOk : cutOk,
+      mixOk: whole ? summary.mixOk : cutOk,
       ...(cancel ? { cancel } : {}),
       registration: { devices: size, seconds: round(registerS), perSecond: round(size / registerS) },
       startCallMs: summary.startMs,
@@ -430,15 +469,18 @@ class Bench {
     log(`baseline${variant === 'v1' ? ' (v1: the install mix before the local-activities patch)' : ''}: ${size} devices`);
     const metricsUrl = `http://127.0.0.1:${this.baselineMetricsPort}/metrics`;
     const quiet = record ? await this.quiet() : undefined;
+    const pacing = record ? this.pacing(size) : undefined;
+    const total = pacing?.installs ?? size;
     const mBefore = await scrapeMetrics(metricsUrl, /^temporal_/);
     this.stack.sampler.mark();
     const run: BaselineRun = await runBaseline(this.stack.client, this.baselineWorker, {
-      total: size,
+      total,
       syncDelayMs: this.o.syncDelayMs,
       reactionMs: this.o.reactionMs,
       concurrency: this.o.concurrency,
-      timeLimitMs: this.o.timeLimitMs,
+      timeLimitMs: pacing ? pacing.windowMinutes * 60_000 + this.o.timeLimitMs : this.o.timeLimitMs,
       variant,
+      ...(pacing ? { startIntervalMs: 1000 / pacing.perSecond } : {}),
     });
     const usage = this.stack.sampler.usage();
     if (!record) return undefined;
@@ -459,7 +501,8 @@ class Bench {
       timeLimited: run.timedOut,
       devices: size,
       rolloutId: run.rolloutId,
-      allFinal: run.completions.length === size,
+      ...(pacing ? { paced: pacing } : {}),
+      allFinal: run.completions.length === total,
       final: run.completions.length,
       elapsedS: round(elapsedS),
       installsPerSecond: round(run.completions.length / elapsedS),
@@ -477,6 +520,14 @@ class Bench {
     (result as PhaseResult & { completions?: number[]; t0?: number }).t0 = run.startedAt;
     this.results.push(result);
     return result;
+  }
+
+  /** --rate: how many installs a phase of `size` devices starts, at what rate (undefined without --rate). */
+  private pacing(size: number): PhaseResult['paced'] {
+    if (this.o.rate === undefined) return undefined;
+    const windowMinutes = this.o.rateWindowMin;
+    const installs = Math.min(size, Math.round(this.o.rate * 60 * windowMinutes));
+    return { installs, perSecond: installs / (60 * windowMinutes), windowMinutes };
   }
 
   /** The paced rollout: quota 10,000/day over a short window, for a few minutes, then cancelled. */
@@ -643,9 +694,9 @@ class Bench {
   }
 }
 
-/** A window of `minutes` starting now (floored to the minute) in a time zone where it does not cross midnight. */
-export function pacedWindow(minutes: number): { timeZone: string; date: string; start: string; end: string } {
-  const now = new Date();
+/** A window of `minutes` starting `from` (floored to the minute) in a time zone where it does not cross midnight. */
+export function pacedWindow(minutes: number, from = new Date()): { timeZone: string; date: string; start: string; end: string } {
+  const now = from;
   for (const timeZone of ['UTC', 'Asia/Tokyo', 'America/New_York', 'Europe/Berlin', 'Asia/Kolkata', 'America/Los_Angeles']) {
     const parts = Object.fromEntries(
       new Intl.DateTimeFormat('en-CA', {
@@ -847,6 +898,8 @@ async function main(): Promise<number> {
       workers: { type: 'string' },
       apis: { type: 'string' },
       'phase-limit': { type: 'string' },
+      rate: { type: 'string' },
+      'rate-window': { type: 'string', default: '4' },
       'v1-baseline': { type: 'boolean', default: false },
       abba: { type: 'boolean', default: false },
       'worker-tuning': { type: 'string' },
@@ -876,6 +929,9 @@ async function main(): Promise<number> {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: ${v} is not a count`);
     return n;
   };
+  const rate = values.rate === undefined ? undefined : Number(values.rate);
+  if (rate !== undefined && !(rate > 0 && rate <= 100))
+    throw new Error(`--rate: ${values.rate} is not a rate (installs per second, 0–100)`);
   const bench = new Bench({
     engine,
     workers: count(values.workers, engine === 'cluster' ? 2 : 1, '--workers'),
@@ -894,6 +950,8 @@ async function main(): Promise<number> {
     workerTuning: values['worker-tuning'],
     workerNodeFlags: values['worker-node-flags']?.split(/\s+/).filter(Boolean),
     timeLimitMs: parseDuration(values['phase-limit'] ?? (quick ? '3m' : '4m'), '--phase-limit'),
+    ...(rate !== undefined ? { rate } : {}),
+    rateWindowMin: count(values['rate-window'], 4, '--rate-window'),
     keep: values.keep,
   });
   const began = Date.now();
@@ -946,7 +1004,7 @@ async function main(): Promise<number> {
   await fs.writeFile(
     path.join(outDir, `installs-per-second${suffix}.svg`),
     lineChartSvg(series, {
-      title: 'Installs completed per second (rollout start → Downloaded – Verified), quota unlimited',
+      title: `Installs completed per second (rollout start → Downloaded – Verified), ${bench.o.rate !== undefined ? `both paced at ${bench.o.rate}/s` : 'quota unlimited'}`,
       subtitle,
       xLabel: 'seconds since the rollout started',
       yLabel: 'installs per second',
@@ -1001,6 +1059,15 @@ async function main(): Promise<number> {
       apis: bench.o.apis,
       devServer: engine === 'dev' ? `${devServer}: ${DEV_SERVER_LABEL[devServer]}` : null,
       phaseLimitS: bench.o.timeLimitMs / 1000,
+      ...(bench.o.rate !== undefined
+        ? {
+            rate: {
+              perSecond: bench.o.rate,
+              windowMinutes: bench.o.rateWindowMin,
+              note: 'both systems paced: CPU per install at equal rate below capacity',
+            },
+          }
+        : {}),
       ...(values.abba ? { order: 'abba: ours, baseline, baseline, ours per size' } : {}),
       workerTuning: values['worker-tuning'] ? JSON.parse(values['worker-tuning']) : 'SDK defaults (worker/main.ts)',
       ...(values['worker-node-flags'] ? { workerNodeFlags: values['worker-node-flags'] } : {}),

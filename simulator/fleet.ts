@@ -49,6 +49,8 @@ export interface FleetOptions {
   progressIntervalMs?: number;
   /** Stop waiting for final statuses after this long (from the rollout start). */
   timeoutMs?: number;
+  /** `waitUntilFinal` returns once this many jobs are final (default: all of the rollout's). */
+  finalTarget?: number;
   seed?: number;
   /** Check every job's final status against its knob at the end (default: fleets ≤ 20,000). */
   verify?: boolean;
@@ -335,7 +337,7 @@ export class Fleet {
     });
   }
 
-  /** Waits until every job is final (true) or the time limit (false), reporting progress. */
+  /** Waits until every job (or `finalTarget` jobs) is final (true) or the time limit (false), reporting progress. */
   async waitUntilFinal(): Promise<boolean> {
     const { o } = this;
     if (!this.rollout) throw new Error('start the rollout first');
@@ -349,7 +351,7 @@ export class Fleet {
         this.noteError('-', 'progress', err);
       }
       this.emit();
-      if (this.last.total > 0 && this.last.final >= this.last.total) return true;
+      if (this.last.total > 0 && this.last.final >= Math.min(this.last.total, o.finalTarget ?? this.last.total)) return true;
       if (Date.now() > deadline) return false;
       await sleep(every);
     }
