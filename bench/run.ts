@@ -327,6 +327,8 @@ class Bench {
     const quiet = record ? await this.quiet() : undefined;
     const pacing = record ? this.pacing(size) : undefined;
     let handle: RolloutHandle | undefined;
+    /** Paced: the window's end + the phase limit (the fleet stops waiting then); otherwise set at the start. */
+    let deadline: number | undefined;
     if (pacing) {
       // the window opens at a whole minute at least 30 s away: the rollout is made and planned before
       const opensAt = Math.ceil((Date.now() + 30_000) / 60_000) * 60_000;
@@ -339,7 +341,8 @@ class Bench {
         timeZone: w.timeZone,
       };
       fleet.o.finalTarget = pacing.installs;
-      fleet.o.timeoutMs = opensAt - Date.now() + pacing.windowMinutes * 60_000 + this.o.timeLimitMs;
+      deadline = opensAt + pacing.windowMinutes * 60_000 + this.o.timeLimitMs;
+      fleet.o.timeoutMs = deadline - Date.now();
       handle = await fleet.startRollout();
       log(
         `DeviceRollout: ${size} devices — rollout made; ${pacing.installs} starts over ${w.timeZone} ${w.start}–${w.end} (${round(pacing.perSecond, 2)}/s)`,
@@ -358,7 +361,7 @@ class Bench {
     const allFinal = await fleet.waitUntilFinal();
     // paced: the window's installs are final; the rest of the fleet waits for tomorrow's quota and is cancelled
     const cutByQuota = pacing !== undefined && pacing.installs < size;
-    const cut = allFinal ? Date.now() : Math.min(Date.now(), t0 + (fleet.o.timeoutMs ?? this.o.timeLimitMs));
+    const cut = allFinal ? Date.now() : Math.min(Date.now(), deadline ?? t0 + this.o.timeLimitMs);
     const usage = this.stack.sampler.usage();
     const stalls = await stallWatch.finish(latency.stalls());
     if (allFinal) await sleep(1_500); // PostgreSQL flushes its statistics about once a second
