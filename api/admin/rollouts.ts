@@ -40,41 +40,41 @@ const PREVIEW_SLOTS_DEFAULT = 1_000;
 const PREVIEW_SLOTS_MAX = 10_000;
 
 function rolloutJson(view: RolloutView) {
-  const { row, stored } = view;
-  const p =
+  const { row } = view;
+  const progress =
     view.source === 'workflow'
       ? {
-          counts: stored.counts,
           started: view.workflow.started,
           remaining: view.workflow.remaining,
           nextStartAt: view.workflow.nextStartAt,
-        }
-      : { counts: stored.counts, started: stored.started, remaining: stored.remaining, nextStartAt: isoOrNull(stored.nextStart) };
-  const extra =
-    view.source === 'workflow'
-      ? {
           source: 'workflow',
           finished: view.workflow.finished,
           outstanding: view.workflow.outstanding,
           finalCounts: view.workflow.counts,
           startsByDay: view.workflow.startsByDay,
           cancelling: view.workflow.cancelling,
+          pausedReason: row.state === 'paused' ? (view.workflow.pausedReason ?? row.paused_reason ?? 'admin') : null,
+          // staged groups (issue 14): the workflow's view while it answers
+          groups: view.groups,
+          waitingFor: view.waitingFor,
         }
-      : { source: 'database', finished: stored.finished, outstanding: stored.outstanding };
-  // staged groups (issue 14): the workflow's view while it answers (older runs lack it: PostgreSQL's)
-  const w = view.source === 'workflow' ? view.workflow : undefined;
+      : {
+          started: view.stored.started,
+          remaining: view.stored.remaining,
+          nextStartAt: isoOrNull(view.stored.nextStart),
+          source: 'database',
+          finished: view.stored.finished,
+          outstanding: view.stored.outstanding,
+          pausedReason: row.state === 'paused' ? (view.stored.pausedReason ?? 'admin') : null,
+          groups: view.stored.groups,
+          waitingFor: view.stored.waitingFor,
+        };
   return {
     id: row.id,
     state: row.state,
-    counts: p.counts,
+    counts: view.source === 'workflow' ? view.counts : view.stored.counts,
     total: row.total,
-    started: p.started,
-    remaining: p.remaining,
-    nextStartAt: p.nextStartAt,
-    ...extra,
-    pausedReason: row.state === 'paused' ? (w?.pausedReason ?? stored.pausedReason ?? 'admin') : null,
-    groups: w?.groups ?? stored.groups,
-    waitingFor: w?.waitingFor !== undefined ? w.waitingFor : stored.waitingFor,
+    ...progress,
     softwareId: row.software_id,
     schedule: row.schedule,
     options: row.options,

@@ -199,18 +199,3 @@ export async function rolloutStatusCounts(db: Db, rolloutId: string): Promise<Re
     .select('status', db.raw('count(*)::int as n'));
   return Object.fromEntries(rows.map((r: { status: string; n: number }) => [r.status, r.n]));
 }
-
-/** Jobs started, jobs not started yet (nor final), and the earliest planned start among those. */
-export async function rolloutStarts(
-  db: Db,
-  rolloutId: string,
-): Promise<{ started: number; remaining: number; nextStart: Date | null }> {
-  const agg = await db('installations')
-    .where({ rollout_id: rolloutId })
-    .first(
-      db.raw('count(started_at)::int as started'),
-      db.raw('count(*) FILTER (WHERE started_at IS NULL AND NOT final)::int as remaining'),
-      db.raw('min(planned_at) FILTER (WHERE started_at IS NULL AND NOT final) as next_start'),
-    );
-  return { started: agg?.started ?? 0, remaining: agg?.remaining ?? 0, nextStart: agg?.next_start ?? null };
-}

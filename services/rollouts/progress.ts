@@ -21,7 +21,10 @@ import {
   rolloutWorkflowId,
 } from '../../workflows/messages';
 import { notFound } from '../errors';
-import { rolloutStarts, rolloutStatusCounts } from '../installations/jobs';
+import { rolloutStatusCounts } from '../installations/jobs';
+
+/** The one group of a rollout without groups. */
+const WHOLE_ROLLOUT = 'all';
 
 /** How long a progress read waits for the workflow's query before reading PostgreSQL. */
 const QUERY_TIMEOUT_MS = 1_000;
@@ -62,7 +65,7 @@ export async function rolloutStateCounts(db: Db): Promise<{ state: string; n: nu
   return (rows as Array<Record<string, unknown>>).map((r) => ({ state: String(r.state), n: Number(r.n) }));
 }
 
-/** The progress PostgreSQL knows of. */
+/** The progress PostgreSQL knows of: the whole read while the workflow cannot answer. */
 interface StoredProgress {
   counts: Record<string, number>;
   started: number;
@@ -77,24 +80,40 @@ interface StoredProgress {
   outstanding: number;
 }
 
+/** One pass over a rollout's jobs, per group. */
+interface GroupRow {
+  g: number;
+  total: number;
+  started: number;
+  /** Not started and not final. */
+  remaining: number;
+  /** The earliest planned start among those. */
+  next_start: Date | null;
+  final: number;
+  final_started: number;
+  succeeded: number;
+  failed: number;
+}
+
 /**
- * The groups as PostgreSQL knows them (issue 14): counts per group from the jobs; a group with a start
- * is running, one whose predecessor reached the success threshold is running (or awaiting approval),
- * else waiting. The workflow decides; this is the read while it cannot answer.
+ * The groups as PostgreSQL knows them (issue 14), and the starts, from ONE pass over the jobs: counts
+ * per group; a group with a start is running, one whose predecessor reached the success threshold is
+ * running (or awaiting approval), else waiting. The workflow decides; this is the read while it cannot
+ * answer.
  */
 async function storedGroups(
   db: Db,
   row: RolloutRow,
-): Promise<{ groups: GroupProgress[]; waitingFor: GroupWait | null; finished: number; outstanding: number }> {
-  const rows: {
-    g: number;
-    total: number;
-    started: number;
-    final: number;
-    final_started: number;
-    succeeded: number;
-    failed: number;
-  }[] = await db('installations')
+): Promise<{
+  groups: GroupProgress[];
+  waitingFor: GroupWait | null;
+  finished: number;
+  outstanding: number;
+  started: number;
+  remaining: number;
+  nextStart: Date | null;
+}> {
+  const rows: GroupRow[] = await db('installations')
     .where({ rollout_id: row.id })
     .groupBy('group_index')
     .orderBy('group_index')
@@ -102,12 +121,14 @@ async function storedGroups(
       'group_index as g',
       db.raw('count(*)::int as total'),
       db.raw('count(started_at)::int as started'),
+      db.raw('count(*) FILTER (WHERE started_at IS NULL AND NOT final)::int as remaining'),
+      db.raw('min(planned_at) FILTER (WHERE started_at IS NULL AND NOT final) as next_start'),
       db.raw('count(*) FILTER (WHERE final)::int as final'),
       db.raw('count(*) FILTER (WHERE final AND started_at IS NOT NULL)::int as final_started'),
       db.raw('count(*) FILTER (WHERE final AND status = ANY(?::text[]))::int as succeeded', [[...SUCCESS_STATUSES]]),
       db.raw('count(*) FILTER (WHERE final AND status = ANY(?::text[]))::int as failed', [[...FAILURE_STATUSES]]),
     );
-  const defs: RolloutGroup[] = row.groups ?? [{ name: 'all', from: 0, size: row.total }];
+  const defs: RolloutGroup[] = row.groups ?? [{ name: WHOLE_ROLLOUT, from: 0, size: row.total }];
   const approved = new Set(row.approved_groups ?? []);
   let waitingFor: GroupWait | null = null;
   let prevOpen = true;
@@ -140,27 +161,51 @@ async function storedGroups(
     prevOpen = state === 'running' || state === 'done';
     return { index: i, name: d.name, total: d.size, started: c.started, succeeded: c.succeeded, failed: c.failed, state };
   });
-  const sum = (k: 'final' | 'started' | 'final_started') => rows.reduce((n, r) => n + r[k], 0);
-  return { groups, waitingFor, finished: sum('final'), outstanding: sum('started') - sum('final_started') };
+  const sum = (k: 'final' | 'started' | 'final_started' | 'remaining') => rows.reduce((n, r) => n + r[k], 0);
+  const starts = rows.map((r) => r.next_start).filter((d): d is Date => d !== null);
+  return {
+    groups,
+    waitingFor,
+    finished: sum('final'),
+    outstanding: sum('started') - sum('final_started'),
+    started: sum('started'),
+    remaining: sum('remaining'),
+    nextStart: starts.length ? new Date(Math.min(...starts.map((d) => d.getTime()))) : null,
+  };
 }
 
-async function storedProgress(db: Db, row: RolloutRow): Promise<StoredProgress> {
-  const [counts, starts, staged] = await Promise.all([
-    rolloutStatusCounts(db, row.id),
-    rolloutStarts(db, row.id),
-    storedGroups(db, row),
-  ]);
+/** The whole read from PostgreSQL: the status counts (when not read yet) and one pass over the jobs. */
+async function storedProgress(db: Db, row: RolloutRow, counted?: Record<string, number>): Promise<StoredProgress> {
+  const [counts, staged] = await Promise.all([counted ?? rolloutStatusCounts(db, row.id), storedGroups(db, row)]);
   const open = (row.state === 'scheduled' || row.state === 'running') && staged.waitingFor === null;
   return {
     counts,
-    started: starts.started,
-    remaining: starts.remaining,
-    nextStart: open ? starts.nextStart : null,
+    started: staged.started,
+    remaining: staged.remaining,
+    nextStart: open ? staged.nextStart : null,
     pausedReason: row.state === 'paused' ? (row.paused_reason ?? 'admin') : null,
     groups: staged.groups,
     waitingFor: row.state === 'scheduled' || row.state === 'running' ? staged.waitingFor : null,
     finished: staged.finished,
     outstanding: staged.outstanding,
+  };
+}
+
+/**
+ * The one group of a rollout without groups, from the workflow's own figures (the same the response
+ * gives for the rollout as a whole): no pass over the jobs while the workflow answers.
+ */
+function wholeRolloutGroup(row: RolloutRow, q: RolloutProgress): GroupProgress {
+  const sumOf = (statuses: ReadonlySet<string>) =>
+    Object.entries(q.counts).reduce((n, [status, c]) => n + (statuses.has(status) ? c : 0), 0);
+  return {
+    index: 0,
+    name: WHOLE_ROLLOUT,
+    total: row.total,
+    started: q.started,
+    succeeded: sumOf(SUCCESS_STATUSES),
+    failed: sumOf(FAILURE_STATUSES),
+    state: q.finished >= row.total ? 'done' : 'running',
   };
 }
 
@@ -184,24 +229,47 @@ const isOver = (row: RolloutRow): boolean => row.completed_at !== null;
 export type RolloutView =
   | { source: 'database'; row: RolloutRow; stored: StoredProgress }
   /** `row.state` is the workflow's (unless it says completed before PostgreSQL does). */
-  | { source: 'workflow'; row: RolloutRow; stored: StoredProgress; workflow: RolloutProgress };
+  | {
+      source: 'workflow';
+      row: RolloutRow;
+      /** Jobs per status, from PostgreSQL (every job's current status). */
+      counts: Record<string, number>;
+      /** The workflow's groups (the one group of a rollout without groups; PostgreSQL's for an older run). */
+      groups: GroupProgress[];
+      waitingFor: GroupWait | null;
+      workflow: RolloutProgress;
+    };
 
-/** The rollout and its progress, from the workflow while it runs, from PostgreSQL once over. */
+/**
+ * The rollout and its progress, from the workflow while it runs, from PostgreSQL once over. While the
+ * workflow answers, PostgreSQL is read for the status counts only (one index pass): the rest of its
+ * read, a pass over every job of the rollout, is made only when the workflow cannot answer.
+ */
 export async function rolloutView(db: Db, temporal: Client, id: string): Promise<RolloutView> {
   let row = await findRollout(db, id);
-  const [stored, q] = await Promise.all([storedProgress(db, row), isOver(row) ? undefined : queryProgress(temporal, row)]);
+  const [counts, q] = await Promise.all([
+    rolloutStatusCounts(db, row.id),
+    isOver(row) ? undefined : queryProgress(temporal, row),
+  ]);
   if (q && isFinalRolloutState(q.state)) {
     const now = await findRollout(db, id);
     if (isOver(now)) return { source: 'database', row: now, stored: await storedProgress(db, now) };
     row = now;
   }
-  if (q) {
-    return {
-      source: 'workflow',
-      row: { ...row, state: q.state === 'completed' ? row.state : q.state },
-      stored,
-      workflow: q,
-    };
-  }
-  return { source: 'database', row, stored };
+  if (!q) return { source: 'database', row, stored: await storedProgress(db, row, counts) };
+  const view = {
+    source: 'workflow' as const,
+    row: { ...row, state: q.state === 'completed' ? row.state : q.state },
+    counts,
+    workflow: q,
+  };
+  if (q.groups && q.waitingFor !== undefined) return { ...view, groups: q.groups, waitingFor: q.waitingFor };
+  if (row.groups === null) return { ...view, groups: [wholeRolloutGroup(row, q)], waitingFor: q.waitingFor ?? null };
+  // a run from before the workflow reported its groups
+  const stored = await storedProgress(db, row, counts);
+  return {
+    ...view,
+    groups: q.groups ?? stored.groups,
+    waitingFor: q.waitingFor !== undefined ? q.waitingFor : stored.waitingFor,
+  };
 }

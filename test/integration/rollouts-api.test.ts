@@ -355,6 +355,41 @@ describe('a 100,000-device rollout', () => {
       ]),
     );
 
+    // Its progress while the workflow answers (planned: the next start is known): the status counts
+    // are PostgreSQL's, everything else the workflow's — one statement reads the jobs, not a pass over
+    // all 100,000 of them for figures the workflow has.
+    let reads: string[] = [];
+    const onRead = (q: { sql: string }) => reads.push(q.sql);
+    const progressRead = async () => {
+      reads = [];
+      stack.db.on('query', onRead);
+      try {
+        return (await stack.api('GET', `/api/v1/rollouts/${rolloutId}`)).body;
+      } finally {
+        stack.db.off('query', onRead);
+      }
+    };
+    await expect
+      .poll(
+        async () => {
+          const b = await progressRead();
+          return { source: b.source, planned: b.nextStartAt !== null };
+        },
+        { timeout: 60_000, interval: 500 },
+      )
+      .toEqual({ source: 'workflow', planned: true });
+    const progress = await progressRead();
+    expect(progress).toMatchObject({
+      source: 'workflow',
+      state: 'scheduled',
+      counts: {},
+      started: 0,
+      remaining: FLEET,
+      groups: [{ index: 0, name: 'all', total: FLEET, started: 0, succeeded: 0, failed: 0, state: 'running' }],
+      waitingFor: null,
+    });
+    expect(reads.filter((sql) => /\bfrom "installations"/i.test(sql))).toHaveLength(1);
+
     const cancelled = await stack.api('POST', `/api/v1/rollouts/${rolloutId}/cancel`, { reason: 'test' });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ state: 'cancelled', remaining: 0 });
