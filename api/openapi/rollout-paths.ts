@@ -82,7 +82,7 @@ export function rolloutPaths(): Json {
         operationId: 'getRollout',
         summary: 'Rollout state, counts per status, next start',
         description:
-          'Until the rollout is over (`completedAt` set), state, started/remaining and the next start come from its workflow\'s `progress` query (`source: "workflow"`; a cancelled rollout whose running installs are still being cancelled has `cancelling: true`); once over, or when the workflow does not answer within 1 s, from PostgreSQL (`source: "database"`). `completed` is only reported once `completedAt` is written. `pausedReason` says why a paused rollout is paused (`admin`, `error-threshold`); `groups` lists each group\'s counts and state; `waitingFor` says what the next group waits for (then `nextStartAt` is null).',
+          '`counts` (every job\'s current status) always come from PostgreSQL. Until the rollout is over (`completedAt` set), the rest — state, started/remaining, the next start, `groups` — comes from its workflow\'s `progress` query (`source: "workflow"`, no pass over the rollout\'s jobs; a cancelled rollout whose running installs are still being cancelled has `cancelling: true`); once over, or when the workflow does not answer within 1 s, from PostgreSQL (`source: "database"`). `completed` is only reported once `completedAt` is written. `pausedReason` says why a paused rollout is paused (`admin`, `error-threshold`); `groups` lists each group\'s counts and state; `waitingFor` says what the next group waits for (then `nextStartAt` is null).',
         parameters: [idParam('rollout')],
         responses: { '200': json('RolloutStatus', 'The rollout'), '404': error('Unknown rollout'), ...admin },
       },
