@@ -63,6 +63,12 @@ export interface StatementProfile {
   planMsPerInstall: number;
   /** The most expensive statements by total execution time. */
   top: StatementCost[];
+  /**
+   * The statements whose slowest single call took ≥ 100 ms (`max_exec_time`; a lock wait counts, the
+   * commit's WAL flush does not): tells a device request's stall spent in PostgreSQL's execution from
+   * one spent around it. The 5 slowest.
+   */
+  slowest: { query: string; maxMs: number; calls: number }[];
 }
 
 /**
@@ -79,6 +85,9 @@ export async function enableStatementStats(db: Db): Promise<boolean> {
   }
 }
 
+/** A single call this slow is listed in `slowest`. */
+const SLOW_STATEMENT_MS = 100;
+
 export async function resetStatementStats(db: Db): Promise<void> {
   await db.raw('SELECT pg_stat_statements_reset()');
 }
@@ -87,13 +96,14 @@ export async function resetStatementStats(db: Db): Promise<void> {
 export async function statementProfile(db: Db, installs: number, top = 12): Promise<StatementProfile> {
   const rows = (
     await db.raw(
-      `SELECT query, calls::bigint AS calls, total_exec_time AS ms, total_plan_time AS plan_ms, rows::bigint AS rows
+      `SELECT query, calls::bigint AS calls, total_exec_time AS ms, total_plan_time AS plan_ms, rows::bigint AS rows,
+              max_exec_time AS max_ms
          FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
         WHERE d.datname = current_database()
           AND query NOT ILIKE '%pg_stat%' AND query NOT ILIKE '%pg_database%'
         ORDER BY total_exec_time DESC`,
     )
-  ).rows as { query: string; calls: string; ms: number; plan_ms: number; rows: string }[];
+  ).rows as { query: string; calls: string; ms: number; plan_ms: number; rows: string; max_ms: number }[];
   const n = Math.max(1, installs);
   const r2 = (x: number) => Math.round(x * 100) / 100;
   return {
@@ -107,5 +117,14 @@ export async function statementProfile(db: Db, installs: number, top = 12): Prom
       planMsPerInstall: r2(Number(r.plan_ms) / n),
       rowsPerCall: r2(Number(r.rows) / Math.max(1, Number(r.calls))),
     })),
+    slowest: rows
+      .filter((r) => Number(r.max_ms) >= SLOW_STATEMENT_MS)
+      .sort((a, b) => Number(b.max_ms) - Number(a.max_ms))
+      .slice(0, 5)
+      .map((r) => ({
+        query: r.query.replace(/\s+/g, ' ').slice(0, 200),
+        maxMs: Math.round(Number(r.max_ms)),
+        calls: Number(r.calls),
+      })),
   };
 }

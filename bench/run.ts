@@ -459,7 +459,10 @@ class Bench {
     log(
       `DeviceRollout: ${size} devices — ${stalls.clientStallCount} stalls of the simulator's requests (worst: ${worst ? `${worst.requests} requests, ${worst.maxMs} ms at ${round(worst.startMs / 1000)} s` : 'none'}); ` +
         `simulator loop ≤ ${stalls.simulatorLoopDelayMaxMs} ms, API loop ≤ ${stalls.api.loopLagMaxMs} ms, API GC over 100 ms ${stalls.api.gcOver100ms}, ` +
-        `PostgreSQL checkpoints ${stalls.pgCheckpoints.timed + stalls.pgCheckpoints.requested} (sync ${stalls.pgCheckpoints.syncMs} ms)`,
+        `PostgreSQL checkpoints ${stalls.pgCheckpoints.timed + stalls.pgCheckpoints.requested} (sync ${stalls.pgCheckpoints.syncMs} ms)` +
+        (statementsAtCut
+          ? `, its slowest statement call ${statementsAtCut.slowest[0] ? `${statementsAtCut.slowest[0].maxMs} ms (${statementsAtCut.slowest[0].query.slice(0, 60)}…)` : 'under 100 ms'}`
+          : ''),
     );
     (result as PhaseResult & { completions?: number[]; t0?: number }).completions = ended;
     (result as PhaseResult & { completions?: number[]; t0?: number }).t0 = t0;
@@ -1132,5 +1135,6 @@ function perInstallStatements(p: StatementProfile, n: number): StatementProfile 
       msPerInstall: d(t.msPerInstall),
       planMsPerInstall: d(t.planMsPerInstall),
     })),
+    slowest: p.slowest,
   };
 }
