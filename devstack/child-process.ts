@@ -69,17 +69,40 @@ export function startProcess(
   };
 }
 
-/** A free TCP port on the loopback interface. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
+/** Ports freePort has handed out in this process: the kernel readily gives a just-closed port again. */
+const handedOut = new Set<number>();
+
+function listenOnAnyPort(host: string): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
+    srv.once('error', reject);
+    srv.listen(0, host, () => resolve(srv));
   });
+}
+
+/**
+ * A free TCP port on the loopback interface, never one this process was given before (a Kannel
+ * start once got the same port for two of its listeners). Ports already handed out stay bound
+ * while the kernel is asked again, so it cannot offer them twice in a row.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const held: net.Server[] = [];
+  try {
+    for (let attempt = 0; attempt < 1_000; attempt++) {
+      const srv = await listenOnAnyPort(host);
+      held.push(srv);
+      const addr = srv.address();
+      if (typeof addr !== 'object' || !addr) throw new Error('no port');
+      if (!handedOut.has(addr.port)) {
+        handedOut.add(addr.port);
+        return addr.port;
+      }
+    }
+    throw new Error(`no free port on ${host} after 1,000 tries`);
+  } finally {
+    await Promise.all(held.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  }
 }
 
 export function portOpen(port: number, host = '127.0.0.1', timeoutMs = 1_000): Promise<boolean> {
