@@ -38,7 +38,7 @@ import { Fleet, type FleetSummary } from '../simulator/fleet';
 import { ApiClient } from '../simulator/http';
 import { createLimiter } from '../simulator/pool';
 import { createProgressPrinter } from '../simulator/progress';
-import { LatencyRecorder, type LatencySummary, percentile, type Stall } from '../simulator/stats';
+import { LatencyRecorder, type LatencySummary, percentile } from '../simulator/stats';
 import { cancelRolloutUpdate, installWorkflowId, rolloutProgressQuery, rolloutWorkflowId } from '../workflows/messages';
 import { BASELINE_TASK_QUEUE, type BaselineRun, runBaseline, waitReady } from './baseline';
 import { bucketFor, lineChartSvg, ratePerSecond, rebucket, type Series } from './chart';
@@ -53,7 +53,7 @@ import {
   scrapeMetrics,
   startBenchStack,
 } from './stack';
-import { type StallReport, watchStalls } from './stalls';
+import { pgDuringText, type StallReport, watchStalls } from './stalls';
 
 /** The rollout's workflow id: the one the API answered, or the id rollouts get by default. */
 const rolloutWorkflowOf = (h: RolloutHandle) => h.workflowId ?? rolloutWorkflowId(h.id);
@@ -352,9 +352,9 @@ class Bench {
     const pgBefore = await pgCounters(this.stack.db);
     if (this.stack.statementStats) await resetStatementStats(this.stack.db);
     const mBefore = await scrapeMetrics(this.stack.workerMetricsUrl, /^temporal_/);
+    latency.reset(); // the stalls' times count from here
     const stallWatch = await watchStalls(this.stack.db, this.stack.apiUrls);
     this.stack.sampler.mark();
-    latency.reset(); // the stalls' times count from here
     const t0 = Date.now();
     log(`DeviceRollout: ${size} devices — ${pacing ? 'window open' : 'rollout started'}`);
     if (!handle) handle = await fleet.startRollout();
@@ -455,11 +455,15 @@ class Bench {
       startCallMs: summary.startMs,
       stalls,
     };
-    const worst = stalls.clientStalls.reduce((a, b) => (b.requests > (a?.requests ?? 0) ? b : a), undefined as Stall | undefined);
+    const worst = stalls.clientStalls.reduce(
+      (a, b) => (b.requests > (a?.requests ?? 0) ? b : a),
+      undefined as StallReport['clientStalls'][number] | undefined,
+    );
     log(
-      `DeviceRollout: ${size} devices — ${stalls.clientStallCount} stalls of the simulator's requests (worst: ${worst ? `${worst.requests} requests, ${worst.maxMs} ms at ${round(worst.startMs / 1000)} s` : 'none'}); ` +
+      `DeviceRollout: ${size} devices — ${stalls.clientStallCount} stalls of the simulator's requests (worst: ${worst ? `${worst.requests} requests, ${worst.maxMs} ms at ${round(worst.startMs / 1000)} s${worst.pg ? `, PostgreSQL then: ${pgDuringText(worst.pg)}` : ''}` : 'none'}); ` +
         `simulator loop ≤ ${stalls.simulatorLoopDelayMaxMs} ms, API loop ≤ ${stalls.api.loopLagMaxMs} ms, API GC over 100 ms ${stalls.api.gcOver100ms}, ` +
-        `PostgreSQL checkpoints ${stalls.pgCheckpoints.timed + stalls.pgCheckpoints.requested} (sync ${stalls.pgCheckpoints.syncMs} ms)` +
+        `PostgreSQL checkpoints ${stalls.pgCheckpoints.timed + stalls.pgCheckpoints.requested} (sync ${stalls.pgCheckpoints.syncMs} ms), ` +
+        `WAL flushes ${stalls.pgWal.syncs} (${stalls.pgWal.syncMs} ms, at most ${stalls.pgWal.slowestSampleSyncMs} ms in 250 ms)` +
         (statementsAtCut
           ? `, its slowest statement call ${statementsAtCut.slowest[0] ? `${statementsAtCut.slowest[0].maxMs} ms (${statementsAtCut.slowest[0].query.slice(0, 60)}…)` : 'under 100 ms'}`
           : ''),

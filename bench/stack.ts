@@ -181,6 +181,8 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
             shared_preload_libraries: 'pg_stat_statements',
             'pg_stat_statements.track': 'top',
             'pg_stat_statements.track_planning': 'on',
+            // the WAL flushes' time (pg_stat_wal), sampled beside the device requests' stalls
+            track_wal_io_timing: 'on',
           },
         }),
         startDevServer({
