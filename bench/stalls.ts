@@ -8,6 +8,7 @@
  * a commit's wait for its WAL flush is not in any statement's execution time.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../infra/db';
 import type { Stall } from '../simulator/stats';
 import { scrapeMetrics } from './stack';
@@ -111,7 +112,7 @@ function samplePg(db: Db, t0: number) {
   const loop = (async () => {
     while (!stopped) {
       await look().catch(() => undefined); // a missed look is a gap, not a failed phase
-      await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
+      await sleep(SAMPLE_MS);
     }
   })();
   return {
@@ -150,11 +151,11 @@ const label = (key: string, name: string) => new RegExp(`${name}="([^"]*)"`).exe
  */
 export async function watchStalls(db: Db, apiUrls: readonly string[]) {
   const t0 = performance.now();
-  const pgSampler = samplePg(db, t0);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   const scrape = () => Promise.all(apiUrls.map((u) => scrapeMetrics(`${u}/metrics`, API_METRICS)));
   const apiBefore = await scrape();
   const pgBefore = await checkpoints(db);
+  const pgSampler = samplePg(db, t0); // started last: nothing above can throw and leave it running
   loop.enable();
   return {
     async finish(clientStalls: Stall[]): Promise<StallReport> {
