@@ -88,6 +88,9 @@ export async function enableStatementStats(db: Db): Promise<boolean> {
 /** A single call this slow is listed in `slowest`. */
 const SLOW_STATEMENT_MS = 100;
 
+/** A statement's text on one line, cut to `max` characters (for the JSON and the log). */
+const oneLine = (query: string, max: number) => query.replace(/\s+/g, ' ').slice(0, max);
+
 export async function resetStatementStats(db: Db): Promise<void> {
   await db.raw('SELECT pg_stat_statements_reset()');
 }
@@ -111,7 +114,7 @@ export async function statementProfile(db: Db, installs: number, top = 12): Prom
     execMsPerInstall: r2(rows.reduce((a, r) => a + Number(r.ms), 0) / n),
     planMsPerInstall: r2(rows.reduce((a, r) => a + Number(r.plan_ms), 0) / n),
     top: rows.slice(0, top).map((r) => ({
-      query: r.query.replace(/\s+/g, ' ').slice(0, 300),
+      query: oneLine(r.query, 300),
       callsPerInstall: r2(Number(r.calls) / n),
       msPerInstall: r2(Number(r.ms) / n),
       planMsPerInstall: r2(Number(r.plan_ms) / n),
@@ -122,7 +125,7 @@ export async function statementProfile(db: Db, installs: number, top = 12): Prom
       .sort((a, b) => Number(b.max_ms) - Number(a.max_ms))
       .slice(0, 5)
       .map((r) => ({
-        query: r.query.replace(/\s+/g, ' ').slice(0, 200),
+        query: oneLine(r.query, 200),
         maxMs: Math.round(Number(r.max_ms)),
         calls: Number(r.calls),
       })),
