@@ -4,8 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
+import { createWriteStream, promises as fs, readFileSync, type WriteStream } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 export interface ManagedProcess {
   readonly pid: number;
@@ -69,40 +71,93 @@ export function startProcess(
   };
 }
 
-/** Ports freePort has handed out in this process: the kernel readily gives a just-closed port again. */
+/** Ports freePort has handed out in this process. */
 const handedOut = new Set<number>();
 
-function listenOnAnyPort(host: string): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed out by any process on this machine, one file per port (`<port>`, holding the pid),
+ * so that two test processes starting servers side by side never get the same port. A reservation
+ * covers the moment from the pick to the server's bind (seconds); after RESERVATION_MS it is stale.
+ */
+const RESERVATIONS_DIR = path.join(os.tmpdir(), 'device-rollout-ports');
+const RESERVATION_MS = 60_000;
+let swept = false;
+
+/** Reserves `port` for this process; false when another process reserved it within RESERVATION_MS. */
+async function reservePort(port: number): Promise<boolean> {
+  const file = path.join(RESERVATIONS_DIR, String(port));
+  try {
+    if (!swept) {
+      swept = true;
+      await fs.mkdir(RESERVATIONS_DIR, { recursive: true });
+      await sweepReservations();
+    }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.writeFile(file, String(process.pid), { flag: 'wx' });
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const st = await fs.stat(file).catch(() => undefined);
+        if (st && Date.now() - st.mtimeMs < RESERVATION_MS) return false;
+        await fs.rm(file, { force: true }); // stale: whoever creates it next has it
+      }
+    }
+    return false;
+  } catch {
+    return true; // no usable directory: this process's own record (handedOut) is all there is
+  }
+}
+
+/** Removes the stale reservations (once per process), so the directory holds about a minute's worth. */
+async function sweepReservations(): Promise<void> {
+  const now = Date.now();
+  for (const name of await fs.readdir(RESERVATIONS_DIR)) {
+    const file = path.join(RESERVATIONS_DIR, name);
+    const st = await fs.stat(file).catch(() => undefined);
+    if (st && now - st.mtimeMs >= RESERVATION_MS) await fs.rm(file, { force: true });
+  }
+}
+
+/**
+ * Where freePort draws: the 16,384 ports below the kernel's range for outgoing connections
+ * (`ip_local_port_range`), so that no connection's own port takes one between the pick and the bind.
+ * Not the kernel's `listen(0)`: here it offered the lowest free port of its range, the same one to every
+ * process asking before the first has bound it (two processes drawing at once shared 152 of 1,000).
+ */
+function drawRange(): { from: number; to: number } {
+  let low = 32_768;
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(first) && first > 2_048) low = first;
+  } catch {
+    // not Linux: the common default
+  }
+  return { from: Math.max(1_024, low - 16_384), to: low - 1 };
+}
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => resolve(srv));
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
 }
 
 /**
- * A free TCP port on the loopback interface, never one this process was given before (a Kannel
- * start once got the same port for two of its listeners). Ports already handed out stay bound
- * while the kernel is asked again, so it cannot offer them twice in a row.
+ * A free TCP port on the loopback interface, drawn at random (drawRange), never one this process was
+ * given before nor one another process on this machine reserved within the last minute.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const held: net.Server[] = [];
-  try {
-    for (let attempt = 0; attempt < 1_000; attempt++) {
-      const srv = await listenOnAnyPort(host);
-      held.push(srv);
-      const addr = srv.address();
-      if (typeof addr !== 'object' || !addr) throw new Error('no port');
-      if (!handedOut.has(addr.port)) {
-        handedOut.add(addr.port);
-        return addr.port;
-      }
-    }
-    throw new Error(`no free port on ${host} after 1,000 tries`);
-  } finally {
-    await Promise.all(held.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  const { from, to } = drawRange();
+  for (let attempt = 0; attempt < 1_000; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if (handedOut.has(port) || !(await canListen(port, host)) || !(await reservePort(port))) continue;
+    handedOut.add(port);
+    return port;
   }
+  throw new Error(`no free port on ${host} after 1,000 tries`);
 }
 
 export function portOpen(port: number, host = '127.0.0.1', timeoutMs = 1_000): Promise<boolean> {
