@@ -126,6 +126,12 @@ async function sweepReservations(): Promise<void> {
  * process asking before the first has bound it (two processes drawing at once shared 152 of 1,000).
  */
 function drawRange(): { from: number; to: number } {
+  range ??= readDrawRange();
+  return range;
+}
+let range: { from: number; to: number } | undefined;
+
+function readDrawRange(): { from: number; to: number } {
   let low = 32_768;
   try {
     const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);

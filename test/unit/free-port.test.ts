@@ -17,7 +17,7 @@ describe('freePort', () => {
   });
 
   it('never hands out one port to two processes drawing at the same moment', async () => {
-    const module = path.resolve(__dirname, '../../devstack/child-process.ts');
+    const source = path.resolve(__dirname, '../../devstack/child-process.ts');
     // each child waits for the same instant, draws 250 ports and prints them
     const draw = `const { freePort } = require(process.argv[1]);
       (async () => {
@@ -27,7 +27,7 @@ describe('freePort', () => {
         process.stdout.write(JSON.stringify(ports));
       })();`;
     const at = String(Date.now() + 3_000);
-    const run = () => promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', draw, module, at], { timeout: 60_000 });
+    const run = () => promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', draw, source, at], { timeout: 60_000 });
     const [a, b] = await Promise.all([run(), run()]);
     const first = new Set<number>(JSON.parse(a.stdout));
     const second: number[] = JSON.parse(b.stdout);
