@@ -10,8 +10,9 @@
 import { createHash } from 'node:crypto';
 import { type Db, PreparedStatement } from '../infra/db';
 import { downloadedSignal, downloadFailedSignal, sysinfoSyncedSignal } from '../workflows/messages';
+import { type AuthedDevice, authedDeviceOf, CONTACT_VALUE_SQL, DEVICE_OF_TOKEN_SQL, deviceTokenHash } from './devices';
 import { notFound } from './errors';
-import { addReportOfDevice, MARKED_JOBS_OF_DEVICE_SQL, type MarkedJob, type ReportSignal } from './installations/device-jobs';
+import { addReportOfDevice, type MarkedJob, markedJobsOfDeviceSql, type ReportSignal } from './installations/device-jobs';
 import { installWorkflowIdSql } from './installations/jobs';
 
 export interface DeviceReportDeps {
@@ -37,53 +38,72 @@ export interface InventorySync {
   reportedAt?: string;
 }
 
+/** The sync's inventory is not older than the stored one (late syncs: D5). */
+const FRESH_SYNC = '(last_sync_at IS NULL OR last_sync_at <= :at)';
+
 /**
- * One statement: the inventory stored unless a newer one is (late syncs: D5); `sysinfoSynced` queued
- * for every open job of the device (its install workflow: `installWorkflowIdOf`, i.e. its
- * `workflow_id`, else `installWorkflowId(rollout, device)`); and the device's Mark-for-installation
- * jobs waiting for download, one row each (their columns null when there is none).
+ * One statement: the device of the token (`DEVICE_OF_TOKEN_SQL`); its row written — the inventory
+ * unless a newer one is stored (late syncs: D5), the contact when due (in the same UPDATE: a row is
+ * updated once per statement); `sysinfoSynced` queued for every open job of the device (its install
+ * workflow: `installWorkflowIdOf`, i.e. its `workflow_id`, else `installWorkflowId(rollout, device)`);
+ * and the device's Mark-for-installation jobs waiting for download, one row each (their columns null
+ * when there is none). The device's columns are null when the token is no device's.
  */
-const SYNC = new PreparedStatement<{ stored: number; signalled: number } & { [K in keyof MarkedJob]: MarkedJob[K] | null }>(
+const SYNC = new PreparedStatement<
+  { id: string | null; external_id: string | null; platform: string | null; stored: number; signalled: number } & {
+    [K in keyof MarkedJob]: MarkedJob[K] | null;
+  }
+>(
   'device.sync',
-  `WITH stored AS (
-     UPDATE devices SET installed = :installed::jsonb, info = coalesce(:info::jsonb, info), last_sync_at = :at
-      WHERE id = :deviceId AND (last_sync_at IS NULL OR last_sync_at <= :at)
-     RETURNING id
+  `WITH ${DEVICE_OF_TOKEN_SQL}, written AS (
+     UPDATE devices
+        SET installed = CASE WHEN ${FRESH_SYNC} THEN :installed::jsonb ELSE installed END,
+            info = CASE WHEN ${FRESH_SYNC} THEN coalesce(:info::jsonb, info) ELSE info END,
+            last_sync_at = CASE WHEN ${FRESH_SYNC} THEN :at ELSE last_sync_at END,
+            last_contact_at = ${CONTACT_VALUE_SQL}
+      WHERE id = (SELECT id FROM device) AND (${FRESH_SYNC} OR (SELECT stale FROM device))
+     RETURNING last_sync_at = :at AS stored
    ), signalled AS (
      INSERT INTO signal_outbox (workflow_id, signal, args)
      SELECT ${installWorkflowIdSql('i')}, :signal::text, :args::jsonb
-       FROM installations i WHERE i.device_id = :deviceId AND NOT i.final
+       FROM installations i WHERE i.device_id = (SELECT id FROM device) AND NOT i.final
      RETURNING 1
-   ), pending AS (${MARKED_JOBS_OF_DEVICE_SQL})
-   SELECT n.stored, n.signalled, p.*
-     FROM (SELECT (SELECT count(*) FROM stored)::int AS stored, (SELECT count(*) FROM signalled)::int AS signalled) n
+   ), pending AS (${markedJobsOfDeviceSql('(SELECT id FROM device)')})
+   SELECT d.id, d.external_id, d.platform, n.stored, n.signalled, p.*
+     FROM (SELECT (SELECT count(*) FROM written WHERE stored)::int AS stored, (SELECT count(*) FROM signalled)::int AS signalled) n
+     LEFT JOIN device d ON true
      LEFT JOIN pending p ON true
     ORDER BY p.job_id`,
 );
 
 /**
- * A sync (D1, D4): stores the inventory unless a newer one is stored, queues `sysinfoSynced` for
- * every open job of the device (`signalled`: how many), and returns its Mark-for-installation jobs
- * waiting for download. One statement.
+ * A sync (D1, D4) by the device of the token, authenticated in the same statement: stores the
+ * inventory unless a newer one is stored, queues `sysinfoSynced` for every open job of the device
+ * (`signalled`: how many), and returns its Mark-for-installation jobs waiting for download. One
+ * statement; undefined (nothing written) when the token is no device's.
  */
 export async function syncInventory(
   { db, outbox }: DeviceReportDeps,
-  deviceId: string,
+  deviceToken: string,
   sync: InventorySync,
-): Promise<{ inventoryStored: boolean; signalled: number; pending: MarkedJob[] }> {
+): Promise<{ device: AuthedDevice; inventoryStored: boolean; signalled: number; pending: MarkedJob[] } | undefined> {
   const at = clampToNow(sync.reportedAt);
   const rows = await SYNC.rows(db, {
+    tokenHash: deviceTokenHash(deviceToken),
     installed: JSON.stringify(sync.installed),
     info: sync.info != null ? JSON.stringify(sync.info) : null,
     at,
-    deviceId,
     signal: sysinfoSyncedSignal.name,
     args: JSON.stringify([{ installed: sync.installed, at: at.toISOString() }]),
   });
+  const device = rows[0] ? authedDeviceOf(rows[0]) : undefined;
+  if (!device) return undefined;
   const signalled = rows[0]?.signalled ?? 0;
   if (signalled > 0) outbox?.nudge();
-  const pending = rows.flatMap(({ stored: _s, signalled: _n, ...job }) => (job.job_id === null ? [] : [job as MarkedJob]));
-  return { inventoryStored: (rows[0]?.stored ?? 0) > 0, signalled, pending };
+  const pending = rows.flatMap(({ id: _i, external_id: _e, platform: _p, stored: _s, signalled: _n, ...job }) =>
+    job.job_id === null ? [] : [job as MarkedJob],
+  );
+  return { device, inventoryStored: (rows[0]?.stored ?? 0) > 0, signalled, pending };
 }
 
 export interface JobReport {
@@ -103,9 +123,9 @@ export interface JobReport {
  */
 export async function acceptReport(
   { db, outbox }: DeviceReportDeps,
-  deviceId: string,
+  deviceToken: string,
   report: JobReport,
-): Promise<{ duplicate: boolean }> {
+): Promise<{ device: AuthedDevice; duplicate: boolean } | undefined> {
   const detail =
     report.detail === undefined || report.detail === null
       ? undefined
@@ -130,14 +150,15 @@ export async function acceptReport(
             perPushLink: false,
           }
         : undefined;
-  const { found, isNew, queued } = await addReportOfDevice(db, {
+  const { device, found, isNew, queued } = await addReportOfDevice(db, {
     jobId: report.jobId.toLowerCase(),
-    deviceId,
+    deviceToken,
     message,
     entryKey,
     signal,
   });
+  if (!device) return undefined;
   if (!found) throw notFound('job');
   if (queued) outbox?.nudge();
-  return { duplicate: !isNew };
+  return { device, duplicate: !isNew };
 }

@@ -345,15 +345,35 @@ const STALE_CONTACT = `(last_contact_at IS NULL OR last_contact_at < now() - mak
   OR EXISTS (SELECT 1 FROM installations i WHERE i.device_id = devices.id AND (i.started_at > devices.last_contact_at
     OR (i.started_at IS NULL AND i.status IS NOT NULL AND NOT i.final AND i.updated_at > devices.last_contact_at))))`;
 
-/** One statement: the lookup, and the contact when due (re-checked by the UPDATE: of concurrent requests only one writes). */
+/**
+ * The device of a bearer token (`:tokenHash`; not retired) as CTE `device` (`stale`: its contact is
+ * due), and that contact recorded (CTE `contact`, re-checked by the UPDATE: of concurrent requests only
+ * one writes). A device request's own statement starts with these, so that authenticating it costs no
+ * statement of its own; one that writes the device row itself (the sync) records the contact in its
+ * own UPDATE instead (PostgreSQL updates a row once per statement).
+ */
+export const DEVICE_OF_TOKEN_SQL = `device AS (
+  SELECT id, external_id, platform, ${STALE_CONTACT} AS stale FROM devices WHERE token_hash = :tokenHash AND retired_at IS NULL
+)`;
+export const CONTACT_OF_TOKEN_SQL = contactOfDeviceSql('SELECT id FROM device WHERE stale');
+
+/**
+ * CTE `contact`: the contact of the device `deviceIdQuery` selects (none: nothing) recorded when due,
+ * for a statement that knows the device otherwise (a ticket link's).
+ */
+export function contactOfDeviceSql(deviceIdQuery: string): string {
+  return `contact AS (
+  UPDATE devices SET last_contact_at = now() WHERE id = (${deviceIdQuery}) AND ${STALE_CONTACT}
+)`;
+}
+/** The contact column's new value in an UPDATE of the device row (the rule of `CONTACT_OF_TOKEN_SQL`). */
+export const CONTACT_VALUE_SQL = `CASE WHEN ${STALE_CONTACT} THEN now() ELSE last_contact_at END`;
+
+/** One statement: the lookup, and the contact when due. */
 const AUTHENTICATE = new PreparedStatement<{ id: string; external_id: string; platform: string }>(
   'device.authenticate',
-  `WITH d AS (
-  SELECT id, external_id, platform, ${STALE_CONTACT} AS stale FROM devices WHERE token_hash = :tokenHash AND retired_at IS NULL
-), contact AS (
-  UPDATE devices SET last_contact_at = now() WHERE id = (SELECT id FROM d WHERE stale) AND ${STALE_CONTACT}
-)
-SELECT id, external_id, platform FROM d LIMIT 1`,
+  `WITH ${DEVICE_OF_TOKEN_SQL}, ${CONTACT_OF_TOKEN_SQL}
+SELECT id, external_id, platform FROM device LIMIT 1`,
 );
 
 /** A device as its authenticated requests see it. */
@@ -371,16 +391,18 @@ export interface AuthedDevice {
  * from" (P1) compares `last_contact_at` with the job's start and stays exact.
  */
 export async function authenticateDevice(db: Db, token: string): Promise<AuthedDevice | undefined> {
-  const [d] = await AUTHENTICATE.rows(db, { tokenHash: sha256Hex(token) });
-  if (!d) return undefined;
-  return { id: d.id, externalId: d.external_id, platform: d.platform };
+  const [d] = await AUTHENTICATE.rows(db, { tokenHash: deviceTokenHash(token) });
+  return d ? authedDeviceOf(d) : undefined;
 }
 
-/**
- * A contact of the device, by its token or by fetching one of its valid ticket links (a device that
- * got its link by SMS may download without another authenticated request). Written under the same
- * rule as `authenticateDevice`; conditional, so of concurrent requests only one writes.
- */
-export async function recordContact(db: Db, deviceId: string): Promise<void> {
-  await db('devices').where({ id: deviceId }).whereRaw(STALE_CONTACT).update({ last_contact_at: db.fn.now() });
+/** How a device token is looked up (`:tokenHash` of `DEVICE_OF_TOKEN_SQL`). */
+export const deviceTokenHash = (token: string): string => sha256Hex(token);
+
+/** The device columns a statement starting with `DEVICE_OF_TOKEN_SQL` returns (null: no such device). */
+export function authedDeviceOf(row: {
+  id: string | null;
+  external_id: string | null;
+  platform: string | null;
+}): AuthedDevice | undefined {
+  return row.id === null ? undefined : { id: row.id, externalId: row.external_id ?? '', platform: row.platform ?? '' };
 }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { type Db, PreparedStatement } from '../infra/db';
 import { downloadedSignal } from '../workflows/messages';
+import { contactOfDeviceSql } from './devices';
 import { installWorkflowIdOf } from './installations/jobs';
 
 export interface TicketRow {
@@ -30,20 +31,31 @@ export interface TicketRow {
   workflow_id: string | null;
 }
 
+/**
+ * One statement: the ticket with its file, software and job, and — when the link is valid (neither
+ * expired nor revoked) — its device's contact recorded: the device itself fetching its link, which
+ * counts for the report's "not heard from" (P1) as its authenticated requests do.
+ */
 const FIND_TICKET = new PreparedStatement<TicketRow>(
   'download.ticket',
-  `SELECT t.ticket, t.installation_id, t.attempt, t.expires_at <= now() AS expired, t.revoked_at,
-          f.file_name, f.format, f.size, f.sha256, f.storage_path, f.created_at AS file_created_at,
-          s.name, s.version, s.in_house_ios, s.bundle_id, i.rollout_id, i.device_id, i.workflow_id
-     FROM push_tickets t
-     JOIN software_files f ON f.id = t.file_id
-     JOIN software s ON s.id = f.software_id
-     JOIN installations i ON i.id = t.installation_id
-    WHERE t.ticket = :ticket
-    LIMIT 1`,
+  `WITH found AS (
+     SELECT t.ticket, t.installation_id, t.attempt, t.expires_at <= now() AS expired, t.revoked_at,
+            f.file_name, f.format, f.size, f.sha256, f.storage_path, f.created_at AS file_created_at,
+            s.name, s.version, s.in_house_ios, s.bundle_id, i.rollout_id, i.device_id, i.workflow_id
+       FROM push_tickets t
+       JOIN software_files f ON f.id = t.file_id
+       JOIN software s ON s.id = f.software_id
+       JOIN installations i ON i.id = t.installation_id
+      WHERE t.ticket = :ticket
+      LIMIT 1
+   ), ${contactOfDeviceSql('SELECT device_id FROM found WHERE NOT expired AND revoked_at IS NULL')}
+   SELECT * FROM found`,
 );
 
-/** The ticket with its file, software and job (expired or revoked ones too: the caller says which). */
+/**
+ * The ticket with its file, software and job (expired or revoked ones too: the caller says which);
+ * a valid one is a contact of its device, recorded in the same statement.
+ */
 export async function findTicket(db: Db, ticket: string): Promise<TicketRow | undefined> {
   const [row] = await FIND_TICKET.rows(db, { ticket });
   return row;

@@ -14,7 +14,6 @@ import { pipeline, finished as responseFinished } from 'node:stream/promises';
 import { type Request, type Response, Router } from 'express';
 import { FileCache } from '../../infra/file-cache';
 import { contentTypeOf, resolveStoredFile } from '../../infra/files';
-import { recordContact } from '../../services/devices';
 import { completeDownload, findTicket, type TicketRow } from '../../services/downloads';
 import type { ApiContext } from '../context';
 import { ApiError } from '../http/errors';
@@ -126,9 +125,7 @@ export function downloadRoutes(ctx: ApiContext, opts: DownloadOptions = {}): Rou
     if (!row) throw unknownTicket();
     if (row.revoked_at) throw new ApiError(410, 'gone', 'this download link is no longer valid');
     if (row.expired) throw new ApiError(410, 'gone', 'this download link has expired');
-    // the device itself fetching its link: a contact, also for the report's "not heard from" (P1)
-    await recordContact(db, row.device_id);
-    return row;
+    return row; // a valid link fetched: findTicket recorded its device's contact (P1 "not heard from")
   }
 
   r.get('/:ticket/manifest.plist', async (req, res) => {

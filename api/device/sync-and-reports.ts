@@ -16,7 +16,7 @@ import { acceptReport, syncInventory } from '../../services/device-reports';
 import type { ApiContext } from '../context';
 import { notFound } from '../http/errors';
 import { inventorySchema, parse } from '../http/validation';
-import { deviceOf, requireDevice } from './device-auth';
+import { authenticated, checkedForDevice, deviceToken, requireDevice } from './device-auth';
 
 const reportedAt = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional();
 
@@ -43,12 +43,12 @@ export function deviceEndpointRoutes(ctx: ApiContext): Router {
   const { db, config } = ctx;
   const deps = { db, outbox: ctx.signalOutbox };
   const r = Router();
-  r.use(requireDevice(db));
 
+  // each authenticates in its one statement (device-auth.ts); a refused body after authenticating
   r.post('/sync', async (req, res) => {
-    const device = deviceOf(req);
-    const body = parse(syncSchema, req.body ?? {});
-    const { pending, inventoryStored, signalled } = await syncInventory(deps, device.id, body);
+    const token = deviceToken(req);
+    const body = await checkedForDevice(db, req, () => parse(syncSchema, req.body ?? {}));
+    const { pending, inventoryStored, signalled } = authenticated(req, await syncInventory(deps, token, body));
     res.json({
       pending: pending.map((p) => ({
         jobId: p.job_id,
@@ -69,14 +69,18 @@ export function deviceEndpointRoutes(ctx: ApiContext): Router {
   });
 
   r.post('/reports', async (req, res) => {
-    const device = deviceOf(req);
-    const body = parse(reportSchema, req.body ?? {});
-    if (!isUuid(body.jobId)) throw notFound('job');
-    const { duplicate } = await acceptReport(deps, device.id, body);
+    const token = deviceToken(req);
+    const body = await checkedForDevice(db, req, () => {
+      const report = parse(reportSchema, req.body ?? {});
+      if (!isUuid(report.jobId)) throw notFound('job');
+      return report;
+    });
+    const { duplicate } = authenticated(req, await acceptReport(deps, token, body));
     res.status(202).json({ accepted: true, duplicate });
   });
 
-  // device clients get JSON 404s here, not the admin router's 401
+  // device clients get JSON 404s here (after authentication), not the admin router's 401
+  r.use(requireDevice(db));
   r.use((req, _res, next) => next(notFound(`device endpoint ${req.method} ${req.path}`)));
   return r;
 }

@@ -5,6 +5,7 @@
  */
 import type { SignalDefinition } from '@temporalio/common';
 import { type Db, PreparedStatement } from '../../infra/db';
+import { type AuthedDevice, authedDeviceOf, CONTACT_OF_TOKEN_SQL, DEVICE_OF_TOKEN_SQL, deviceTokenHash } from '../devices';
 import { installWorkflowIdSql } from './jobs';
 
 /** A job of the device: enough to find its install workflow (`installWorkflowIdOf`). */
@@ -49,17 +50,17 @@ export interface MarkedJob {
 }
 
 /**
- * The device's (`:deviceId`) Mark-for-installation jobs waiting for download, each with its newest
- * live ticket (D1), in job id order: a query for a statement of the caller's (the sync's, with the
- * inventory it stores).
+ * The Mark-for-installation jobs waiting for download of the device `deviceId` (an SQL expression),
+ * each with its newest live ticket (D1), in job id order: a query for a statement of the caller's
+ * (the sync's, with the inventory it stores).
  */
-export const MARKED_JOBS_OF_DEVICE_SQL = `SELECT DISTINCT ON (i.id)
+export const markedJobsOfDeviceSql = (deviceId: string): string => `SELECT DISTINCT ON (i.id)
          i.id AS job_id, s.name, s.version, f.file_name, f.format, f.size, f.sha256, t.ticket, t.expires_at
     FROM installations i
     JOIN push_tickets t ON t.installation_id = i.id
     JOIN software_files f ON f.id = t.file_id
     JOIN software s ON s.id = f.software_id
-   WHERE i.device_id = :deviceId AND i.method = 'mark' AND i.status = 'Waiting for download' AND i.final = false
+   WHERE i.device_id = ${deviceId} AND i.method = 'mark' AND i.status = 'Waiting for download' AND i.final = false
      AND t.revoked_at IS NULL AND t.expires_at > now()
    ORDER BY i.id ASC, t.created_at DESC`;
 
@@ -72,15 +73,22 @@ export interface ReportSignal {
 }
 
 /**
- * One statement: the job if it is the device's, with its latest push link (attempt ≥ 1, or
- * unnumbered); its entry in the log unless one with the entry key is (`signalled_at`: queued with
- * it); and, only when the entry is new and the report carries a signal, the signal queued for the
- * job's install workflow (`installWorkflowIdOf`: its `workflow_id`, else `installWorkflowId(rollout,
- * device)`), a `downloaded` one under `downloadedDedupeKey(job, link)` (services/downloads.ts).
+ * One statement: the device of the token (`DEVICE_OF_TOKEN_SQL`, its contact recorded); the job if it
+ * is that device's, with its latest push link (attempt ≥ 1, or unnumbered); its entry in the log
+ * unless one with the entry key is (`signalled_at`: queued with it); and, only when the entry is new
+ * and the report carries a signal, the signal queued for the job's install workflow
+ * (`installWorkflowIdOf`: its `workflow_id`, else `installWorkflowId(rollout, device)`), a
+ * `downloaded` one under `downloadedDedupeKey(job, link)` (services/downloads.ts).
  */
-const REPORT_OF_DEVICE = new PreparedStatement<{ found: boolean; is_new: boolean; queued: boolean }>(
+const REPORT_OF_DEVICE = new PreparedStatement<
+  { id: string | null; external_id: string | null; platform: string | null } & {
+    found: boolean;
+    is_new: boolean;
+    queued: boolean;
+  }
+>(
   'device.report',
-  `WITH job AS (
+  `WITH ${DEVICE_OF_TOKEN_SQL}, ${CONTACT_OF_TOKEN_SQL}, job AS (
      SELECT i.id, ${installWorkflowIdSql('i')} AS workflow_id,
             t.attempt, t.ticket
        FROM installations i
@@ -88,7 +96,7 @@ const REPORT_OF_DEVICE = new PreparedStatement<{ found: boolean; is_new: boolean
          SELECT attempt, ticket FROM push_tickets
           WHERE installation_id = i.id AND (attempt IS NULL OR attempt > 0)
           ORDER BY coalesce(attempt, 0) DESC, created_at DESC LIMIT 1) t ON true
-      WHERE i.id = :id AND i.device_id = :deviceId
+      WHERE i.id = :id AND i.device_id = (SELECT id FROM device)
    ), entry AS (
      INSERT INTO installation_log (installation_id, event, message, entry_key, signalled_at)
      SELECT id, 'report', :message, :entryKey, now() FROM job
@@ -106,28 +114,36 @@ const REPORT_OF_DEVICE = new PreparedStatement<{ found: boolean; is_new: boolean
      ON CONFLICT (dedupe_key) DO NOTHING
      RETURNING 1
    )
-   SELECT EXISTS (SELECT 1 FROM job) AS found, EXISTS (SELECT 1 FROM entry) AS is_new, EXISTS (SELECT 1 FROM queued) AS queued`,
+   SELECT d.id, d.external_id, d.platform,
+          EXISTS (SELECT 1 FROM job) AS found, EXISTS (SELECT 1 FROM entry) AS is_new, EXISTS (SELECT 1 FROM queued) AS queued
+     FROM (SELECT 1) one LEFT JOIN device d ON true`,
 );
 
 /**
- * A device's report on the job with that id (a device can only report on its own jobs), in one
- * statement: logged once per entry key and, when the entry is new, its signal queued with it (the
- * entry and its signal are durable together). Returns whether the job is the device's, whether this
- * call wrote the entry, and whether it queued the signal (false also when a row with the signal's
- * dedupe key exists).
+ * A device's report, by its token, on the job with that id (a device can only report on its own
+ * jobs), in one statement with the device's authentication: logged once per entry key and, when the
+ * entry is new, its signal queued with it (the entry and its signal are durable together). Returns
+ * the device (undefined: the token is no device's, nothing written), whether the job is the device's,
+ * whether this call wrote the entry, and whether it queued the signal (false also when a row with the
+ * signal's dedupe key exists).
  */
 export async function addReportOfDevice(
   db: Db,
-  r: { jobId: string; deviceId: string; message: string; entryKey: string; signal?: ReportSignal },
-): Promise<{ found: boolean; isNew: boolean; queued: boolean }> {
+  r: { jobId: string; deviceToken: string; message: string; entryKey: string; signal?: ReportSignal },
+): Promise<{ device: AuthedDevice | undefined; found: boolean; isNew: boolean; queued: boolean }> {
   const [row] = await REPORT_OF_DEVICE.rows(db, {
+    tokenHash: deviceTokenHash(r.deviceToken),
     id: r.jobId,
-    deviceId: r.deviceId,
     message: r.message,
     entryKey: r.entryKey,
     signal: r.signal?.signal.name ?? null,
     args: r.signal ? JSON.stringify(r.signal.args) : null,
     perPushLink: r.signal?.perPushLink ?? false,
   });
-  return { found: !!row?.found, isNew: !!row?.is_new, queued: !!row?.queued };
+  return {
+    device: row ? authedDeviceOf(row) : undefined,
+    found: !!row?.found,
+    isNew: !!row?.is_new,
+    queued: !!row?.queued,
+  };
 }

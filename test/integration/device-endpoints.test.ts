@@ -145,10 +145,10 @@ const sync = (token: string | null, body: unknown) => stack.api('POST', '/api/v1
 const report = (token: string, body: unknown) => stack.api('POST', '/api/v1/device/reports', body, token);
 
 /**
- * The SQL statements a device request runs after its authentication (one statement, first:
- * `device.authenticate`), counted on knex's `query` events of the API's pool.
+ * The SQL statements a device request runs, counted on knex's `query` events of the API's pool; the
+ * first authenticates it (the device of the token hash).
  */
-async function statementsAfterAuth<R>(request: () => Promise<R>): Promise<{ res: R; statements: string[] }> {
+async function statementsOf<R>(request: () => Promise<R>): Promise<{ res: R; statements: string[] }> {
   const statements: string[] = [];
   const onQuery = (q: { sql: string }) => statements.push(q.sql);
   stack.db.on('query', onQuery);
@@ -159,7 +159,7 @@ async function statementsAfterAuth<R>(request: () => Promise<R>): Promise<{ res:
     stack.db.off('query', onQuery);
   }
   expect(statements[0]).toContain('token_hash');
-  return { res, statements: statements.slice(1) };
+  return { res, statements };
 }
 
 describe('device authentication', () => {
@@ -229,13 +229,62 @@ describe('device authentication', () => {
       .update({ final: true, updated_at: stack.db.raw("now() + interval '1 hour'") });
     expect((await sync(device.token, { installed: {} })).status).toBe(200);
     expect((await contact()).getTime()).toBe(duringStart.getTime());
+    // a report is a contact too, recorded in its one statement
+    await stack.db('devices').where({ id: device.id }).update({ last_contact_at: old });
+    expect((await report(device.token, { jobId: job.jobId, phase: 'download-begin', result: 'success' })).status).toBe(202);
+    const reported = await contact();
+    expect(reported.getTime()).toBeGreaterThan(old.getTime() + CONTACT_RESOLUTION_S * 1000);
+    expect((await report(device.token, { jobId: job.jobId, phase: 'download-end', result: 'success' })).status).toBe(202);
+    expect((await contact()).getTime()).toBe(reported.getTime());
     // a wrong token writes nothing
     await stack.db('devices').where({ id: device.id }).update({ last_contact_at: old });
     expect((await sync(`${device.token}x`, { installed: {} })).status).toBe(401);
+    expect((await report(`${device.token}x`, { jobId: job.jobId, phase: 'post-install', result: 'failure' })).status).toBe(401);
     expect((await contact()).getTime()).toBe(old.getTime());
   });
 
-  it('one SQL statement per request after authentication, no signal RPC: a report (job + its link, entry, signal), a sync (inventory, signals, pending jobs)', async () => {
+  it("a wrong or retired token is a 401 whatever the body; the device's refused body is its 400 or 404; nothing written", async () => {
+    const { device, job } = await deviceWithLiveJob();
+    const logged = async () => (await stack.db('installation_log').where({ installation_id: job.jobId, event: 'report' })).length;
+    const entries = await logged();
+    const valid = { jobId: job.jobId, phase: 'download-end', result: 'failure' };
+    const wrong = `${device.token}x`;
+    const cases: [string, () => Promise<{ status: number; body: any }>, number, string][] = [
+      ['wrong token, valid report', () => report(wrong, valid), 401, 'unauthorized'],
+      ['wrong token, report without a phase', () => report(wrong, { jobId: job.jobId, result: 'failure' }), 401, 'unauthorized'],
+      ['wrong token, job id not a uuid', () => report(wrong, { ...valid, jobId: 'job-1' }), 401, 'unauthorized'],
+      ['wrong token, sync without an inventory', () => sync(wrong, {}), 401, 'unauthorized'],
+      ['no token, sync without an inventory', () => sync(null, {}), 401, 'unauthorized'],
+      [
+        'device, report without a phase',
+        () => report(device.token, { jobId: job.jobId, result: 'failure' }),
+        400,
+        'invalid_request',
+      ],
+      ['device, job id not a uuid', () => report(device.token, { ...valid, jobId: 'job-1' }), 404, 'not_found'],
+      ['device, sync without an inventory', () => sync(device.token, {}), 400, 'invalid_request'],
+    ];
+    for (const [what, request, status, code] of cases) {
+      const res = await request();
+      expect(res.status, what).toBe(status);
+      expect(res.body.error.code, what).toBe(code);
+    }
+    // a retired device's token authenticates nothing either, in its one statement
+    await stack.db('devices').where({ id: device.id }).update({ retired_at: stack.db.fn.now(), last_contact_at: null });
+    const retired = await statementsOf(() => report(device.token, valid));
+    expect(retired.res.status).toBe(401);
+    expect(retired.statements).toHaveLength(1);
+    expect((await sync(device.token, { installed: { App: '9' } })).status).toBe(401);
+    const row = await stack.db('devices').where({ id: device.id }).first();
+    expect(row.last_contact_at).toBeNull();
+    expect(row.installed).not.toEqual({ App: '9' });
+    expect(await logged()).toBe(entries);
+    expect(
+      await stack.db('signal_outbox').where('workflow_id', 'like', `%${device.id}%`).where({ signal: 'downloadFailed' }),
+    ).toHaveLength(0);
+  });
+
+  it('one SQL statement per request, its authentication included, no signal RPC: a report (job + its link, entry, signal), a sync (inventory, signals, pending jobs)', async () => {
     const { device, sw, job } = await deviceWithLiveJob();
     const other = await seedJob({
       deviceId: device.id,
@@ -253,19 +302,19 @@ describe('device authentication', () => {
       [{ jobId: other.jobId, phase: 'post-install', result: 'failure', detail: 'x' }, 202, { accepted: true, duplicate: false }],
     ];
     for (const [body, status, answer] of reports) {
-      const { res, statements } = await statementsAfterAuth(() => report(device.token, body));
+      const { res, statements } = await statementsOf(() => report(device.token, body));
       expect(res.status, JSON.stringify(body)).toBe(status);
       expect(res.body).toEqual(answer);
       expect(statements, JSON.stringify(body)).toHaveLength(1);
     }
     // another device's job: not found, in one statement, nothing written
-    const notMine = await statementsAfterAuth(() =>
+    const notMine = await statementsOf(() =>
       report(stranger.token, { jobId: job.jobId, phase: 'download-end', result: 'failure' }),
     );
     expect(notMine.res.status).toBe(404);
     expect(notMine.statements).toHaveLength(1);
 
-    const synced = await statementsAfterAuth(() => sync(device.token, { installed: { App: '1' } }));
+    const synced = await statementsOf(() => sync(device.token, { installed: { App: '1' } }));
     expect(synced.res.body).toMatchObject({ inventoryStored: true, signalled: 2, pending: [{ jobId: job.jobId }] });
     expect(synced.statements).toHaveLength(1);
     await signalsDelivered();
@@ -419,8 +468,9 @@ describe('POST /api/v1/device/sync', () => {
       expect((await stack.db('devices').where({ id: device.id }).first()).last_sync_at.toISOString()).toBe(reportedAt);
 
       // the service itself: the marked job's row as the database returns it (size: bigint as a string)
-      const direct = await syncInventory({ db: stack.db }, device.id, { installed });
+      const direct = await syncInventory({ db: stack.db }, device.token, { installed });
       expect(direct).toEqual({
+        device: { id: device.id, externalId: expect.any(String), platform: 'windows-mobile-pocketpc' },
         inventoryStored: true,
         signalled: 2,
         pending: [
@@ -443,7 +493,7 @@ describe('POST /api/v1/device/sync', () => {
     }
     await signalsDelivered();
     // a device without jobs: nothing queued, nothing pending
-    expect((await syncInventory({ db: stack.db }, other.id, { installed: {} })).pending).toEqual([]);
+    expect((await syncInventory({ db: stack.db }, other.token, { installed: {} }))?.pending).toEqual([]);
   });
 
   it('a late sync (queued on the device, older than the stored one) never overwrites the newer inventory', async () => {
@@ -459,6 +509,18 @@ describe('POST /api/v1/device/sync', () => {
     const after = await stack.db('devices').where({ id: device.id }).first();
     expect(after.installed).toEqual({ App: '2.0' });
     expect(after.last_sync_at.getTime()).toBe(before.last_sync_at.getTime());
+    // …but it is a contact of the device, recorded when due as by any other request
+    const old = new Date(Date.now() - (CONTACT_RESOLUTION_S + 5) * 1000);
+    await stack.db('devices').where({ id: device.id }).update({ last_contact_at: old });
+    expect(
+      (await sync(device.token, { installed: { App: '1.0' }, reportedAt: new Date(Date.now() - 3_600_000).toISOString() })).body,
+    ).toMatchObject({
+      inventoryStored: false,
+    });
+    const contacted = await stack.db('devices').where({ id: device.id }).first();
+    expect(contacted.last_contact_at.getTime()).toBeGreaterThan(old.getTime() + CONTACT_RESOLUTION_S * 1000);
+    expect(contacted.installed).toEqual({ App: '2.0' });
+    expect(contacted.last_sync_at.getTime()).toBe(before.last_sync_at.getTime());
     // a device clock ahead of the server's counts as now, it does not pin the inventory in the future
     const ahead = await sync(device.token, {
       installed: { App: '2.1' },

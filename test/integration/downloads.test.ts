@@ -175,9 +175,21 @@ describe('a ticket link fetched is a contact of its device', () => {
       .db('installations')
       .where({ id: jobId })
       .update({ started_at: stack.db.raw("now() - interval '1 minute'") });
-    const res = await fetch(`${observedUrl}/d/${ticket}`);
-    expect(res.status).toBe(200);
-    await res.arrayBuffer();
+    // two statements: the ticket with its device's contact recorded, then the completed download
+    const statements: string[] = [];
+    const onQuery = (q: { sql: string }) => statements.push(q.sql);
+    stack.db.on('query', onQuery);
+    try {
+      const res = await fetch(`${observedUrl}/d/${ticket}`);
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      await served((e) => e.ticket === ticket && e.finished);
+    } finally {
+      stack.db.off('query', onQuery);
+    }
+    expect(statements).toHaveLength(2);
+    expect(statements[0]).toMatch(/WHERE t\.ticket = \$1[\s\S]*UPDATE devices SET last_contact_at/);
+    expect(statements[1]).toContain('downloaded_at = now()');
     const row = await stack
       .db('installations as i')
       .join('devices as d', 'd.id', 'i.device_id')
