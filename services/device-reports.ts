@@ -11,7 +11,6 @@ import { createHash } from 'node:crypto';
 import { type Db, PreparedStatement } from '../infra/db';
 import { downloadedSignal, downloadFailedSignal, sysinfoSyncedSignal } from '../workflows/messages';
 import { type AuthedDevice, authedDeviceOf, CONTACT_VALUE_SQL, DEVICE_OF_TOKEN_SQL, deviceTokenHash } from './devices';
-import { notFound } from './errors';
 import { addReportOfDevice, type MarkedJob, markedJobsOfDeviceSql, type ReportSignal } from './installations/device-jobs';
 import { installWorkflowIdSql } from './installations/jobs';
 
@@ -115,8 +114,9 @@ export interface JobReport {
 }
 
 /**
- * A report (D2) on one of the device's jobs (`not-found` for any other job): logged on the job;
- * download-end success → `downloaded`, any failure → `downloadFailed`, queued with the entry.
+ * A report (D2), by the device of the token (undefined: none), on one of its jobs (`found` false for
+ * any other job, nothing written): logged on the job; download-end success → `downloaded`, any
+ * failure → `downloadFailed`, queued with the entry.
  * `duplicate`: an earlier copy was accepted. One `downloaded` per push link: the report of the
  * job's latest push link and that link's completed download (services/downloads.ts) queue it under
  * the same dedupe key, so whichever comes first is delivered and the other is not.
@@ -125,7 +125,7 @@ export async function acceptReport(
   { db, outbox }: DeviceReportDeps,
   deviceToken: string,
   report: JobReport,
-): Promise<{ device: AuthedDevice; duplicate: boolean } | undefined> {
+): Promise<{ device: AuthedDevice; found: boolean; duplicate: boolean } | undefined> {
   const detail =
     report.detail === undefined || report.detail === null
       ? undefined
@@ -158,7 +158,6 @@ export async function acceptReport(
     signal,
   });
   if (!device) return undefined;
-  if (!found) throw notFound('job');
   if (queued) outbox?.nudge();
-  return { device, duplicate: !isNew };
+  return { device, found, duplicate: !isNew };
 }

@@ -75,7 +75,8 @@ export function deviceEndpointRoutes(ctx: ApiContext): Router {
       if (!isUuid(report.jobId)) throw notFound('job');
       return report;
     });
-    const { duplicate } = authenticated(req, await acceptReport(deps, token, body));
+    const { found, duplicate } = authenticated(req, await acceptReport(deps, token, body));
+    if (!found) throw notFound('job');
     res.status(202).json({ accepted: true, duplicate });
   });
 
