@@ -215,7 +215,11 @@ const Message = z.object({
   contentType: z.string().nullable(),
   body: z.string().nullable().describe('The text (SMS, WAP push, mail).'),
   payload: z.string().nullable().describe('Binary pushes (DM trigger, CP bootstrap), base64.'),
-  state: z.enum(['pending', 'sent', 'failed', 'delivered']),
+  state: z
+    .enum(['pending', 'unconfirmed', 'sent', 'failed', 'delivered'])
+    .describe(
+      "unconfirmed: the gateway got the request but its answer was lost; a retry waits for the message's delivery report (KANNEL_DLR_WAIT_MS) before sending again.",
+    ),
   installationId: z.uuid().nullable(),
   idempotencyKey: z.string(),
   createdAt: iso,

@@ -54,7 +54,7 @@ export function servicePaths(): Json {
         operationId: 'kannelDeliveryReport',
         summary: "Kannel's delivery report of a message (the dlr-url the Kannel channel puts on every message)",
         description:
-          "Records the state on the message and an entry in its job's log; duplicate reports are harmless. With KANNEL_DLR_TOKEN set, `token` must carry it; without it the callback is open.",
+          "Records the state on the message (only forward: accepted or buffered by the SMSC → sent, delivered → delivered, failed or rejected → failed) and an entry in its job's log; duplicate reports are harmless. A message whose send went unanswered (`unconfirmed`) is not sent again once its report says it was accepted. With KANNEL_DLR_TOKEN set, `token` must carry it; without it the callback is open.",
         security: [{ kannelDlrToken: [] }, {}],
         parameters: [
           { ...queryParam('key', { type: 'string' }, 'Idempotency key of the message'), required: true },

@@ -12,8 +12,14 @@
 import { ApplicationFailure } from '@temporalio/common';
 
 type ChannelErrorCode =
-  /** The gateway could not be reached (connection refused/reset, DNS, timeout). */
+  /** The gateway could not be reached (connection refused, DNS): the request never got to it. */
   | 'unreachable'
+  /**
+   * The request got to the gateway but its answer did not come back (connection cut, timeout): the
+   * gateway may have accepted the message. Also a send held back while the durable record waits for
+   * the delivery report of such an attempt (durable.ts).
+   */
+  | 'unanswered'
   /** The gateway answered with a temporary failure (HTTP 5xx, PAP 3000/4xxx, SMTP 4xx). */
   | 'temporary'
   /** The gateway answered something we do not understand. */

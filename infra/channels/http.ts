@@ -26,12 +26,19 @@ export interface HttpRequestOptions {
 
 export class HttpTransportError extends Error {
   override readonly name = 'HttpTransportError';
+  /**
+   * The request had been written in full when the failure came (a cut connection, a timeout waiting
+   * for the answer): the server may have acted on it. False for a refused connection or a DNS error.
+   */
+  readonly requestSent: boolean;
+
   constructor(
     message: string,
     readonly errorCode?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; requestSent?: boolean },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.requestSent = options?.requestSent ?? false;
   }
 }
 
@@ -43,6 +50,7 @@ export function httpRequest(url: URL, opts: HttpRequestOptions): Promise<HttpRes
   if (body) headers['Content-Length'] = String(body.length);
   return new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
+    let requestSent = false;
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
@@ -61,7 +69,12 @@ export function httpRequest(url: URL, opts: HttpRequestOptions): Promise<HttpRes
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (err) =>
-          fail(new HttpTransportError(`reading the answer of ${redact(url)}: ${err.message}`, errCode(err), { cause: err })),
+          fail(
+            new HttpTransportError(`reading the answer of ${redact(url)}: ${err.message}`, errCode(err), {
+              cause: err,
+              requestSent: true,
+            }),
+          ),
         );
         res.on('end', () => {
           if (settled) return;
@@ -73,10 +86,16 @@ export function httpRequest(url: URL, opts: HttpRequestOptions): Promise<HttpRes
       },
     );
     const timer = setTimeout(
-      () => fail(new HttpTransportError(`${redact(url)} did not answer within ${opts.timeoutMs} ms`, 'ETIMEDOUT')),
+      () =>
+        fail(new HttpTransportError(`${redact(url)} did not answer within ${opts.timeoutMs} ms`, 'ETIMEDOUT', { requestSent })),
       opts.timeoutMs,
     );
-    req.on('error', (err) => fail(new HttpTransportError(`${redact(url)}: ${err.message}`, errCode(err), { cause: err })));
+    req.on('finish', () => {
+      requestSent = true;
+    });
+    req.on('error', (err) =>
+      fail(new HttpTransportError(`${redact(url)}: ${err.message}`, errCode(err), { cause: err, requestSent })),
+    );
     req.end(body);
   });
 }

@@ -22,6 +22,7 @@
  * | KANNEL_PPG_ADDRESS_HOST      | host of KANNEL_PPG_URL                    | `@ppg` part of PAP addresses |
  * | KANNEL_DLR_URL               | unset (no delivery reports)               | callback URL for delivery reports |
  * | KANNEL_DLR_MASK              | 31                                        | Kannel dlr-mask (1 delivered, 2 failed, 4 buffered, 8 smsc ack, 16 smsc nack) |
+ * | KANNEL_DLR_WAIT_MS           | 60000 (0 without reports)                 | how long a retry of a send whose answer was lost waits for the message's delivery report before sending again (durable.ts) |
  * | KANNEL_SMSC_ID               | unset (Kannel routing)                    | force an smsc-id |
  * | KANNEL_SMS_VALIDITY_MINUTES  | unset (SMSC default)                      | SMS validity period |
  * | KANNEL_SI_ACTION             | signal-high                               | SI action of WAP pushes |
@@ -47,6 +48,19 @@ export * from './mailer';
 /** Kannel WAP/SMS gateway: SMS via smsbox sendsms, WAP push via the PPG, binary push via sendsms+UDH. */
 interface KannelTransportConfig extends KannelChannelConfig {
   transport: 'kannel';
+  /**
+   * How long a retry of a send whose answer was lost waits for that message's delivery report before
+   * it sends again, in ms (the durable record, durable.ts); default 60000 when reports of acceptance or
+   * delivery are asked for (`dlrUrl`, `dlrMask` with 1, 4 or 8), else 0 (env KANNEL_DLR_WAIT_MS).
+   */
+  dlrWaitMs?: number;
+}
+
+/** The wait of `KannelTransportConfig.dlrWaitMs` in effect: 0 when no report can tell a message went out. */
+export function deliveryReportWaitMs(config: KannelTransportConfig): number {
+  const mask = config.dlrMask ?? 31;
+  if (!config.dlrUrl || (mask & (1 | 4 | 8)) === 0) return 0;
+  return config.dlrWaitMs ?? 60_000;
 }
 
 /** Email-to-SMS gateway over SMTP: SMS only. */
@@ -108,6 +122,7 @@ export function pushChannelConfigFromEnv(env: NodeJS.ProcessEnv = process.env): 
         ppgAddressHost: env.KANNEL_PPG_ADDRESS_HOST || undefined,
         dlrUrl: env.KANNEL_DLR_URL || undefined,
         dlrMask: optInt(env, 'KANNEL_DLR_MASK', 0, 31),
+        dlrWaitMs: optInt(env, 'KANNEL_DLR_WAIT_MS', 0, 86_400_000),
         smscId: env.KANNEL_SMSC_ID || undefined,
         validityMinutes: optInt(env, 'KANNEL_SMS_VALIDITY_MINUTES', 1, 10_080 * 6),
         siAction: siAction(env.KANNEL_SI_ACTION),

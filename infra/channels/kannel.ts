@@ -19,13 +19,15 @@
  * `dlrUrl` plus `key=<idempotency key>&kind=sms|wap|binary&status=%d&reply=%A&to=%p&at=%T`; smsbox
  * calls it (HTTP GET) for each report. `parseKannelDlr()` reads such a call.
  *
- * Errors: gateway unreachable / timeout / 5xx / PAP 3000 & 4xxx → `PushGatewayError` (retryable);
+ * Errors: gateway unreachable / no answer / 5xx / PAP 3000 & 4xxx → `PushGatewayError` (retryable);
  * HTTP 4xx, PAP 2xxx and other PAP 3xxx, invalid MSISDN → `PushRejectedError` (non-retryable).
  *
  * Idempotency: a PPG refuses a push-id that it still holds (PAP 2007, reported as `duplicate`), and
  * the channel remembers the keys it has sent (per instance, last `idempotencyCacheSize`), answering a
  * repeated key with the first receipt and `duplicate: true`. Kannel's sendsms has no idempotency of its
- * own: a request that reached Kannel but whose answer was lost will be sent again by a retry.
+ * own: a request that reached Kannel but whose answer was lost fails as `unanswered` (not
+ * `unreachable`), and the durable record (durable.ts) waits for that message's delivery report before
+ * it lets a retry send again.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { normalizeMsisdn } from '../../domain/msisdn';
@@ -249,13 +251,17 @@ export class KannelPushChannel implements PushChannel {
     try {
       return await httpRequest(url, { ...opts, timeoutMs: this.timeoutMs });
     } catch (err) {
-      const code = err instanceof HttpTransportError ? err.errorCode : undefined;
-      throw new PushGatewayError(`Kannel at ${redact(url)} is unreachable: ${(err as Error).message}`, {
-        code: 'unreachable',
-        transport: TRANSPORT,
-        response: code,
-        cause: err,
-      });
+      const transportError = err instanceof HttpTransportError ? err : undefined;
+      const unanswered = transportError?.requestSent === true;
+      throw new PushGatewayError(
+        `Kannel at ${redact(url)} ${unanswered ? 'did not answer' : 'is unreachable'}: ${(err as Error).message}`,
+        {
+          code: unanswered ? 'unanswered' : 'unreachable',
+          transport: TRANSPORT,
+          response: transportError?.errorCode,
+          cause: err,
+        },
+      );
     }
   }
 }

@@ -254,6 +254,8 @@ export async function runScenario<P>(
         KANNEL_SENDSMS_PASSWORD: password,
         // the channel puts the idempotency key into the dlr-url: the gateway can count requests per key
         KANNEL_DLR_URL: `${baseUrl}/callbacks/kannel/dlr`,
+        // the fake sends no delivery reports: a retry has none to wait for (test/integration/channels-unanswered)
+        KANNEL_DLR_WAIT_MS: '0',
         KANNEL_TIMEOUT_MS: '3000',
       });
     }

@@ -8,6 +8,7 @@ import type { PushChannel } from '../../domain/ports';
 import {
   createMailer,
   createPushChannel,
+  deliveryReportWaitMs,
   EmailSmsPushChannel,
   MailRejectedError,
   MailTransportError,
@@ -238,6 +239,28 @@ describe('push transport selection', () => {
       subject: undefined,
     });
     expect(() => pushChannelConfigFromEnv({ PUSH_TRANSPORT: 'pigeon' })).toThrow(/PUSH_TRANSPORT/);
+  });
+
+  it("waits for a lost answer's delivery report only when reports can tell that a message went out", () => {
+    const kannel = (env: Record<string, string>) => {
+      const config = pushChannelConfigFromEnv({
+        PUSH_TRANSPORT: 'kannel',
+        KANNEL_SENDSMS_USERNAME: 'u',
+        KANNEL_SENDSMS_PASSWORD: 'p',
+        ...env,
+      });
+      if (config.transport !== 'kannel') throw new Error('not kannel');
+      return deliveryReportWaitMs(config);
+    };
+    const dlrUrl = 'http://127.0.0.1:3000/callbacks/kannel/dlr';
+    expect(kannel({})).toBe(0);
+    expect(kannel({ KANNEL_DLR_URL: dlrUrl })).toBe(60_000);
+    expect(kannel({ KANNEL_DLR_URL: dlrUrl, KANNEL_DLR_WAIT_MS: '15000' })).toBe(15_000);
+    expect(kannel({ KANNEL_DLR_URL: dlrUrl, KANNEL_DLR_WAIT_MS: '0' })).toBe(0);
+    // failures only (2 failed, 16 rejected): no report would say the message went out
+    expect(kannel({ KANNEL_DLR_URL: dlrUrl, KANNEL_DLR_MASK: '18' })).toBe(0);
+    expect(kannel({ KANNEL_DLR_URL: dlrUrl, KANNEL_DLR_MASK: '8' })).toBe(60_000);
+    expect(() => kannel({ KANNEL_DLR_WAIT_MS: 'soon' })).toThrow(/KANNEL_DLR_WAIT_MS/);
   });
 
   it('recording: the injected instance is used; without one it is a clear error', () => {

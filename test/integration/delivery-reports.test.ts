@@ -47,6 +47,28 @@ describe('Kannel delivery reports (DLR URL) on the job log', () => {
     expect(log[0].at.toISOString()).toBe(new Date(1790000000 * 1000).toISOString());
   });
 
+  it('an unconfirmed message (its send went unanswered): accepted → sent, rejected → failed; never back from sent', async () => {
+    const message = (key: string) => ({
+      idempotency_key: key,
+      channel: 'sms',
+      transport: 'kannel',
+      recipient: '+4915100000002',
+      state: 'unconfirmed',
+    });
+    await stack.db('messages').insert([message('unconfirmed-1:push:1'), message('unconfirmed-2:push:1')]);
+    const stateOf = async (key: string) => stack.db('messages').where({ idempotency_key: key }).first('state', 'sent_at');
+
+    expect((await fetch(kannelCallback('unconfirmed-1:push:1', 8))).status).toBe(200);
+    const accepted = await stateOf('unconfirmed-1:push:1');
+    expect(accepted.state).toBe('sent');
+    expect(accepted.sent_at).not.toBeNull();
+    expect((await fetch(kannelCallback('unconfirmed-1:push:1', 16))).status).toBe(200);
+    expect((await stateOf('unconfirmed-1:push:1')).state).toBe('sent');
+
+    expect((await fetch(kannelCallback('unconfirmed-2:push:1', 16))).status).toBe(200);
+    expect((await stateOf('unconfirmed-2:push:1')).state).toBe('failed');
+  });
+
   it('refuses a wrong token (401), unknown keys (404) and malformed reports (400), as JSON', async () => {
     expect((await fetch(kannelCallback('x:push:1', 1, 'wrong'))).status).toBe(401);
     expect((await fetch(kannelCallback('no-such-message', 1))).status).toBe(404);

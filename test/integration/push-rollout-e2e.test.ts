@@ -3,7 +3,8 @@
  * one of 20 by WAP push. Every device receives exactly one message per push at the test's SMSC,
  * follows its link (the SMS text, or the href of the binary WAP push SI), downloads, syncs the new
  * version and ends `Downloaded – Verified`. In the middle the gateway is unreachable for 30 s: the
- * push activities retry with backoff, nothing is lost, nothing is sent twice.
+ * push activities retry with backoff, nothing is lost, nothing is sent twice — also a push whose
+ * request Kannel took as the outage cut its answer (its delivery report tells the retry it went out).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS } from '../../domain/status';
@@ -27,13 +28,21 @@ describe('SMS and WAP push rollouts through Kannel, with a 30 s gateway outage (
     kannel = await startKannel();
     sendsmsProxy = await startTcpProxy(kannel.ports.sendsms);
     ppgProxy = await startTcpProxy(kannel.ports.ppg);
-    const channel = new KannelPushChannel(
-      kannel.channelConfig({
-        sendsmsUrl: kannel.sendsmsUrl.replace(`:${kannel.ports.sendsms}/`, `:${sendsmsProxy.port}/`),
-        ppgUrl: kannel.ppgUrl.replace(`:${kannel.ports.ppg}/`, `:${ppgProxy.port}/`),
+    // each worker its own channel, as worker processes have; Kannel's delivery reports go to the API,
+    // so that a push whose answer the outage cut is not sent again once its report says it went out
+    const channel = (port: number) =>
+      new KannelPushChannel(
+        kannel.channelConfig({
+          sendsmsUrl: kannel.sendsmsUrl.replace(`:${kannel.ports.sendsms}/`, `:${sendsmsProxy.port}/`),
+          ppgUrl: kannel.ppgUrl.replace(`:${kannel.ports.ppg}/`, `:${ppgProxy.port}/`),
+          dlrUrl: `http://127.0.0.1:${port}/callbacks/kannel/dlr`,
+        }),
+      );
+    stack = await startStack({
+      deps: (db, config) => ({
+        push: createDurablePushChannel(db, channel(config.port), 'kannel', { awaitReportMs: 20_000 }),
       }),
-    );
-    stack = await startStack({ deps: (db) => ({ push: createDurablePushChannel(db, channel, 'kannel') }) });
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -176,12 +185,5 @@ describe('SMS and WAP push rollouts through Kannel, with a 30 s gateway outage (
     expect(rows.filter((r) => r.channel === 'sms')).toHaveLength(DEVICES_PER_METHOD);
     expect(rows.filter((r) => r.channel === 'wap')).toHaveLength(DEVICES_PER_METHOD);
     expect(rows.every((r) => r.state === 'sent' || r.state === 'delivered')).toBe(true);
-    // the outage is visible in the logs of the jobs that had to retry
-    const retried = await stack
-      .db('installation_log')
-      .where('message', 'ilike', '%could not%')
-      .orWhere('event', 'retry')
-      .count({ n: '*' });
-    expect(Number(retried[0]?.n ?? 0)).toBeGreaterThanOrEqual(0);
   }, 300_000);
 });
