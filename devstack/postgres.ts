@@ -2,7 +2,8 @@
  * A PostgreSQL cluster run from the machine's own binaries (initdb / pg_ctl): the embedded default of
  * `npm start` (data under DATA_DIR) and the throwaway cluster of the tests (temp dir, random port).
  * It listens on loopback TCP only (no unix socket) with trust auth for the local `postgres` role.
- * PostgreSQL refuses to run as root; when we are root, its commands run as the `postgres` user.
+ * PostgreSQL refuses to run as root; when we are root, its commands run as the `postgres` user, who
+ * must be able to pass through every directory on the way to the data (checked, with a clear error).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
@@ -38,6 +39,8 @@ export function findPgBin(): string {
 interface RunAs {
   uid?: number;
   gid?: number;
+  /** All groups of the user (`id -G`), for the permission check of the data directory's path. */
+  groups?: number[];
 }
 
 async function runAs(): Promise<RunAs> {
@@ -46,7 +49,26 @@ async function runAs(): Promise<RunAs> {
     throw new Error('running as root, PostgreSQL needs an unprivileged `postgres` user (Debian: apt-get install postgresql)');
   });
   const { stdout: gid } = await run('id', ['-g', 'postgres']);
-  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+  const { stdout: groups } = await run('id', ['-G', 'postgres']);
+  return { uid: Number(uid.trim()), gid: Number(gid.trim()), groups: groups.trim().split(/\s+/).map(Number) };
+}
+
+/**
+ * The first directory on the way to `dir` (itself included) that a user with `uid` and `groups` may
+ * not pass through (no execute permission for it), with its mode; undefined when the whole path is open.
+ */
+export async function closedDirectoryOnPath(
+  dir: string,
+  user: { uid: number; groups: number[] },
+): Promise<{ dir: string; mode: string } | undefined> {
+  let current = path.parse(path.resolve(dir)).root;
+  for (const part of ['', ...path.resolve(dir).split(path.sep).filter(Boolean)]) {
+    current = path.join(current, part);
+    const st = await fs.stat(current);
+    const bit = st.uid === user.uid ? 0o100 : user.groups.includes(st.gid) ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) return { dir: current, mode: (st.mode & 0o777).toString(8).padStart(4, '0') };
+  }
+  return undefined;
 }
 
 async function pgCommand(bin: string, cmd: string, args: string[], user: RunAs): Promise<string> {
@@ -77,7 +99,17 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Embedde
   if (await portOpen(port)) throw new Error(`port 127.0.0.1:${port} is already in use (another PostgreSQL?)`);
 
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  if (user.uid !== undefined) await fs.chown(dataDir, user.uid, user.gid ?? user.uid);
+  if (user.uid !== undefined) {
+    await fs.chown(dataDir, user.uid, user.gid ?? user.uid);
+    // initdb would only say "Permission denied" for the data directory
+    const closed = await closedDirectoryOnPath(dataDir, { uid: user.uid, groups: user.groups ?? [] });
+    if (closed)
+      throw new Error(
+        `PostgreSQL runs as the postgres user here (we are root) and cannot reach ${dataDir}: ` +
+          `${closed.dir} (mode ${closed.mode}) does not let it through. Put the data under a directory others may ` +
+          `pass through (DATA_DIR), or allow it: chmod o+x ${closed.dir}`,
+      );
+  }
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     await pgCommand(
       bin,
